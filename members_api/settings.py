@@ -1,0 +1,9 @@
+from pydantic_settings import SettingsConfigDict
+
+from services.settings import ServiceSettings
+
+
+class MembersSettings(ServiceSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="MEMBERS_")
+
+    database_url: str = "sqlite+aiosqlite:///./data/members.db"

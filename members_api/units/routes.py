@@ -1,0 +1,71 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from members_api.audit import audit
+from members_api.units import service
+from members_api.units.schemas import UnitCreate, UnitRead, UnitUpdate
+from services.auth import PrincipalDep
+from services.database import SessionDep
+from services.idempotency import IdempotencyDep
+from services.pagination import Page, PageDep
+
+router = APIRouter(prefix="/api/v1/units", tags=["units"])
+
+
+@router.post("", status_code=201, summary="Register a unit (admin)")
+async def create_unit(
+    body: UnitCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idempotency: IdempotencyDep,
+) -> UnitRead:
+    unit = await service.create_unit(session, principal, body)
+    read = UnitRead.model_validate(unit)
+    await audit.record(
+        session,
+        principal,
+        request,
+        action="unit.create",
+        entity="unit",
+        entity_id=unit.id,
+        after=read.model_dump(mode="json"),
+    )
+    return await idempotency.remember(201, read)
+
+
+@router.get("", summary="Units (hr: its own)")
+async def list_units(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    q: Annotated[str | None, Query(max_length=200, description="part of the name")] = None,
+) -> Page[UnitRead]:
+    rows = await service.list_units(session, principal, page, q)
+    return Page[UnitRead](**page.page(rows, [UnitRead.model_validate(u) for u in rows]))
+
+
+@router.get("/{unit_id}", summary="One unit")
+async def get_unit(unit_id: str, session: SessionDep, principal: PrincipalDep) -> UnitRead:
+    return UnitRead.model_validate(await service.get_unit(session, principal, unit_id))
+
+
+@router.patch("/{unit_id}", summary="Change or deactivate a unit (admin)")
+async def update_unit(
+    unit_id: str, body: UnitUpdate, request: Request, session: SessionDep, principal: PrincipalDep
+) -> UnitRead:
+    before, unit = await service.update_unit(session, principal, unit_id, body)
+    read = UnitRead.model_validate(unit)
+    after = {name: value for name, value in read.model_dump(mode="json").items() if name in before}
+    await audit.record(
+        session,
+        principal,
+        request,
+        action="unit.update",
+        entity="unit",
+        entity_id=unit.id,
+        before=before,
+        after=after,
+    )
+    return read

@@ -1,0 +1,50 @@
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from services.identity import validate_credit_code
+
+UnitName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+CreditCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=18),
+    AfterValidator(validate_credit_code),
+]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 -]{3,30}$")]
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class UnitCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: UnitName
+    credit_code: CreditCode | None = None
+    insured_headcount: int = Field(default=0, ge=0, le=10_000_000)
+    contact_name: PersonName | None = None
+    contact_phone: Phone | None = None
+
+
+class UnitUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: UnitName | None = None
+    credit_code: CreditCode | None = None
+    insured_headcount: int | None = Field(default=None, ge=0, le=10_000_000)
+    contact_name: PersonName | None = None
+    contact_phone: Phone | None = None
+    active: bool | None = None
+
+
+class UnitRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    credit_code: str | None
+    insured_headcount: int
+    contact_name: str | None
+    contact_phone: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,4 @@
+from members_api.models import metadata
+from migrations.env import run
+
+run(metadata)

@@ -1,0 +1,86 @@
+"""The application factory both services use: lifespan (database, migrations), middleware,
+problem+json handlers, /healthz."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Table, text
+
+from services.database import Database
+from services.errors import install_problem_handlers, problem_response
+from services.idempotency import StoredResponse
+from services.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from services.migrate import upgrade
+from services.settings import ServiceSettings
+
+log = structlog.get_logger()
+LifespanHook = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    settings: ServiceSettings,
+    routers: Iterable[APIRouter],
+    idempotency_table: Table | None = None,
+    on_startup: LifespanHook | None = None,
+    on_shutdown: LifespanHook | None = None,
+    description: str = "",
+    upload_prefixes: tuple[str, ...] = (),
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.database_url, echo=settings.sql_echo)
+        if settings.migrate_on_start:
+            await upgrade(database.engine, service)
+        app.state.database = database
+        if on_startup:
+            await on_startup(app)
+        log.info("service_started", service=service)
+        try:
+            yield
+        finally:
+            if on_shutdown:
+                await on_shutdown(app)
+            await database.dispose()
+
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service = service
+    app.state.idempotency_table = idempotency_table
+    install_problem_handlers(app)
+
+    @app.exception_handler(StoredResponse)
+    async def _replay(request: Request, exc: StoredResponse) -> JSONResponse:
+        return exc.response()
+
+    @app.get("/healthz", tags=["health"], summary="Readiness, including the database")
+    async def healthz(request: Request) -> Any:
+        try:
+            async with request.app.state.database.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:  # any database failure means "not ready"
+            log.warning("health_database_down", error=str(exc))
+            return problem_response(
+                503,
+                {
+                    "type": "https://mutualaid.example/problems/upstream-unavailable",
+                    "title": "Service unavailable",
+                    "status": 503,
+                    "detail": "the database does not answer",
+                },
+            )
+        return {"status": "ok", "service": service, "database": "ok"}
+
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.max_body_bytes, exempt_prefixes=upload_prefixes
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

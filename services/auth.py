@@ -1,0 +1,115 @@
+"""Bearer JWTs (HS256) with the roles of DOMAIN.md, and the `Principal` every route receives."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.errors import Forbidden, NotFound, Unauthorized
+
+ALGORITHM = "HS256"
+
+
+class Role(StrEnum):
+    admin = "admin"
+    hr = "hr"
+    member = "member"
+    reviewer = "reviewer"
+    finance = "finance"
+    auditor = "auditor"
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    role: Role
+    unit_id: str | None = None
+    member_id: str | None = None
+
+    def require(self, *roles: Role) -> None:
+        if self.role not in roles:
+            raise Forbidden(f"role {self.role} may not do this")
+
+    def can_see_unit(self, unit_id: str | None) -> bool:
+        if self.role in (Role.admin, Role.auditor, Role.reviewer, Role.finance):
+            return True
+        return self.role == Role.hr and unit_id is not None and unit_id == self.unit_id
+
+    def check_unit(self, unit_id: str | None, what: str = "record") -> None:
+        """Another unit's record is answered as if it did not exist."""
+        if not self.can_see_unit(unit_id):
+            raise NotFound(f"{what} not found")
+
+
+def issue_token(
+    secret: str,
+    *,
+    role: Role | str,
+    sub: str | None = None,
+    unit_id: str | None = None,
+    member_id: str | None = None,
+    ttl: timedelta = timedelta(hours=12),
+) -> str:
+    role = Role(role)
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {
+        "sub": sub or f"{role.value}:{unit_id or member_id or 'local'}",
+        "role": role.value,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if unit_id:
+        claims["unit_id"] = unit_id
+    if member_id:
+        claims["member_id"] = member_id
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_token(token: str, secret: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "role"]}
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the token has expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from None
+    try:
+        role = Role(claims["role"])
+    except ValueError:
+        raise Unauthorized(f"invalid token: unknown role {claims['role']!r}") from None
+    unit_id, member_id = claims.get("unit_id"), claims.get("member_id")
+    if role == Role.hr and not isinstance(unit_id, str):
+        raise Unauthorized("invalid token: an hr token must name its unit_id")
+    if role == Role.member and not isinstance(member_id, str):
+        raise Unauthorized("invalid token: a member token must name its member_id")
+    return Principal(
+        sub=str(claims["sub"]),
+        role=role,
+        unit_id=unit_id if role == Role.hr else None,
+        member_id=member_id if role == Role.member else None,
+    )
+
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from `mutualaid token`")
+
+
+def _principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized(
+            "send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
+        )
+    secret = request.app.state.settings.jwt_secret.get_secret_value()
+    principal = decode_token(credentials.credentials, secret)
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]

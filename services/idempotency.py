@@ -1,0 +1,120 @@
+"""`Idempotency-Key` on creating POSTs: a retry with the same key and body gets the first
+response; the same key with another body is 422.
+
+The key's row is written in the request's own transaction, before the work: a concurrent retry
+blocks on the key's primary key until the first commits (then replays it) or rolls back (then
+does the work itself). A crash can never leave the work done without its key, or the reverse.
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError
+
+from services.auth import PrincipalDep
+from services.database import SessionDep
+from services.errors import Conflict, InvalidInput
+
+HEADER = "Idempotency-Key"
+M = TypeVar("M", bound=BaseModel)
+
+
+def idempotency_table(metadata: MetaData) -> Table:
+    return Table(
+        "idempotency_record",
+        metadata,
+        Column("principal", String(200), primary_key=True),
+        Column("key", String(200), primary_key=True),
+        Column("request_hash", String(64), nullable=False),
+        Column("status_code", Integer),
+        Column("response_body", Text),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+class StoredResponse(Exception):
+    """Raised to answer with the response stored for an earlier request with the same key."""
+
+    def __init__(self, status_code: int, body: str) -> None:
+        self.status_code = status_code
+        self.body = body
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            json.loads(self.body),
+            status_code=self.status_code,
+            headers={"Idempotent-Replayed": "true"},
+        )
+
+
+class Idempotency:
+    def __init__(self, session: Any, table: Table | None, principal: str, key: str | None) -> None:
+        self.session, self.table, self.principal, self.key = session, table, principal, key
+
+    async def _existing(self) -> Any:
+        assert self.table is not None
+        query = select(self.table).where(
+            self.table.c.principal == self.principal, self.table.c.key == self.key
+        )
+        return (await self.session.execute(query)).first()
+
+    def _answer_for(self, row: Any, request_hash: str) -> Exception:
+        if row.request_hash != request_hash:
+            return InvalidInput(
+                ["header", HEADER], "this key was already used with a different request body"
+            )
+        if row.status_code is None:
+            return Conflict("a request with this Idempotency-Key is still being processed")
+        return StoredResponse(row.status_code, row.response_body)
+
+    async def claim(self, request_hash: str) -> None:
+        if self.key is None or self.table is None:
+            return
+        if (row := await self._existing()) is not None:
+            raise self._answer_for(row, request_hash)
+        try:
+            async with self.session.begin_nested():
+                await self.session.execute(
+                    insert(self.table).values(
+                        principal=self.principal,
+                        key=self.key,
+                        request_hash=request_hash,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError:
+            row = await self._existing()
+            raise self._answer_for(row, request_hash) from None
+
+    async def remember(self, status_code: int, response: M) -> M:
+        if self.key is not None and self.table is not None:
+            await self.session.execute(
+                sql_update(self.table)
+                .where(self.table.c.principal == self.principal, self.table.c.key == self.key)
+                .values(status_code=status_code, response_body=response.model_dump_json())
+            )
+        return response
+
+
+async def _idempotency(
+    request: Request, session: SessionDep, principal: PrincipalDep
+) -> Idempotency:
+    key = request.headers.get(HEADER)
+    if key is not None and not (1 <= len(key) <= 200):
+        raise InvalidInput(["header", HEADER], "must be 1 to 200 characters")
+    table = getattr(request.app.state, "idempotency_table", None)
+    idempotency = Idempotency(session, table, principal.sub, key)
+    digest = hashlib.sha256(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
+    digest.update(await request.body())
+    await idempotency.claim(digest.hexdigest())
+    return idempotency
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(_idempotency)]

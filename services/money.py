@@ -1,0 +1,108 @@
+"""Money and ratios: `Decimal` yuan to the fen, rounded half-up, strings in JSON.
+
+Amounts are stored as whole fen (BIGINT) so sums in SQL are exact on every database,
+SQLite included, whose NUMERIC would silently become a float.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from sqlalchemy import BigInteger
+from sqlalchemy.types import TypeDecorator
+
+FEN = Decimal("0.01")
+MAX_YUAN = Decimal("1000000000000")  # a trillion yuan: far above any real amount, far below BIGINT
+
+
+def to_fen(amount: Decimal) -> Decimal:
+    """Round to the fen, half-up: the one rounding rule of the scheme."""
+    return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def format_money(amount: Decimal) -> str:
+    return str(to_fen(amount))
+
+
+def _parse_decimal(value: Any) -> Any:
+    if isinstance(value, float):
+        # A JSON number arrives as float only when it is not representable; go through its text.
+        value = repr(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError("not a decimal number") from None
+    return value
+
+
+def _check_money(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite amount")
+    if value != to_fen(value):
+        raise ValueError("must have at most two decimal places (fen)")
+    if value < 0:
+        raise ValueError("must not be negative")
+    if value >= MAX_YUAN:
+        raise ValueError("is implausibly large")
+    return to_fen(value)
+
+
+def _check_ratio(value: Decimal) -> Decimal:
+    if not value.is_finite() or value < 0 or value > 1:
+        raise ValueError("must be a ratio between 0 and 1")
+    if value.as_tuple().exponent < -6:  # type: ignore[operator]
+        raise ValueError("has more than six decimal places")
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_parse_decimal),
+    AfterValidator(_check_money),
+    PlainSerializer(format_money, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{2}$", "examples": ["863.31"]}),
+]
+"""A non-negative amount in yuan, at most two decimal places; `"863.31"` in JSON."""
+
+SignedMoney = Annotated[
+    Decimal,
+    BeforeValidator(_parse_decimal),
+    PlainSerializer(format_money, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["-863.31"]}),
+]
+"""An amount that may be negative (ledger reversals); only ever produced by the system."""
+
+Ratio = Annotated[
+    Decimal,
+    BeforeValidator(_parse_decimal),
+    AfterValidator(_check_ratio),
+    PlainSerializer(lambda r: format(r.normalize(), "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^[01](\.\d+)?$", "examples": ["0.5"]}),
+]
+"""A ratio from 0 to 1, e.g. `"0.6"` for 60%."""
+
+
+def percent(ratio: Decimal) -> str:
+    """0.55 -> '55%', 0.125 -> '12.5%'."""
+    return f"{format((ratio * 100).normalize(), 'f')}%"
+
+
+class Fen(TypeDecorator[Decimal]):
+    """A yuan `Decimal` in Python, whole fen in the database."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        fen = Decimal(value) * 100
+        if fen != fen.to_integral_value():
+            raise ValueError(f"{value} is not a whole number of fen")
+        return int(fen)
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(int(value)) / 100).quantize(FEN)

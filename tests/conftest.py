@@ -1,0 +1,95 @@
+"""Test databases and apps. Every registry and claims test runs against both Postgres (the
+machine's server, a database this suite creates) and SQLite; the schema comes from Alembic.
+Postgres being absent is a failure, never a skip."""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MUTUALAID_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+async def _recreate_postgres_database(name: str) -> str:
+    try:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL is required for the test suite ({POSTGRES_ADMIN_URL}): {exc}")
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def database_url(backend: str, service: str, tmp: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp / f'{service}.db'}"
+    name = f"mutualaid_test_{service}_{_worker()}"
+    return asyncio.get_event_loop().run_until_complete(_recreate_postgres_database(name))
+
+
+async def postgres_database(service: str, suffix: str = "") -> str:
+    return await _recreate_postgres_database(f"mutualaid_test_{service}{suffix}_{_worker()}")
+
+
+async def wipe(app: FastAPI) -> None:
+    """Empty every table but the migration history, so each test starts from nothing."""
+    database = app.state.database
+    tables = [t.name for t in app.state.metadata.sorted_tables]
+    async with database.engine.begin() as connection:
+        if database.is_sqlite:
+            for name in reversed(tables):
+                await connection.execute(text(f'DELETE FROM "{name}"'))
+        else:
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            await connection.execute(text(f"TRUNCATE {quoted} CASCADE"))
+
+
+@pytest.fixture(scope="session", params=["postgres", "sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield tmp_path_factory.mktemp("databases")
+
+
+@pytest.fixture(scope="session")
+async def members_app(backend: str, session_tmp: Path) -> AsyncIterator[FastAPI]:
+    from members_api.app import create_app
+    from members_api.models import metadata
+    from members_api.settings import MembersSettings
+
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{session_tmp / 'members.db'}"
+    else:
+        url = await postgres_database("members")
+    app = create_app(MembersSettings(database_url=url, environment="test"))
+    app.state.metadata = metadata
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def members(members_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the member registry, on an empty database."""
+    await wipe(members_app)
+    transport = httpx.ASGITransport(app=members_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://members") as client:
+        yield client

@@ -1,0 +1,109 @@
+"""Test data makers: valid identity numbers and credit codes, tokens, plan bodies."""
+
+import itertools
+import random
+from datetime import date, timedelta
+from typing import Any
+
+from stdnum.cn import ric, uscc
+
+from services.auth import issue_token
+from services.settings import DEVELOPMENT_JWT_SECRET
+
+_serial = itertools.count(1)
+_random = random.Random(20231231)
+
+
+def national_id(birth: date = date(1985, 6, 15), sex: str = "F", region: str = "150102") -> str:
+    """A valid 18-digit identity number for this birth date and sex; a new one each call."""
+    sequence = next(_serial) % 500
+    order = sequence * 2 + (1 if sex == "M" else 0)  # the 17th digit's parity is the sex
+    body = f"{region}{birth:%Y%m%d}{order:03d}"
+    return body + ric.calc_check_digit(body)
+
+
+def with_wrong_check_digit(number: str) -> str:
+    wrong = "0" if number[-1] != "0" else "1"
+    return number[:-1] + wrong
+
+
+def credit_code() -> str:
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    body = "91" + "150102" + "".join(_random.choice(alphabet) for _ in range(9))
+    return body + uscc.calc_check_digit(body)
+
+
+def bearer(
+    role: str,
+    *,
+    unit_id: str | None = None,
+    member_id: str | None = None,
+    secret: str = DEVELOPMENT_JWT_SECRET,
+) -> dict[str, str]:
+    token = issue_token(secret, role=role, unit_id=unit_id, member_id=member_id)
+    return {"Authorization": f"Bearer {token}"}
+
+
+ADMIN = bearer("admin")
+AUDITOR = bearer("auditor")
+REVIEWER = bearer("reviewer")
+FINANCE = bearer("finance")
+
+
+def plan_body(code: str, kind: str = "hospital_reimbursement", **overrides: Any) -> dict[str, Any]:
+    """A plan open for enrolment today, covering this year; overrides replace top-level keys."""
+    today = date.today()
+    benefit: dict[str, Any] = {
+        "hospital_reimbursement": {
+            "kind": "hospital_reimbursement",
+            "threshold": "1000",
+            "bands": [{"above": "0", "ratio": "0.5"}, {"above": "5000", "ratio": "0.6"}],
+            "band_mode": "progressive",
+            "per_stay_cap_per_share": "10000",
+            "term_cap_per_share": "20000",
+        },
+        "fixed_benefit": {
+            "kind": "fixed_benefit",
+            "conditions": [
+                {
+                    "code": "BREAST_CA",
+                    "name": "乳腺癌",
+                    "icd10": ["C50"],
+                    "amount_per_share": "10000",
+                    "group": "malignant",
+                },
+                {
+                    "code": "CERVIX_CA",
+                    "name": "宫颈癌",
+                    "icd10": ["C53"],
+                    "amount_per_share": "10000",
+                    "group": "malignant",
+                },
+            ],
+            "fixed_extra": "2000",
+        },
+        "daily_allowance": {
+            "kind": "daily_allowance",
+            "amount_per_day_per_share": "50",
+            "from_day": 4,
+            "max_days_per_stay": 30,
+            "term_cap_per_share": "3000",
+        },
+    }[kind]
+    body: dict[str, Any] = {
+        "code": code,
+        "line": code.rsplit("-", 1)[0],
+        "name": f"Plan {code}",
+        "kind": kind,
+        "coverage_start": f"{today.year}-01-01",
+        "coverage_end": f"{today.year}-12-31",
+        "enrol_from": str(today - timedelta(days=30)),
+        "enrol_until": str(today + timedelta(days=30)),
+        "contribution_per_share": "36.00",
+        "max_shares": 3,
+        "benefit": benefit,
+    }
+    if kind == "fixed_benefit":
+        body["eligibility"] = {"sex": "F", "min_age": 16, "max_age": 60}
+    body.update(overrides)
+    return body
