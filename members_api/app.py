@@ -2,7 +2,12 @@
 
 from fastapi import FastAPI
 
+from members_api.coverage.routes import router as coverage_router
+from members_api.enrollments.routes import router as enrollments_router
+from members_api.members.routes import router as members_router
 from members_api.models import idempotency
+from members_api.plans.routes import router as plans_router
+from members_api.reports.routes import router as reports_router
 from members_api.settings import MembersSettings
 from members_api.units.routes import router as units_router
 from services.app import create_service_app
@@ -14,6 +19,13 @@ def create_app(settings: MembersSettings | None = None) -> FastAPI:
         title="mutualaid member registry",
         description="Units, workers, plans, enrolments and coverage.",
         settings=settings or MembersSettings(),
-        routers=[units_router],
+        routers=[
+            units_router,
+            members_router,
+            plans_router,
+            enrollments_router,
+            coverage_router,
+            reports_router,
+        ],
         idempotency_table=idempotency,
     )
