@@ -47,6 +47,7 @@ def create_gateway(members_app: FastAPI, claims_app: FastAPI) -> EmbeddedGateway
     gateway = FastAPI(
         title="mutualaid", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
+    install_problem_handlers(gateway)
 
     @gateway.get("/healthz")
     async def healthz() -> JSONResponse:
