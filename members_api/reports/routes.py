@@ -1,3 +1,21 @@
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(tags=["reports"])
+from fastapi import APIRouter, Query
+
+from members_api.reports import service
+from members_api.reports.schemas import EnrollmentReport
+from services.auth import PrincipalDep
+from services.database import SessionDep
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+
+@router.get("/enrollment", summary="Enrolment per plan, or per line and year (admin, auditor)")
+async def enrollment_report(
+    session: SessionDep,
+    principal: PrincipalDep,
+    plan_code: Annotated[str | None, Query(max_length=40)] = None,
+    line: Annotated[str | None, Query(max_length=40)] = None,
+    year: Annotated[int | None, Query(ge=1990, le=2200)] = None,
+) -> EnrollmentReport:
+    return await service.enrollment_report(session, principal, plan_code, line, year)
