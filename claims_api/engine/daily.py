@@ -1,0 +1,96 @@
+"""daily_allowance: a sum per day of a hospital stay, from a given day of the stay."""
+
+from decimal import Decimal
+
+from services.money import format_money, percent, to_fen
+from services.plan_rules import DailyAllowanceRules
+
+from .assessment import (
+    AssessmentLine,
+    KindOutcome,
+    Reason,
+    cap_reached_reason,
+    shares_text,
+    term_cap_left,
+    term_cap_text,
+)
+from .facts import DailyFacts, Usage
+
+
+def paid_days(rules: DailyAllowanceRules, days: int) -> int:
+    """Days `from_day` to the last day of the stay, at most `max_days_per_stay`."""
+    return min(max(0, days - rules.from_day + 1), rules.max_days_per_stay)
+
+
+def _days_text(rules: DailyAllowanceRules, days: int, paid: int) -> str:
+    if days < rules.from_day:
+        return f"a stay of {days} days ends before day {rules.from_day}: 0 days paid"
+    text = f"days {rules.from_day} to {days} paid"
+    if paid < days - rules.from_day + 1:
+        return f"{text}, at most {rules.max_days_per_stay} per stay: {paid} days"
+    return f"{text}: {paid} days"
+
+
+def assess_daily(
+    rules: DailyAllowanceRules,
+    facts: DailyFacts,
+    *,
+    shares: int | None,
+    ratio: Decimal | None,
+    usage: Usage,
+) -> KindOutcome:
+    """Stay -> paid days x amount per day x shares -> period ratio -> term cap."""
+    reasons: list[Reason] = []
+    days = facts.days
+    paid = paid_days(rules, days)
+    submitted = AssessmentLine(
+        category="submitted",
+        text=(
+            f"stay at {facts.hospital} from {facts.admitted_on} to {facts.discharged_on}: "
+            f"{days} days"
+        ),
+    )
+    per_day = rules.amount_per_day_per_share
+    days_text = _days_text(rules, days, paid)
+    if shares is None:
+        eligible = paid * per_day
+        eligible_text = f"{days_text}, {paid} x {format_money(per_day)} per share"
+    else:
+        eligible = paid * per_day * shares
+        eligible_text = (
+            f"{days_text}, {paid} x {format_money(per_day)} x {shares_text(shares)} "
+            f"= {format_money(eligible)}"
+        )
+    lines = (
+        submitted,
+        AssessmentLine(category="eligible", amount=eligible, text=eligible_text),
+    )
+    if shares is None:
+        return KindOutcome(lines=lines)
+
+    term_left = term_cap_left(rules.term_cap_per_share, shares, usage.used)
+    cap_reason = cap_reached_reason(rules.term_cap_per_share, shares, usage.used)
+    if cap_reason is not None:
+        reasons.append(cap_reason)
+    if ratio is None:
+        return KindOutcome(lines=lines, reasons=tuple(reasons), term_left=term_left)
+
+    steps = []
+    after_ratio = to_fen(eligible * ratio)
+    if ratio != 1:
+        steps.append(f"{format_money(eligible)} x {percent(ratio)} = {format_money(after_ratio)}")
+    else:
+        steps.append(f"daily allowance {format_money(after_ratio)}")
+    payout = min(after_ratio, term_left)
+    term_text = term_cap_text(rules.term_cap_per_share, shares, usage.used)
+    if payout < after_ratio:
+        steps.append(f"capped at the {term_text}")
+    else:
+        steps.append(f"within the {term_text}")
+    return KindOutcome(
+        lines=lines,
+        reasons=tuple(reasons),
+        payout=payout,
+        benefit_text="; ".join(steps),
+        term_left=term_left,
+    )
