@@ -1,10 +1,22 @@
-"""The claims service's tables. Money columns hold whole fen (services.money.Fen)."""
+"""The claims service's tables. Money columns hold whole fen (services.money.Fen).
 
-from sqlmodel import SQLModel
+`claim_event` and `payout_entry` are append-only: history and the ledger are never updated in
+place. `claim_invoice` holds the invoice numbers of live claims (not rejected or withdrawn), so
+a unique index finds duplicates across all members even under concurrent submissions.
+`claim_lock` has one row per member and plan, locked while a claim's payout is decided, so
+that caps hold under concurrency."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
 
 from services.audit import audit_table
 from services.database import new_registry
 from services.idempotency import idempotency_table
+from services.money import Fen
 
 claims_registry = new_registry()
 metadata = claims_registry.metadata
@@ -12,6 +24,108 @@ metadata = claims_registry.metadata
 
 class ClaimsTable(SQLModel, registry=claims_registry):
     pass
+
+
+def _timestamp(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
+
+
+def _money(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(Fen, nullable=nullable))
+
+
+class Claim(ClaimsTable, table=True):
+    __tablename__ = "claim"  # type: ignore[assignment]
+    __table_args__ = (
+        Index("ix_claim_member_plan", "member_id", "plan_code"),
+        Index("ix_claim_enrollment_status", "enrollment_id", "status"),
+        Index("ix_claim_plan_status", "plan_code", "status"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    member_id: str = Field(max_length=40)
+    unit_id: str | None = Field(default=None, max_length=40, index=True)
+    plan_code: str = Field(max_length=40)
+    kind: str = Field(max_length=30)
+    enrollment_id: str | None = Field(default=None, max_length=40)
+    status: str = Field(max_length=20, index=True)
+    event_on: date
+    end_on: date
+    filed_on: date
+    facts: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    original_facts: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    payable: Decimal = _money()
+    assessment: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    reason_codes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    terms_snapshot: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    cover_snapshot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    rules_version: str = Field(max_length=64)
+    submitted_by: str = Field(max_length=200)
+    approved_by: str | None = Field(default=None, max_length=200)
+    approved_at: datetime | None = _timestamp(nullable=True)
+    paid_on: date | None = None
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+
+
+class ClaimInvoice(ClaimsTable, table=True):
+    __tablename__ = "claim_invoice"  # type: ignore[assignment]
+    __table_args__ = (UniqueConstraint("plan_code", "invoice_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: str = Field(foreign_key="claim.id", max_length=40, index=True)
+    plan_code: str = Field(max_length=40)
+    invoice_number: str = Field(max_length=60)
+
+
+class ClaimEvent(ClaimsTable, table=True):
+    __tablename__ = "claim_event"  # type: ignore[assignment]
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: str = Field(foreign_key="claim.id", max_length=40, index=True)
+    at: datetime = _timestamp()
+    actor: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    reason: str | None = Field(default=None, max_length=2000)
+    request_id: str | None = Field(default=None, max_length=128)
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class ClaimLock(ClaimsTable, table=True):
+    __tablename__ = "claim_lock"  # type: ignore[assignment]
+    key: str = Field(primary_key=True, max_length=100)
+
+
+class PayoutBatch(ClaimsTable, table=True):
+    __tablename__ = "payout_batch"  # type: ignore[assignment]
+    id: str = Field(primary_key=True, max_length=40)
+    paid_on: date = Field(index=True)
+    reference: str = Field(max_length=100)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _timestamp()
+
+
+class PayoutEntry(ClaimsTable, table=True):
+    __tablename__ = "payout_entry"  # type: ignore[assignment]
+    __table_args__ = (
+        Index("ix_payout_entry_plan_paid", "plan_code", "paid_on"),
+        Index("ix_payout_entry_claim", "claim_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    batch_id: str = Field(foreign_key="payout_batch.id", max_length=40, index=True)
+    claim_id: str = Field(foreign_key="claim.id", max_length=40)
+    entry_kind: str = Field(max_length=10)  # payment | reversal
+    amount: Decimal = _money()
+    reverses_entry_id: str | None = Field(default=None, max_length=40)
+    reason: str | None = Field(default=None, max_length=2000)
+    plan_code: str = Field(max_length=40)
+    unit_id: str | None = Field(default=None, max_length=40, index=True)
+    member_id: str = Field(max_length=40)
+    paid_on: date
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _timestamp()
 
 
 idempotency = idempotency_table(metadata)

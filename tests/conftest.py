@@ -93,3 +93,36 @@ async def members(members_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=members_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://members") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+async def claims_app(
+    backend: str, session_tmp: Path, members_app: FastAPI
+) -> AsyncIterator[FastAPI]:
+    """The claims service, asking the (real, running) member registry app for coverage."""
+    from claims_api.app import create_app
+    from claims_api.models import metadata
+    from claims_api.settings import ClaimsSettings
+
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{session_tmp / 'claims.db'}"
+    else:
+        url = await postgres_database("claims")
+    app = create_app(ClaimsSettings(database_url=url, environment="test"))
+    app.state.metadata = metadata
+    app.state.members_transport = httpx.ASGITransport(app=members_app)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def api(members_app: FastAPI, claims_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """One client for the whole public API, routed by the gateway's table, on empty databases."""
+    from services.gateway.embedded import EmbeddedGateway
+
+    await wipe(members_app)
+    await wipe(claims_app)
+    gateway = EmbeddedGateway(FastAPI(), {"members": members_app, "claims": claims_app})
+    transport = httpx.ASGITransport(app=gateway)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        yield client

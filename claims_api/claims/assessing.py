@@ -1,0 +1,140 @@
+"""From a claim's facts to its assessment: the engine plus the checks that need the database
+(duplicate invoices, overlapping stays), merged into one answer."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from claims_api.claims import usage as usage_queries
+from claims_api.claims.schemas import AssessmentRead
+from claims_api.engine import (
+    REASON_CODES,
+    Assessment,
+    ClaimFacts,
+    Usage,
+    assess,
+    facts_model_for,
+)
+from services.errors import Problem
+from services.plan_rules import EnrollmentCover, PlanTerms
+
+DB_REASON_CODES = ("duplicate_invoice", "overlapping_stay")
+ALL_REASON_CODES = (*REASON_CODES, *DB_REASON_CODES)
+
+
+class InvalidFacts(Problem):
+    status, title, type_slug = 422, "Invalid claim facts", "validation"
+
+
+def parse_facts(kind: str, raw: dict[str, Any], where: str = "facts") -> ClaimFacts:
+    try:
+        return facts_model_for(kind).model_validate(raw)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        errors = [
+            {"loc": [where, *error["loc"]], "msg": error["msg"], "type": error["type"]}
+            for error in exc.errors()
+        ]
+        first = errors[0]
+        raise InvalidFacts(
+            f"{'.'.join(map(str, first['loc']))}: {first['msg']}", errors=errors
+        ) from None
+
+
+def event_date_of(raw: dict[str, Any], where: str = "facts") -> date:
+    """The event date (admission or diagnosis) before the plan's kind is known."""
+    for name in ("admitted_on", "diagnosed_on"):
+        if name in raw:
+            try:
+                return date.fromisoformat(str(raw[name]))
+            except ValueError:
+                raise InvalidFacts(
+                    f"{where}.{name}: not a date (YYYY-MM-DD)",
+                    errors=[{"loc": [where, name], "msg": "not a date (YYYY-MM-DD)"}],
+                ) from None
+    raise InvalidFacts(
+        f"{where}: needs admitted_on (a stay) or diagnosed_on (a diagnosis)",
+        errors=[{"loc": [where, "admitted_on"], "msg": "field required"}],
+    )
+
+
+def invoices_of(facts: ClaimFacts) -> list[str]:
+    return list(getattr(facts, "invoice_numbers", []) or [])
+
+
+@dataclass
+class Decided:
+    assessment: Assessment
+    extra_reasons: list[tuple[str, str]]
+    usage: Usage
+
+    @property
+    def reason_codes(self) -> list[str]:
+        codes = list(self.assessment.reason_codes) + [code for code, _ in self.extra_reasons]
+        return sorted(set(codes), key=ALL_REASON_CODES.index)
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.reason_codes)
+
+    @property
+    def payable(self) -> Decimal:
+        return Decimal("0.00") if self.refused else self.assessment.payable
+
+    def read(self) -> AssessmentRead:
+        """The engine's answer with the database's refusals folded into it."""
+        data = self.assessment.model_dump(mode="json")
+        data.update(reason_codes=self.reason_codes, usage=self.usage.model_dump(mode="json"))
+        if self.extra_reasons:
+            why = "; ".join(f"{code} ({text})" for code, text in self.extra_reasons)
+            benefit = data["lines"][-1]
+            if self.assessment.refused:
+                benefit["text"] = f"{benefit['text']}; {why}"
+            else:
+                benefit["text"] = f"not payable: {why}"
+                if self.assessment.cap_left is not None:
+                    data["cap_left"] = str(self.assessment.cap_left + self.assessment.payable)
+            benefit["amount"] = "0.00"
+            data.update(payable="0.00", ends_cover=False)
+        return AssessmentRead.model_validate(data)
+
+
+async def decide(
+    session: AsyncSession,
+    *,
+    terms: PlanTerms,
+    cover: EnrollmentCover | None,
+    facts: ClaimFacts,
+    member_id: str,
+    plan_code: str,
+    filed_on: date,
+    rules_version: str,
+    claim_id: str | None = None,
+) -> Decided:
+    usage = await usage_queries.usage_of(
+        session, cover.enrollment_id if cover else None, excluding_claim=claim_id
+    )
+    assessment = assess(terms, cover, facts, usage, filed_on=filed_on, rules_version=rules_version)
+    extra: list[tuple[str, str]] = []
+    duplicates = await usage_queries.duplicate_invoices(
+        session, plan_code, invoices_of(facts), excluding_claim=claim_id
+    )
+    if duplicates:
+        extra.append(
+            ("duplicate_invoice", f"invoice {', '.join(duplicates)} is already in a live claim")
+        )
+    if terms.kind != "fixed_benefit":
+        other = await usage_queries.overlapping_claim(
+            session,
+            member_id,
+            plan_code,
+            facts.event_date,
+            facts.end_date,
+            excluding_claim=claim_id,
+        )
+        if other:
+            extra.append(("overlapping_stay", f"the stay overlaps claim {other} under this plan"))
+    return Decided(assessment, extra, usage)

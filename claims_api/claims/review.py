@@ -1,0 +1,158 @@
+"""A claim's life after filing: the reviewer's decisions, information supplied, withdrawal.
+
+Every change is a new row in the claim's history. Approval re-runs the engine on the claim's
+snapshotted rules and cover against what the enrolment has used by now, under the member's
+lock, so that concurrent approvals never pay past a cap."""
+
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from claims_api.claims import usage as usage_queries
+from claims_api.claims.assessing import Decided, decide, invoices_of, parse_facts
+from claims_api.claims.schemas import DecisionCreate, SupplementCreate, WithdrawCreate
+from claims_api.claims.service import add_event, get_claim, hold_invoices
+from claims_api.models import Claim
+from services.auth import Principal, Role
+from services.clock import now
+from services.errors import InvalidInput, RuleViolation
+from services.plan_rules import EnrollmentCover, PlanTerms
+
+BEFORE_APPROVAL = ("submitted", "pending_review", "needs_info")
+ALLOWED_FROM = {
+    "approve": ("pending_review",),
+    "reject": ("pending_review", "needs_info"),
+    "request_info": ("pending_review",),
+    "reopen": ("rejected",),
+}
+
+
+def _refuse_transition(claim: Claim, action: str, allowed: tuple[str, ...]) -> None:
+    if claim.status not in allowed:
+        raise RuleViolation(
+            f"a {claim.status} claim cannot be {action}; only a claim that is "
+            f"{' or '.join(allowed)} can",
+            code="invalid_transition",
+        )
+
+
+async def _reassess(
+    session: AsyncSession, claim: Claim, facts_changes: dict[str, Any] | None, where: str
+) -> tuple[Decided, Any]:
+    """Recompute from the snapshot: the rules and cover as they were when the claim was filed."""
+    raw = {**claim.facts, **(facts_changes or {})}
+    terms = PlanTerms.model_validate(claim.terms_snapshot)
+    facts = parse_facts(claim.kind, raw, where=where)
+    if facts.event_date != claim.event_on:
+        raise InvalidInput(
+            [where, "admitted_on" if claim.kind != "fixed_benefit" else "diagnosed_on"],
+            "the event date decides which enrolment covers the claim: file a new claim instead",
+        )
+    cover = EnrollmentCover.model_validate(claim.cover_snapshot) if claim.cover_snapshot else None
+    await usage_queries.lock_member_plan(session, claim.member_id, claim.plan_code)
+    decided = await decide(
+        session,
+        terms=terms,
+        cover=cover,
+        facts=facts,
+        member_id=claim.member_id,
+        plan_code=claim.plan_code,
+        filed_on=claim.filed_on,
+        rules_version=claim.rules_version,
+        claim_id=claim.id,
+    )
+    return decided, facts
+
+
+def _apply(claim: Claim, decided: Decided, facts: Any) -> None:
+    claim.facts = facts.model_dump(mode="json")
+    claim.end_on = facts.end_date
+    claim.payable = decided.payable
+    claim.assessment = decided.read().model_dump(mode="json")
+    claim.reason_codes = decided.reason_codes
+
+
+async def _replace_invoices(session: AsyncSession, claim: Claim, facts: Any) -> None:
+    await usage_queries.release_invoices(session, claim.id)
+    await hold_invoices(session, claim, invoices_of(facts))
+
+
+async def decide_claim(
+    session: AsyncSession,
+    request: Request,
+    principal: Principal,
+    claim_id: str,
+    body: DecisionCreate,
+) -> Claim:
+    claim = await get_claim(session, principal, claim_id)
+    principal.require(Role.reviewer)
+    _refuse_transition(claim, body.decision, ALLOWED_FROM[body.decision])
+    if body.decision != "approve" and not body.reason:
+        raise InvalidInput(["reason"], f"a reason is required to {body.decision}")
+    if body.adjusted_facts and body.decision not in ("approve", "reopen"):
+        raise InvalidInput(["adjusted_facts"], "facts can be adjusted when approving or reopening")
+
+    if body.decision in ("approve", "reopen"):
+        decided, facts = await _reassess(session, claim, body.adjusted_facts, "adjusted_facts")
+        details = {"adjusted_facts": body.adjusted_facts} if body.adjusted_facts else None
+        if body.decision == "approve" and decided.refused:
+            raise RuleViolation(
+                "the claim is not payable now: " + ", ".join(decided.reason_codes),
+                code=decided.reason_codes[0],
+                reason_codes=decided.reason_codes,
+            )
+        _apply(claim, decided, facts)
+        await _replace_invoices(session, claim, facts)
+        if body.decision == "approve":
+            claim.approved_by, claim.approved_at = principal.sub, now()
+            add_event(session, claim, principal, request, "approved", body.reason, details)
+        else:
+            add_event(session, claim, principal, request, "pending_review", body.reason, details)
+    elif body.decision == "reject":
+        await usage_queries.release_invoices(session, claim.id)
+        add_event(session, claim, principal, request, "rejected", body.reason)
+    else:
+        add_event(session, claim, principal, request, "needs_info", body.reason)
+    await session.flush()
+    return claim
+
+
+def _refuse_non_owner(principal: Principal, claim: Claim) -> None:
+    """Withdrawing and supplying information are the filer's side: the member or its unit's hr."""
+    principal.require(Role.member, Role.hr, Role.admin)
+
+
+async def supplement(
+    session: AsyncSession,
+    request: Request,
+    principal: Principal,
+    claim_id: str,
+    body: SupplementCreate,
+) -> Claim:
+    claim = await get_claim(session, principal, claim_id)
+    _refuse_non_owner(principal, claim)
+    _refuse_transition(claim, "supplemented", ("needs_info",))
+    decided, facts = await _reassess(session, claim, body.facts, "facts")
+    _apply(claim, decided, facts)
+    await _replace_invoices(session, claim, facts)
+    details = {"facts": body.facts} if body.facts else None
+    add_event(session, claim, principal, request, "pending_review", body.note, details)
+    await session.flush()
+    return claim
+
+
+async def withdraw(
+    session: AsyncSession,
+    request: Request,
+    principal: Principal,
+    claim_id: str,
+    body: WithdrawCreate,
+) -> Claim:
+    claim = await get_claim(session, principal, claim_id)
+    _refuse_non_owner(principal, claim)
+    _refuse_transition(claim, "withdrawn", BEFORE_APPROVAL)
+    await usage_queries.release_invoices(session, claim.id)
+    add_event(session, claim, principal, request, "withdrawn", body.reason)
+    await session.flush()
+    return claim

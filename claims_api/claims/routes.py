@@ -1,0 +1,137 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from claims_api.audit import audit
+from claims_api.claims import review, service
+from claims_api.claims.schemas import (
+    ClaimCreate,
+    ClaimRead,
+    ClaimStatus,
+    ClaimSummary,
+    DecisionCreate,
+    QuoteRead,
+    SupplementCreate,
+    WithdrawCreate,
+)
+from claims_api.members_client import MembersClientDep
+from claims_api.models import Claim
+from services.auth import Principal, PrincipalDep
+from services.database import SessionDep
+from services.idempotency import IdempotencyDep
+from services.pagination import Page, PageDep
+
+router = APIRouter(prefix="/api/v1/claims", tags=["claims"])
+Filter = Annotated[str | None, Query(max_length=60)]
+
+
+async def _answer(
+    session: SessionDep,
+    request: Request,
+    principal: Principal,
+    claim: Claim,
+    action: str,
+    before: str | None,
+) -> ClaimRead:
+    read = await service.read_claim(session, claim)
+    await audit.record(
+        session,
+        principal,
+        request,
+        action=action,
+        entity="claim",
+        entity_id=claim.id,
+        before={"status": before} if before else None,
+        after={"status": claim.status, "payable": str(claim.payable)},
+    )
+    return read
+
+
+@router.post("/quote", summary="Assess a claim without saving anything")
+async def quote_claim(
+    body: ClaimCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    members: MembersClientDep,
+) -> QuoteRead:
+    return await service.quote(session, members, request, principal, body)
+
+
+@router.post("", status_code=201, summary="File a claim (member for itself, hr, admin)")
+async def submit_claim(
+    body: ClaimCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    members: MembersClientDep,
+    idempotency: IdempotencyDep,
+) -> ClaimRead:
+    claim = await service.submit(session, members, request, principal, body)
+    read = await _answer(session, request, principal, claim, "claim.submit", None)
+    return await idempotency.remember(201, read)
+
+
+@router.get("", summary="Claims visible to the caller, filtered")
+async def list_claims(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    member_id: Filter = None,
+    unit_id: Filter = None,
+    plan_code: Filter = None,
+    status: ClaimStatus | None = None,
+) -> Page[ClaimSummary]:
+    rows = await service.list_claims(
+        session,
+        principal,
+        page,
+        member_id=member_id,
+        unit_id=unit_id,
+        plan_code=plan_code,
+        status=status,
+    )
+    return Page[ClaimSummary](**page.page(rows, [ClaimSummary.model_validate(c) for c in rows]))
+
+
+@router.get("/{claim_id}", summary="One claim with its assessment and history")
+async def get_claim(claim_id: str, session: SessionDep, principal: PrincipalDep) -> ClaimRead:
+    return await service.read_claim(session, await service.get_claim(session, principal, claim_id))
+
+
+@router.post("/{claim_id}/decision", summary="Approve, reject, ask for information, reopen")
+async def decide_claim(
+    claim_id: str,
+    body: DecisionCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> ClaimRead:
+    before = (await service.get_claim(session, principal, claim_id)).status
+    claim = await review.decide_claim(session, request, principal, claim_id, body)
+    return await _answer(session, request, principal, claim, f"claim.{body.decision}", before)
+
+
+@router.post("/{claim_id}/supplement", summary="Supply the information a reviewer asked for")
+async def supplement_claim(
+    claim_id: str,
+    body: SupplementCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> ClaimRead:
+    claim = await review.supplement(session, request, principal, claim_id, body)
+    return await _answer(session, request, principal, claim, "claim.supplement", "needs_info")
+
+
+@router.post("/{claim_id}/withdraw", summary="Withdraw a claim before approval")
+async def withdraw_claim(
+    claim_id: str,
+    body: WithdrawCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> ClaimRead:
+    before = (await service.get_claim(session, principal, claim_id)).status
+    claim = await review.withdraw(session, request, principal, claim_id, body)
+    return await _answer(session, request, principal, claim, "claim.withdraw", before)

@@ -1,0 +1,124 @@
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.money import Money
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ClaimStatus = Literal[
+    "submitted", "pending_review", "needs_info", "approved", "rejected", "paid", "withdrawn"
+]
+
+
+class ClaimCreate(BaseModel):
+    """The facts are the plan kind's fields (DOMAIN.md); they are checked once the plan is known."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: Id
+    plan_code: Id
+    facts: dict[str, Any] = Field(max_length=30)
+
+
+class AssessmentRead(BaseModel):
+    payable: Money
+    lines: list[dict[str, Any]]
+    reason_codes: list[str]
+    cap_left: Money | None
+    benefit_ratio: str | None
+    rules_version: str
+    group: str | None = None
+    condition_code: str | None = None
+    ends_cover: bool = False
+    usage: dict[str, Any] = Field(
+        default_factory=dict, description="what the enrolment had used before this claim"
+    )
+
+
+class QuoteRead(BaseModel):
+    """What the claim would be assessed at if filed now; nothing is saved."""
+
+    member_id: str
+    plan_code: str
+    status_if_filed: ClaimStatus
+    assessment: AssessmentRead
+
+
+class ClaimEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    actor: str
+    role: str
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    details: dict[str, Any] | None
+
+
+class ClaimRead(BaseModel):
+    id: str
+    member_id: str
+    unit_id: str | None
+    plan_code: str
+    kind: str
+    enrollment_id: str | None
+    status: ClaimStatus
+    facts: dict[str, Any]
+    payable: Money
+    assessment: AssessmentRead
+    rules_version: str
+    filed_on: date
+    submitted_by: str
+    approved_by: str | None
+    approved_at: datetime | None
+    paid_on: date | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[ClaimEventRead] = []
+
+
+class ClaimSummary(BaseModel):
+    """A claim in a list: everything but the history."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    member_id: str
+    unit_id: str | None
+    plan_code: str
+    kind: str
+    status: ClaimStatus
+    payable: Money
+    reason_codes: list[str]
+    filed_on: date
+    event_on: date
+    approved_by: str | None
+    paid_on: date | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject", "request_info", "reopen"]
+    reason: Reason | None = None
+    adjusted_facts: dict[str, Any] | None = Field(default=None, max_length=30)
+
+
+class WithdrawCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason | None = None
+
+
+class SupplementCreate(BaseModel):
+    """The information a reviewer asked for: a note, and corrected facts if any."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: Reason
+    facts: dict[str, Any] | None = Field(default=None, max_length=30)

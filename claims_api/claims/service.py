@@ -1,0 +1,273 @@
+"""Filing and reading claims: the coverage call, the assessment, the automatic decision."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from claims_api.claims import usage as usage_queries
+from claims_api.claims.assessing import (
+    Decided,
+    decide,
+    event_date_of,
+    invoices_of,
+    parse_facts,
+)
+from claims_api.claims.schemas import (
+    ClaimCreate,
+    ClaimEventRead,
+    ClaimRead,
+    ClaimStatus,
+    QuoteRead,
+)
+from claims_api.engine import ClaimFacts
+from claims_api.members_client import Coverage, MembersClient
+from claims_api.models import Claim, ClaimEvent
+from services.auth import Principal, Role
+from services.clock import now, today
+from services.errors import Conflict, NotFound
+from services.ids import new_id
+from services.pagination import PageParams
+
+FILERS = (Role.member, Role.hr, Role.admin)
+READERS = (Role.admin, Role.reviewer, Role.finance, Role.auditor)
+SYSTEM = "system"
+
+
+@dataclass
+class Filing:
+    coverage: Coverage
+    facts: ClaimFacts
+    decided: Decided
+    filed_on: date
+
+    @property
+    def status(self) -> ClaimStatus:
+        if self.decided.refused:
+            return "rejected"
+        limit = self.coverage.plan.terms.auto_approve_limit
+        if limit is not None and 0 < self.decided.payable <= limit:
+            return "approved"
+        return "pending_review"
+
+
+def _refuse_other_members(principal: Principal, member_id: str) -> None:
+    principal.require(*FILERS)
+    if principal.role == Role.member and principal.member_id != member_id:
+        raise NotFound(f"member {member_id} not found")
+
+
+async def _assess_filing(
+    session: AsyncSession,
+    client: MembersClient,
+    request: Request,
+    principal: Principal,
+    body: ClaimCreate,
+    *,
+    lock: bool,
+) -> Filing:
+    _refuse_other_members(principal, body.member_id)
+    # The registry is asked before any lock is taken: a slow registry never holds a lock.
+    coverage = await client.coverage(
+        member_id=body.member_id,
+        plan_code=body.plan_code,
+        on=event_date_of(body.facts),
+        authorization=request.headers["authorization"],
+        request_id=getattr(request.state, "request_id", None),
+    )
+    facts = parse_facts(coverage.plan.kind, body.facts)
+    if lock:
+        await usage_queries.lock_member_plan(session, body.member_id, body.plan_code)
+    filed_on = today()
+    decided = await decide(
+        session,
+        terms=coverage.plan.terms,
+        cover=coverage.cover,
+        facts=facts,
+        member_id=body.member_id,
+        plan_code=body.plan_code,
+        filed_on=filed_on,
+        rules_version=coverage.plan.rules_version,
+    )
+    return Filing(coverage, facts, decided, filed_on)
+
+
+async def quote(
+    session: AsyncSession,
+    client: MembersClient,
+    request: Request,
+    principal: Principal,
+    body: ClaimCreate,
+) -> QuoteRead:
+    filing = await _assess_filing(session, client, request, principal, body, lock=False)
+    return QuoteRead(
+        member_id=body.member_id,
+        plan_code=body.plan_code,
+        status_if_filed=filing.status,
+        assessment=filing.decided.read(),
+    )
+
+
+def add_event(
+    session: AsyncSession,
+    claim: Claim,
+    principal: Principal | None,
+    request: Request | None,
+    to_status: str,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    session.add(
+        ClaimEvent(
+            claim_id=claim.id,
+            at=at or now(),
+            actor=principal.sub if principal else SYSTEM,
+            role=principal.role.value if principal else SYSTEM,
+            from_status=claim.status if claim.status != to_status else None,
+            to_status=to_status,
+            reason=reason,
+            request_id=getattr(request.state, "request_id", None) if request else None,
+            details=details,
+        )
+    )
+    claim.status = to_status
+    claim.updated_at = at or now()
+
+
+async def submit(
+    session: AsyncSession,
+    client: MembersClient,
+    request: Request,
+    principal: Principal,
+    body: ClaimCreate,
+) -> Claim:
+    filing = await _assess_filing(session, client, request, principal, body, lock=True)
+    return await _store(session, request, principal, body, filing)
+
+
+async def _store(
+    session: AsyncSession,
+    request: Request,
+    principal: Principal,
+    body: ClaimCreate,
+    filing: Filing,
+) -> Claim:
+    at = now()
+    coverage, decided = filing.coverage, filing.decided
+    cover = coverage.cover
+    claim = Claim(
+        id=new_id("clm"),
+        member_id=body.member_id,
+        unit_id=cover.unit_id if cover else coverage.member.unit_id,
+        plan_code=body.plan_code,
+        kind=coverage.plan.kind,
+        enrollment_id=cover.enrollment_id if cover else None,
+        status="submitted",
+        event_on=filing.facts.event_date,
+        end_on=filing.facts.end_date,
+        filed_on=filing.filed_on,
+        facts=filing.facts.model_dump(mode="json"),
+        original_facts=filing.facts.model_dump(mode="json"),
+        payable=decided.payable,
+        assessment=decided.read().model_dump(mode="json"),
+        reason_codes=decided.reason_codes,
+        terms_snapshot=coverage.plan.terms.model_dump(mode="json"),
+        cover_snapshot=cover.model_dump(mode="json") if cover else None,
+        rules_version=coverage.plan.rules_version,
+        submitted_by=principal.sub,
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(claim)
+    await session.flush()
+    add_event(session, claim, principal, request, "submitted", at=at)
+    status = filing.status
+    if status == "rejected":
+        reason = "automatic checks: " + ", ".join(decided.reason_codes)
+        add_event(session, claim, None, request, "rejected", reason, at=at)
+    else:
+        await hold_invoices(session, claim, invoices_of(filing.facts))
+        if status == "approved":
+            claim.approved_by, claim.approved_at = SYSTEM, at
+            limit = coverage.plan.terms.auto_approve_limit
+            reason = f"payout within the plan's auto-approval limit {limit}"
+            add_event(session, claim, None, request, "approved", reason, at=at)
+        else:
+            add_event(session, claim, None, request, "pending_review", at=at)
+    await session.flush()
+    return claim
+
+
+async def hold_invoices(session: AsyncSession, claim: Claim, invoices: list[str]) -> None:
+    try:
+        async with session.begin_nested():
+            await usage_queries.register_invoices(session, claim.id, claim.plan_code, invoices)
+    except IntegrityError:
+        raise Conflict(
+            "an invoice of this claim was just filed in another claim", code="duplicate_invoice"
+        ) from None
+
+
+def can_see(principal: Principal, claim: Claim) -> bool:
+    if principal.role in READERS:
+        return True
+    if principal.role == Role.hr:
+        return claim.unit_id is not None and claim.unit_id == principal.unit_id
+    return principal.role == Role.member and claim.member_id == principal.member_id
+
+
+async def get_claim(
+    session: AsyncSession, principal: Principal, claim_id: str, *, for_update: bool = False
+) -> Claim:
+    query = select(Claim).where(Claim.id == claim_id)
+    if for_update:
+        query = query.with_for_update()
+    claim = await session.scalar(query)
+    if claim is None or not can_see(principal, claim):
+        raise NotFound(f"claim {claim_id} not found")
+    return claim
+
+
+async def read_claim(session: AsyncSession, claim: Claim) -> ClaimRead:
+    events = await session.scalars(
+        select(ClaimEvent).where(ClaimEvent.claim_id == claim.id).order_by(ClaimEvent.id)
+    )
+    return ClaimRead(
+        **{name: getattr(claim, name) for name in ClaimRead.model_fields if name != "history"},
+        history=[ClaimEventRead.model_validate(event) for event in events],
+    )
+
+
+async def list_claims(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    member_id: str | None,
+    unit_id: str | None,
+    plan_code: str | None,
+    status: str | None,
+) -> list[Claim]:
+    query = select(Claim).order_by(Claim.id).limit(page.limit + 1)
+    if principal.role == Role.hr:
+        query = query.where(Claim.unit_id == principal.unit_id)
+    elif principal.role == Role.member:
+        query = query.where(Claim.member_id == principal.member_id)
+    elif principal.role not in READERS:
+        return []
+    for column, value in (
+        (Claim.member_id, member_id),
+        (Claim.unit_id, unit_id),
+        (Claim.plan_code, plan_code),
+        (Claim.status, status),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if page.after_id:
+        query = query.where(Claim.id > page.after_id)
+    return list((await session.scalars(query)).all())
