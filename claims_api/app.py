@@ -6,6 +6,7 @@ from claims_api.claims.routes import router as claims_router
 from claims_api.members_client import close_members_client, open_members_client
 from claims_api.models import idempotency
 from claims_api.payouts.routes import router as payouts_router
+from claims_api.reports.routes import router as reports_router
 from claims_api.settings import ClaimsSettings
 from services.app import create_service_app
 
@@ -16,7 +17,7 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
         title="mutualaid claims",
         description="Claims, payouts, review and the payment ledger.",
         settings=settings or ClaimsSettings(),
-        routers=[claims_router, payouts_router],
+        routers=[claims_router, payouts_router, reports_router],
         idempotency_table=idempotency,
         on_startup=open_members_client,
         on_shutdown=close_members_client,

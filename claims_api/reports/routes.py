@@ -1,0 +1,31 @@
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from claims_api.reports import exports, service
+from claims_api.reports.schemas import ClaimsReport
+from services.auth import PrincipalDep
+from services.database import SessionDep
+from services.exports import XLSX_TYPE, ExportFormat
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+
+@router.get(
+    "/claims",
+    summary="Claims per plan and paid-date range (admin, auditor); ?format=csv|xlsx",
+    response_model=ClaimsReport,
+    responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}},
+)
+async def claims_report(
+    session: SessionDep,
+    principal: PrincipalDep,
+    plan_code: Annotated[str | None, Query(max_length=40)] = None,
+    paid_from: date | None = None,
+    paid_to: date | None = None,
+    format: ExportFormat = "json",
+) -> ClaimsReport | Response:
+    report = await service.claims_report(session, principal, plan_code, paid_from, paid_to)
+    return report if format == "json" else exports.export(report, format)

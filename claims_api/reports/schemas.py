@@ -1,0 +1,37 @@
+from datetime import date
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from services.money import Money
+
+
+class UnitClaims(BaseModel):
+    unit_id: str
+    claimants: int
+    claims: int
+    total_paid: Money
+    average_per_claimant: Money
+    largest_payout: Money
+
+
+class ClaimsReport(BaseModel):
+    plan_code: str | None
+    paid_from: date | None
+    paid_to: date | None
+    units: int
+    """Units with at least one paid claim."""
+    claimants: int
+    """Distinct members paid."""
+    claims: int
+    """Paid claims (claim person-times)."""
+    total_paid: Money
+    average_per_claimant: Money
+    average_per_claim: Money
+    largest_payout: Money
+    median_days_to_pay: Decimal | None
+    """Median days from filing to payment; null without paid claims."""
+    rejections: dict[str, int]
+    """Rejected claims (filed in the range, when one is given) by reason code; a reviewer's
+    rejection without an automatic reason counts as `reviewer`."""
+    by_unit: list[UnitClaims]
