@@ -2,49 +2,21 @@
 machine's server, a database this suite creates) and SQLite; the schema comes from Alembic.
 Postgres being absent is a failure, never a skip."""
 
-import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "MUTUALAID_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from tests.databases import drop_created_databases, postgres_database
 
 
-def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
-
-
-async def _recreate_postgres_database(name: str) -> str:
-    try:
-        connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is required for the test suite ({POSTGRES_ADMIN_URL}): {exc}")
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{name}"
-
-
-def database_url(backend: str, service: str, tmp: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp / f'{service}.db'}"
-    name = f"mutualaid_test_{service}_{_worker()}"
-    return asyncio.get_event_loop().run_until_complete(_recreate_postgres_database(name))
-
-
-async def postgres_database(service: str, suffix: str = "") -> str:
-    return await _recreate_postgres_database(f"mutualaid_test_{service}{suffix}_{_worker()}")
+@pytest.fixture(scope="session", autouse=True)
+async def _drop_test_databases() -> AsyncIterator[None]:
+    yield
+    await drop_created_databases()
 
 
 async def wipe(app: FastAPI) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 
 from services.database import make_engine
 from services.migrate import downgrade, upgrade
-from tests.conftest import postgres_database
+from tests.databases import postgres_database
 
 
 def _metadata(service: str):
