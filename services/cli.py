@@ -1,4 +1,4 @@
-"""The `mutualaid` command: `up` (the whole stack), `token`, `migrate`."""
+"""The `mutualaid` command: `up` (the whole stack), `token`, `migrate`, `demo`."""
 
 import argparse
 import asyncio
@@ -99,6 +99,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from services.demo import main as demo_main
+
+    return demo_main(args.url)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mutualaid", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("service", choices=["members", "claims"])
     migrate.add_argument("--database-url", help="default: the service's settings")
     migrate.set_defaults(handler=cmd_migrate)
+
+    demo = commands.add_parser("demo", help="load the seed-shaped demonstration year")
+    demo.add_argument("--url", default="http://127.0.0.1:8000", help="the running gateway")
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 
