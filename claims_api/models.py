@@ -10,11 +10,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from services.audit import audit_table
-from services.database import new_registry
+from services.database import UtcDateTime, new_registry
 from services.idempotency import idempotency_table
 from services.money import Fen
 
@@ -27,7 +27,7 @@ class ClaimsTable(SQLModel, registry=claims_registry):
 
 
 def _timestamp(nullable: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
+    return Field(default=None, sa_column=Column(UtcDateTime, nullable=nullable))
 
 
 def _money(nullable: bool = False) -> Any:

@@ -4,11 +4,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from services.audit import audit_table
-from services.database import new_registry
+from services.database import UtcDateTime, new_registry
 from services.idempotency import idempotency_table
 from services.money import Fen
 
@@ -21,7 +21,7 @@ class MembersTable(SQLModel, registry=members_registry):
 
 
 def _timestamp() -> Any:
-    return Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    return Field(sa_column=Column(UtcDateTime, nullable=False))
 
 
 class Unit(MembersTable, table=True):
@@ -83,7 +83,7 @@ class Enrollment(MembersTable, table=True):
     contribution_due: Decimal = Field(sa_column=Column(Fen, nullable=False))
     status: str = Field(default="active", max_length=10)
     cancelled_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UtcDateTime, nullable=True)
     )
     created_at: datetime = _timestamp()
 

@@ -13,7 +13,9 @@ from sqlalchemy import Table, text
 from services.database import Database
 from services.errors import install_problem_handlers, problem_response
 from services.idempotency import StoredResponse
-from services.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from services.logging import configure_logging
+from services.metrics import MetricsMiddleware, ServiceMetrics, metrics_router
+from services.middleware import BodyLimitMiddleware, ControlCharacterGuard, RequestIdMiddleware
 from services.migrate import upgrade
 from services.settings import ServiceSettings
 
@@ -49,8 +51,11 @@ def create_service_app(
                 await on_shutdown(app)
             await database.dispose()
 
+    configure_logging()
+    metrics = ServiceMetrics(service)
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.service = service
     app.state.idempotency_table = idempotency_table
     install_problem_handlers(app)
@@ -77,10 +82,14 @@ def create_service_app(
             )
         return {"status": "ok", "service": service, "database": "ok"}
 
+    app.include_router(metrics_router(metrics))
     for router in routers:
         app.include_router(router)
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.max_body_bytes, exempt_prefixes=upload_prefixes
     )
+    # Inside RequestIdMiddleware (added last, so outermost): its log line has the request id.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(ControlCharacterGuard)
     app.add_middleware(RequestIdMiddleware)
     return app

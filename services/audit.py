@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, insert
+from sqlalchemy import JSON, Column, MetaData, String, Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import Principal
+from services.database import UtcDateTime
 from services.ids import new_id
 
 
@@ -18,7 +19,7 @@ def audit_table(metadata: MetaData) -> Table:
         "audit_event",
         metadata,
         Column("id", String(40), primary_key=True),
-        Column("at", DateTime(timezone=True), nullable=False),
+        Column("at", UtcDateTime, nullable=False),
         Column("actor", String(200), nullable=False),
         Column("role", String(20), nullable=False),
         Column("action", String(60), nullable=False),

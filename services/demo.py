@@ -113,7 +113,7 @@ class People:
             birth = date(1965, 1, 1) + timedelta(days=self.rng.randrange(0, 365 * 36))
             order = self.rng.randrange(0, 500) * 2 + (1 if sex == "M" else 0)
             body = f"{self.rng.choice(REGIONS)}{birth:%Y%m%d}{order:03d}"
-            number = body + ric.calc_check_digit(body)
+            number = body + ric.calc_check_digit(body + "0")  # the last character is ignored
             if number not in self.used:
                 self.used.add(number)
                 return number

@@ -8,14 +8,23 @@ from stdnum.exceptions import ValidationError
 
 
 def validate_national_id(value: str) -> str:
-    """Return the compact, upper-case number or raise ValueError saying what is wrong."""
-    try:
-        number = ric.validate(value)
-    except ValidationError as exc:
-        raise ValueError(f"not a valid resident identity number: {exc.message}") from None
+    """Return the compact, upper-case number or raise ValueError saying what is wrong.
+
+    Format, birth date and the GB 11643 check digit are verified. The region code is not
+    checked against the birth date (stdnum's `validate` does): it records where the number was
+    issued, and districts created after a worker's birth issue valid numbers all the same."""
+    number = ric.compact(value).upper()
     if len(number) != 18:
         raise ValueError("the resident identity number must have 18 characters")
-    return number.upper()
+    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+        raise ValueError("not a valid resident identity number: 17 digits and a digit or X")
+    try:
+        ric.get_birth_date(number)
+    except ValidationError:
+        raise ValueError("not a valid resident identity number: no such birth date") from None
+    if ric.calc_check_digit(number) != number[17]:
+        raise ValueError("not a valid resident identity number: wrong check digit")
+    return number
 
 
 def sex_of(national_id: str) -> str:

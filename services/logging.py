@@ -1,24 +1,86 @@
-"""Structured JSON logs (structlog), carrying the request id bound by RequestIdMiddleware."""
+"""Structured JSON logs (structlog), carrying the request id bound by RequestIdMiddleware.
+
+Every line is one JSON object on stderr: structlog's own events and the standard library's
+(uvicorn's start-up and error lines) alike. Headers, bodies and query strings are never
+logged (identity numbers and tokens must not reach logs): see services.metrics for the one
+`request` line per request."""
 
 import logging
 import sys
+from typing import Any, TextIO
 
 import structlog
 
+_SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+class _StderrLogger:
+    """Writes to the *current* sys.stderr, so that a test runner's capture can swap it."""
+
+    def msg(self, message: str) -> None:
+        stream: TextIO = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+class _StandardStream(logging.StreamHandler):  # type: ignore[type-arg]
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def _logger_factory(*_args: Any) -> _StderrLogger:
+    return _StderrLogger()
+
 
 def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
+    """Idempotent: every app factory calls it; the last call's level wins."""
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *_SHARED_PROCESSORS,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=_logger_factory,
+        # Not cached, so that tests can still capture (structlog.testing.capture_logs).
+        cache_logger_on_first_use=False,
     )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_SHARED_PROCESSORS],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+    )
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _StandardStream):
+            root.removeHandler(handler)
+    handler = _StandardStream()
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # uvicorn installs its own plain-text handlers before loading the app: route its lines
+    # through the JSON handler instead. Its access log is off: it would carry query strings.
+    for name in ("uvicorn", "uvicorn.error"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
+    access.disabled = True
     # One line per outbound call would drown the request logs.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -40,23 +40,13 @@ class RequestIdMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-def _problem_413(limit: int) -> bytes:
-    return json.dumps(
-        {
-            "type": "https://mutualaid.example/problems/payload-too-large",
-            "title": "Payload too large",
-            "status": 413,
-            "detail": f"the request body is over {limit} bytes",
-        }
-    ).encode()
+NUL_ESCAPE = b"\\u0000"
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `limit` bytes with 413, whether announced or streamed."""
+    """Read each body whole (bounded by `limit`) before the app sees it: over the limit is
+    413; JSON holding a NUL character is 422, since Postgres refuses NULs in text and SQLite
+    would keep them. Upload paths are exempt: they stream and check their own limits."""
 
     def __init__(self, app: ASGIApp, limit: int, exempt_prefixes: tuple[str, ...] = ()) -> None:
         self.app, self.limit, self.exempt_prefixes = app, limit, exempt_prefixes
@@ -65,38 +55,102 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes or ("\0",)):
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             await self._refuse(send)
             return
-        received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        chunks, size, more = [], 0, True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
                 await self._refuse(send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if b"json" in headers.get(b"content-type", b"") and NUL_ESCAPE in body:
+            loc = _nul_location(body)
+            if loc is not None:
+                msg = "must not contain NUL characters"
+                detail = f"{'.'.join(map(str, loc)) or 'body'}: {msg}"
+                errors = [{"loc": loc, "msg": msg}]
+                await _send_problem(send, 422, "Invalid input", detail, errors)
+                return
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = _problem_413(self.limit)
-        headers: list[Any] = [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _send_problem(
+            send, 413, "Payload too large", f"the request body is over {self.limit} bytes"
+        )
+
+
+def _nul_location(body: bytes) -> list[str | int] | None:
+    """Where in the JSON document a string holds a NUL, as a problem's `loc`."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None  # not JSON after all: the app's own parsing answers
+
+    def walk(value: Any, path: list[str | int]) -> list[str | int] | None:
+        if isinstance(value, str):
+            return path if "\x00" in value else None
+        if isinstance(value, dict | list):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                found = walk(key, path) if isinstance(key, str) and "\x00" in key else None
+                found = found or walk(item, [*path, key])
+                if found is not None:
+                    return found
+        return None
+
+    return walk(document, [])
+
+
+async def _send_problem(
+    send: Send, status: int, title: str, detail: str, errors: list[Any] | None = None
+) -> None:
+    slug = title.lower().replace(" ", "-")
+    problem: dict[str, Any] = {
+        "type": f"https://mutualaid.example/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        problem["errors"] = errors
+    body = json.dumps(problem, ensure_ascii=False).encode()
+    headers: list[Any] = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ControlCharacterGuard:
+    """A path with control characters (a NUL, say) names nothing: 404, before any database
+    sees a string it would refuse."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(ord(c) < 32 for c in scope["path"]):
+            detail = "no resource has control characters in its path"
+            await _send_problem(send, 404, "Not found", detail)
+            return
+        await self.app(scope, receive, send)

@@ -1,3 +1,24 @@
-from fastapi import APIRouter
+from datetime import date
+from typing import Annotated
 
-router = APIRouter(tags=["coverage"])
+from fastapi import APIRouter, Query
+
+from members_api.coverage import service
+from members_api.coverage.schemas import CoverageRead
+from members_api.enrollments.schemas import ID_PATTERN
+from services.auth import PrincipalDep
+from services.clock import today
+from services.database import SessionDep
+
+router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
+
+
+@router.get("", summary="Is this member covered by this plan on that day (member: itself)")
+async def get_coverage(
+    session: SessionDep,
+    principal: PrincipalDep,
+    member_id: Annotated[str, Query(pattern=ID_PATTERN)],
+    plan_code: Annotated[str, Query(pattern=ID_PATTERN)],
+    on: Annotated[date | None, Query(description="YYYY-MM-DD; default: today")] = None,
+) -> CoverageRead:
+    return await service.coverage(session, principal, member_id, plan_code, on or today())

@@ -1,3 +1,94 @@
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(tags=["members"])
+from fastapi import APIRouter, Query, Request
+
+from members_api.audit import audit
+from members_api.members import service
+from members_api.members.schemas import (
+    ID_PATTERN,
+    NO_CONTROL_CHARACTERS,
+    MemberCreate,
+    MemberRead,
+    MemberUpdate,
+    Status,
+)
+from services.auth import PrincipalDep
+from services.database import SessionDep
+from services.idempotency import IdempotencyDep
+from services.pagination import Page, PageDep
+
+router = APIRouter(prefix="/api/v1/members", tags=["members"])
+
+
+@router.post("", status_code=201, summary="Register a worker (admin; hr: its own unit)")
+async def create_member(
+    body: MemberCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idempotency: IdempotencyDep,
+) -> MemberRead:
+    member = await service.create_member(session, principal, body)
+    read = service.member_read(principal, member)
+    await audit.record(
+        session,
+        principal,
+        request,
+        action="member.create",
+        entity="member",
+        entity_id=member.id,
+        after=service.audit_values(read),
+    )
+    return await idempotency.remember(201, read)
+
+
+@router.get("", summary="Workers (hr: its unit; member: itself)")
+async def list_members(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    unit_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            pattern=NO_CONTROL_CHARACTERS,
+            description="part of the name, the full identity number or the phone",
+        ),
+    ] = None,
+    status: Status | None = None,
+) -> Page[MemberRead]:
+    rows = await service.list_members(session, principal, page, unit_id=unit_id, q=q, status=status)
+    items = [service.member_read(principal, m) for m in rows]
+    return Page[MemberRead](**page.page(rows, items))
+
+
+@router.get("/{member_id}", summary="One worker")
+async def get_member(member_id: str, session: SessionDep, principal: PrincipalDep) -> MemberRead:
+    member = await service.get_member(session, principal, member_id)
+    return service.member_read(principal, member)
+
+
+@router.patch("/{member_id}", summary="Change a worker or record leaving (admin; hr: its unit)")
+async def update_member(
+    member_id: str,
+    body: MemberUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> MemberRead:
+    before, member = await service.update_member(session, principal, member_id, body)
+    read = service.member_read(principal, member)
+    after = {k: v for k, v in read.model_dump(mode="json").items() if k in before}
+    if before:
+        await audit.record(
+            session,
+            principal,
+            request,
+            action="member.update",
+            entity="member",
+            entity_id=member.id,
+            before=before,
+            after=after,
+        )
+    return read

@@ -1,7 +1,14 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from services.identity import validate_credit_code
 
@@ -11,7 +18,7 @@ CreditCode = Annotated[
     StringConstraints(strip_whitespace=True, max_length=18),
     AfterValidator(validate_credit_code),
 ]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 -]{3,30}$")]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 -]{3,29}$")]
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
@@ -34,6 +41,13 @@ class UnitUpdate(BaseModel):
     contact_name: PersonName | None = None
     contact_phone: Phone | None = None
     active: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls_for_required_fields(self) -> "UnitUpdate":
+        for name in ("name", "insured_headcount", "active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
 
 
 class UnitRead(BaseModel):

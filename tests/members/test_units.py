@@ -56,3 +56,29 @@ class TestUnitScoping:
         response = await members.get("/api/v1/units")
         assert response.status_code == 401
         assert response.json()["status"] == 401
+
+
+class TestUnitBadInput:
+    async def test_null_name_in_patch_is_refused_naming_the_field(self, members):
+        unit = (await members.post("/api/v1/units", json={"name": "A"}, headers=ADMIN)).json()
+        response = await members.patch(
+            f"/api/v1/units/{unit['id']}", json={"name": None}, headers=ADMIN
+        )
+        assert response.status_code == 422
+        assert "name" in response.json()["detail"]
+        again = await members.get(f"/api/v1/units/{unit['id']}", headers=ADMIN)
+        assert again.json()["name"] == "A"
+
+    async def test_a_nul_in_the_path_is_404_not_a_crash(self, members):
+        response = await members.get("/api/v1/units/a%00b", headers=ADMIN)
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_a_nul_in_a_name_is_refused(self, members):
+        response = await members.post("/api/v1/units", json={"name": "A\u0000B"}, headers=ADMIN)
+        assert response.status_code == 422
+
+    async def test_timestamps_are_utc_on_every_database(self, members):
+        unit = (await members.post("/api/v1/units", json={"name": "A"}, headers=ADMIN)).json()
+        fetched = (await members.get(f"/api/v1/units/{unit['id']}", headers=ADMIN)).json()
+        assert fetched["created_at"].endswith("Z")

@@ -1,0 +1,82 @@
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
+
+from members_api.units.schemas import Phone
+from services.identity import validate_national_id
+
+# Ids are issued here (services.ids: prefix_hex); anything else cannot name a record.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
+# Postgres refuses NUL in text, and a name or a search has no use for other control characters.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+
+# Room for a number typed with spaces or dashes; validate_national_id compacts it to 18.
+NationalId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=30),
+    AfterValidator(validate_national_id),
+]
+PersonName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS
+    ),
+]
+# units' Phone allows "+" and 30 more characters: one more than the column holds.
+MemberPhone = Annotated[Phone, StringConstraints(max_length=30)]
+UnitId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN)]
+Status = Literal["active", "left"]
+
+
+class MemberCreate(BaseModel):
+    """Sex and birth date are read from the identity number, so they are not fields here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    national_id: NationalId
+    name: PersonName
+    phone: MemberPhone | None = None
+    unit_id: UnitId
+
+
+class MemberUpdate(BaseModel):
+    """Leaving is `{"status": "left", "left_on": ...}`; `{"status": "active"}` re-activates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: PersonName | None = None
+    phone: MemberPhone | None = None
+    unit_id: UnitId | None = None
+    status: Status | None = None
+    left_on: date | None = None
+
+    @field_validator("name", "unit_id", "status")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Only runs for fields that were sent: an explicit null cannot clear a required column.
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class MemberRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    national_id: str
+    name: str
+    sex: Literal["F", "M"]
+    birth_date: date
+    phone: str | None
+    unit_id: str
+    status: Status
+    left_on: date | None
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        # SQLite hands timestamps back without their zone; they were stored as UTC.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
