@@ -12,13 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from claims_api.models import Claim
 from claims_api.reports.schemas import ClaimsReport, UnitClaims
 from services.auth import Principal, Role
-from services.money import FEN, Fen
-
-_fen = Fen()
+from services.money import FEN
 
 
-def _yuan(fen: Any) -> Decimal:
-    return _fen.process_result_value(int(fen or 0), None) or Decimal("0.00")
+def _yuan(amount: Decimal | None) -> Decimal:
+    """Sums and maxima of a Fen column come back as yuan Decimals (the column's type)."""
+    return amount if amount is not None else Decimal("0.00")
 
 
 def _average(total: Decimal, count: int) -> Decimal:

@@ -10,7 +10,6 @@ from members_api.models import Enrollment, Plan, Unit
 from members_api.reports.schemas import EnrollmentReport, UnitParticipation
 from services.auth import Principal, Role
 from services.errors import InvalidInput, NotFound
-from services.money import Fen
 
 PARTICIPATION_FLOOR = Decimal("0.80")
 
@@ -47,6 +46,7 @@ async def enrollment_report(
     principal.require(Role.admin, Role.auditor)
     plan_codes = await plan_codes_for(session, plan_code, line, year)
     live = (Enrollment.plan_code.in_(plan_codes)) & (Enrollment.status != "cancelled")  # type: ignore[attr-defined]
+    # Summing a Fen column gives a Fen result: SQLAlchemy hands back yuan Decimals.
     contributions = func.coalesce(func.sum(Enrollment.__table__.c.contribution_due), 0)
     per_unit = (
         select(
@@ -55,7 +55,7 @@ async def enrollment_report(
             Unit.insured_headcount,
             func.count().label("person_times"),
             func.count(distinct(Enrollment.member_id)).label("members"),
-            contributions.label("contribution_fen"),
+            contributions.label("contributions"),
         )
         .join(Unit, Unit.id == Enrollment.unit_id)
         .where(live)
@@ -65,9 +65,8 @@ async def enrollment_report(
     totals = select(
         func.count().label("person_times"),
         func.count(distinct(Enrollment.member_id)).label("members"),
-        contributions.label("contribution_fen"),
+        contributions.label("contributions"),
     ).where(live)
-    fen = Fen()
     by_unit = []
     for row in (await session.execute(per_unit)).all():
         ratio = _ratio(row.members, row.insured_headcount)
@@ -78,7 +77,7 @@ async def enrollment_report(
                 insured_headcount=row.insured_headcount,
                 person_times=row.person_times,
                 members=row.members,
-                contributions=fen.process_result_value(row.contribution_fen, None),
+                contributions=row.contributions,
                 participation_ratio=ratio,
                 below_80_percent=ratio is not None and ratio < PARTICIPATION_FLOOR,
             )
@@ -89,7 +88,7 @@ async def enrollment_report(
         units=len(by_unit),
         person_times=total.person_times,
         members=total.members,
-        contributions=fen.process_result_value(total.contribution_fen, None),
+        contributions=total.contributions,
         units_below_80_percent=sum(1 for unit in by_unit if unit.below_80_percent),
         by_unit=by_unit,
     )
