@@ -4,11 +4,13 @@ from fastapi import FastAPI
 
 from claims_api.claims.routes import router as claims_router
 from claims_api.members_client import close_members_client, open_members_client
-from claims_api.models import idempotency
+from claims_api.models import audit_event, idempotency
 from claims_api.payouts.routes import router as payouts_router
 from claims_api.reports.routes import router as reports_router
 from claims_api.settings import ClaimsSettings
 from services.app import create_service_app
+from services.audit import audit_router
+from services.gateway.routing import entities_of
 
 
 def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
@@ -17,7 +19,12 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
         title="mutualaid claims",
         description="Claims, payouts, review and the payment ledger.",
         settings=settings or ClaimsSettings(),
-        routers=[claims_router, payouts_router, reports_router],
+        routers=[
+            claims_router,
+            payouts_router,
+            reports_router,
+            audit_router(audit_event, entities_of("claims")),
+        ],
         idempotency_table=idempotency,
         on_startup=open_members_client,
         on_shutdown=close_members_client,

@@ -5,12 +5,14 @@ from fastapi import FastAPI
 from members_api.coverage.routes import router as coverage_router
 from members_api.enrollments.routes import router as enrollments_router
 from members_api.members.routes import router as members_router
-from members_api.models import idempotency
+from members_api.models import audit_event, idempotency
 from members_api.plans.routes import router as plans_router
 from members_api.reports.routes import router as reports_router
 from members_api.settings import MembersSettings
 from members_api.units.routes import router as units_router
 from services.app import create_service_app
+from services.audit import audit_router
+from services.gateway.routing import entities_of
 
 
 def create_app(settings: MembersSettings | None = None) -> FastAPI:
@@ -26,6 +28,7 @@ def create_app(settings: MembersSettings | None = None) -> FastAPI:
             enrollments_router,
             coverage_router,
             reports_router,
+            audit_router(audit_event, entities_of("members")),
         ],
         idempotency_table=idempotency,
     )

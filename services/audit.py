@@ -3,15 +3,18 @@ under which request, with the values before and after."""
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
-from sqlalchemy import JSON, Column, MetaData, String, Table, insert
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import JSON, Column, MetaData, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import Principal
-from services.database import UtcDateTime
+from services.auth import Principal, PrincipalDep, Role
+from services.database import SessionDep, UtcDateTime
+from services.errors import InvalidInput
 from services.ids import new_id
+from services.pagination import Page, PageDep
 
 
 def audit_table(metadata: MetaData) -> Table:
@@ -68,3 +71,46 @@ class AuditLog:
                 after=_jsonable(after),
             )
         )
+
+
+class AuditEventRead(BaseModel):
+    id: str
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    entity: str
+    entity_id: str
+    request_id: str | None
+    before: Any
+    after: Any
+
+
+def audit_router(table: Table, entities: tuple[str, ...]) -> APIRouter:
+    """`GET /api/v1/audit-events` over one service's log (auditor, admin). The gateway sends
+    each `entity` to the service that owns it; see services.gateway.routing."""
+    router = APIRouter(prefix="/api/v1/audit-events", tags=["audit"])
+
+    @router.get("", summary="The append-only audit log (auditor, admin)")
+    async def audit_events(
+        session: SessionDep,
+        principal: PrincipalDep,
+        page: PageDep,
+        entity: Annotated[str | None, Query(max_length=40, description=", ".join(entities))] = None,
+        entity_id: Annotated[str | None, Query(max_length=60)] = None,
+    ) -> Page[AuditEventRead]:
+        principal.require(Role.auditor, Role.admin)
+        if entity is not None and entity not in entities:
+            raise InvalidInput(["query", "entity"], f"one of {', '.join(entities)} here")
+        query = select(table).order_by(table.c.id).limit(page.limit + 1)
+        if entity:
+            query = query.where(table.c.entity == entity)
+        if entity_id:
+            query = query.where(table.c.entity_id == entity_id)
+        if page.after_id:
+            query = query.where(table.c.id > page.after_id)
+        rows = (await session.execute(query)).all()
+        items = [AuditEventRead.model_validate(row._mapping) for row in rows]
+        return Page[AuditEventRead](**page.page(rows, items))
+
+    return router

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 from fastapi import FastAPI
@@ -23,7 +24,10 @@ class EmbeddedGateway:
         self.own, self.services = own, services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        owner = owner_of(scope["path"]) if scope["type"] == "http" else None
+        owner = None
+        if scope["type"] == "http":
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            owner = owner_of(scope["path"], (query.get("entity") or [None])[0])
         if owner is None:
             await self.own(scope, receive, send)
             return

@@ -17,11 +17,32 @@ PUBLIC_ROUTES: tuple[tuple[str, Service], ...] = (
     ("/api/v1/claims", "claims"),
     ("/api/v1/payouts", "claims"),
     ("/api/v1/reports/claims", "claims"),
+    ("/api/v1/audit-events", "claims"),
 )
 
+AUDIT_PATH = "/api/v1/audit-events"
+AUDIT_ENTITIES: dict[str, Service] = {
+    "unit": "members",
+    "member": "members",
+    "plan": "members",
+    "enrollment": "members",
+    "enrollment_batch": "members",
+    "claim": "claims",
+    "payout_batch": "claims",
+}
+"""Each service keeps the audit log of its own records; `?entity=` says whose log is read
+(without it, the claims service's)."""
 
-def owner_of(path: str) -> Service | None:
-    """The service that answers `path`, by longest matching prefix on a segment boundary."""
+
+def entities_of(service: Service) -> tuple[str, ...]:
+    return tuple(entity for entity, owner in AUDIT_ENTITIES.items() if owner == service)
+
+
+def owner_of(path: str, entity: str | None = None) -> Service | None:
+    """The service that answers `path`, by longest matching prefix on a segment boundary;
+    for the audit log, the owner of `entity`."""
+    if path == AUDIT_PATH:
+        return AUDIT_ENTITIES.get(entity or "", "claims")
     best: tuple[int, Service] | None = None
     for prefix, service in PUBLIC_ROUTES:
         matches = path == prefix or path.startswith(prefix + "/")
