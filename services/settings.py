@@ -10,7 +10,9 @@ MIN_PRODUCTION_SECRET_LENGTH = 32
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", env_prefix="MUTUALAID_")
+    model_config = SettingsConfigDict(
+        extra="ignore", env_prefix="MUTUALAID_", populate_by_name=True
+    )
 
     environment: Literal["development", "test", "production"] = Field(
         default="development", validation_alias=AliasChoices("MUTUALAID_ENVIRONMENT")

@@ -1,0 +1,112 @@
+"""Tokens that must not work, and production settings that must not start."""
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from pydantic import ValidationError
+
+from claims_api.settings import ClaimsSettings
+from members_api.settings import MembersSettings
+from services.auth import issue_token
+from services.settings import DEVELOPMENT_JWT_SECRET
+from tests.support import ADMIN, new_member, new_unit
+
+STRONG_SECRET = "x" * 48
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/mutualaid"
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _unsigned(claims: dict) -> str:
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def _claims(**overrides) -> dict:
+    exp = int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
+    return {"sub": "someone", "role": "admin", "exp": exp, **overrides}
+
+
+class TestTokenAttacks:
+    @pytest.mark.parametrize(
+        "token",
+        [
+            pytest.param(
+                issue_token(DEVELOPMENT_JWT_SECRET, role="admin", ttl=timedelta(seconds=-5)),
+                id="expired",
+            ),
+            pytest.param(
+                issue_token("another-secret-entirely-of-forty-characters", role="admin"),
+                id="wrong-key",
+            ),
+            pytest.param(_unsigned(_claims()), id="alg-none"),
+            pytest.param(
+                jwt.encode({"role": "admin", "exp": _claims()["exp"]}, DEVELOPMENT_JWT_SECRET),
+                id="no-sub",
+            ),
+            pytest.param(
+                jwt.encode({"sub": "x", "role": "admin"}, DEVELOPMENT_JWT_SECRET), id="no-exp"
+            ),
+            pytest.param(jwt.encode(_claims(role="root"), DEVELOPMENT_JWT_SECRET), id="bad-role"),
+            pytest.param(jwt.encode(_claims(role="hr"), DEVELOPMENT_JWT_SECRET), id="hr-no-unit"),
+            pytest.param(
+                jwt.encode(_claims(role="member"), DEVELOPMENT_JWT_SECRET), id="member-no-id"
+            ),
+            pytest.param("not-a-token", id="garbage"),
+        ],
+    )
+    async def test_a_bad_token_is_401_problem(self, api, token):
+        response = await api.get("/api/v1/plans", headers=_bearer(token))
+        assert response.status_code == 401, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_a_member_token_naming_another_member_finds_nothing(self, api):
+        unit = await new_unit(api)
+        me, other = await new_member(api, unit), await new_member(api, unit)
+        token = issue_token(DEVELOPMENT_JWT_SECRET, role="member", member_id=me)
+        assert (await api.get(f"/api/v1/members/{me}", headers=_bearer(token))).status_code == 200
+        stranger = await api.get(f"/api/v1/members/{other}", headers=_bearer(token))
+        assert stranger.status_code == 404
+
+    async def test_an_hr_token_of_another_unit_finds_nothing(self, api):
+        unit, other_unit = await new_unit(api), await new_unit(api, name="Other")
+        member = await new_member(api, unit)
+        token = issue_token(DEVELOPMENT_JWT_SECRET, role="hr", unit_id=other_unit)
+        response = await api.get(f"/api/v1/members/{member}", headers=_bearer(token))
+        assert response.status_code == 404
+        assert (await api.get(f"/api/v1/members/{member}", headers=ADMIN)).status_code == 200
+
+
+class TestProductionSettings:
+    @pytest.mark.parametrize("settings_class", [MembersSettings, ClaimsSettings])
+    def test_default_secret_is_refused(self, settings_class, monkeypatch):
+        monkeypatch.delenv("MUTUALAID_JWT_SECRET", raising=False)
+        with pytest.raises(ValidationError, match="MUTUALAID_JWT_SECRET"):
+            settings_class(environment="production", database_url=POSTGRES_URL)
+
+    @pytest.mark.parametrize("settings_class", [MembersSettings, ClaimsSettings])
+    def test_short_secret_is_refused(self, settings_class, monkeypatch):
+        monkeypatch.setenv("MUTUALAID_JWT_SECRET", "short-secret")
+        with pytest.raises(ValidationError, match="at least 32"):
+            settings_class(environment="production", database_url=POSTGRES_URL)
+
+    @pytest.mark.parametrize("settings_class", [MembersSettings, ClaimsSettings])
+    def test_sqlite_is_refused(self, settings_class, monkeypatch):
+        monkeypatch.setenv("MUTUALAID_JWT_SECRET", STRONG_SECRET)
+        with pytest.raises(ValidationError, match="PostgreSQL"):
+            settings_class(environment="production", database_url="sqlite:///x.db")
+
+    def test_a_strong_secret_and_postgres_start(self, monkeypatch):
+        monkeypatch.setenv("MUTUALAID_JWT_SECRET", STRONG_SECRET)
+        monkeypatch.setenv("MUTUALAID_ENVIRONMENT", "production")
+        monkeypatch.setenv("MEMBERS_DATABASE_URL", POSTGRES_URL)
+        settings = MembersSettings()
+        assert settings.environment == "production"
+        assert settings.jwt_secret.get_secret_value() == STRONG_SECRET
