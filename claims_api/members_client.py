@@ -109,16 +109,26 @@ class MembersClient:
     async def _get(self, path: str, params: dict[str, str], headers: dict[str, str]) -> Any:
         try:
             return await self.http.get(path, params=params, headers=headers)
-        except httpx.TimeoutException:
-            raise UpstreamTimeout(
-                "the member registry did not answer in time; nothing was stored"
-            ) from None
+        except httpx.TimeoutException as exc:
+            if not _refused(exc):
+                raise UpstreamTimeout(
+                    "the member registry did not answer in time; nothing was stored"
+                ) from None
+            unreachable: Exception = exc
         except (httpx.TransportError, OSError) as exc:
-            log.warning("registry_unreachable", error=repr(exc))
-            raise UpstreamUnavailable(
-                "the member registry is unreachable; nothing was stored",
-                headers={"Retry-After": "5"},
-            ) from None
+            unreachable = exc
+        log.warning("registry_unreachable", error=repr(unreachable))
+        raise UpstreamUnavailable(
+            "the member registry is unreachable; nothing was stored",
+            headers={"Retry-After": "5"},
+        )
+
+
+def _refused(exc: httpx.TimeoutException) -> bool:
+    """httpx-aiohttp reports a refused connection (aiohttp's ClientConnectorError, an OSError)
+    as httpx.ConnectTimeout: nothing timed out, the registry is down, so that is a 503."""
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and not isinstance(cause, TimeoutError)
 
 
 def _detail(response: httpx.Response) -> str | None:

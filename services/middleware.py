@@ -25,7 +25,6 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER, b"").decode("latin-1")
         request_id = incoming if _ACCEPTABLE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        structlog.contextvars.bind_contextvars(request_id=request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -34,10 +33,10 @@ class RequestIdMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        try:
+        # bound_contextvars restores the caller's id on the way out: with both services in one
+        # process, the registry's request must not erase the claims request's id.
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
             await self.app(scope, receive, send_with_id)
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
 
 
 NUL_ESCAPE = b"\\u0000"

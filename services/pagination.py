@@ -5,6 +5,7 @@ clients treat it as opaque."""
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -29,9 +30,12 @@ def encode_cursor(last_id: str) -> str:
 def decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode()
+        last_id = base64.urlsafe_b64decode(padded.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput(["query", "cursor"], "not a cursor this service issued") from None
+        last_id = ""
+    if not re.fullmatch(r"[a-z]{2,4}_[0-9a-f]{12,40}", last_id):
+        raise InvalidInput(["query", "cursor"], "not a cursor this service issued")
+    return last_id
 
 
 @dataclass(frozen=True)

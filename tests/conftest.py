@@ -8,28 +8,15 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
-from tests.databases import drop_created_databases, postgres_database
+from tests.databases import drop_created_databases, postgres_database, wipe
+from tests.split_stack import split_stack  # noqa: F401  (fixture: uvicorn processes + nginx)
 
 
 @pytest.fixture(scope="session", autouse=True)
 async def _drop_test_databases() -> AsyncIterator[None]:
     yield
     await drop_created_databases()
-
-
-async def wipe(app: FastAPI) -> None:
-    """Empty every table but the migration history, so each test starts from nothing."""
-    database = app.state.database
-    tables = [t.name for t in app.state.metadata.sorted_tables]
-    async with database.engine.begin() as connection:
-        if database.is_sqlite:
-            for name in reversed(tables):
-                await connection.execute(text(f'DELETE FROM "{name}"'))
-        else:
-            quoted = ", ".join(f'"{name}"' for name in tables)
-            await connection.execute(text(f"TRUNCATE {quoted} CASCADE"))
 
 
 @pytest.fixture(scope="session", params=["postgres", "sqlite"])

@@ -5,6 +5,8 @@ import os
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "MUTUALAID_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -48,3 +50,16 @@ async def drop_created_databases() -> None:
     finally:
         await connection.close()
     _created.clear()
+
+
+async def wipe(app: FastAPI) -> None:
+    """Empty every table but the migration history, so each test starts from nothing."""
+    database = app.state.database
+    tables = [t.name for t in app.state.metadata.sorted_tables]
+    async with database.engine.begin() as connection:
+        if database.is_sqlite:
+            for name in reversed(tables):
+                await connection.execute(text(f'DELETE FROM "{name}"'))
+        else:
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            await connection.execute(text(f"TRUNCATE {quoted} CASCADE"))

@@ -1,8 +1,10 @@
 """A claim's life after filing: the reviewer's decisions, information supplied, withdrawal.
 
-Every change is a new row in the claim's history. Approval re-runs the engine on the claim's
-snapshotted rules and cover against what the enrolment has used by now, under the member's
-lock, so that concurrent approvals never pay past a cap."""
+Every change is a new row in the claim's history. Each change locks the claim's row before it
+checks the claim's state, so two concurrent changes of one claim happen one after the other
+(the second sees the first's outcome). Approval re-runs the engine on the claim's snapshotted
+rules and cover against what the enrolment has used by now, under the member's lock, so that
+concurrent approvals of different claims never pay past a cap."""
 
 from typing import Any
 
@@ -84,8 +86,10 @@ async def decide_claim(
     principal: Principal,
     claim_id: str,
     body: DecisionCreate,
-) -> Claim:
-    claim = await get_claim(session, principal, claim_id)
+) -> tuple[str, Claim]:
+    """The claim's status before the decision, and the claim after it."""
+    claim = await get_claim(session, principal, claim_id, for_update=True)
+    before = claim.status
     principal.require(Role.reviewer)
     _refuse_transition(claim, body.decision, ALLOWED_FROM[body.decision])
     if body.decision != "approve" and not body.reason:
@@ -115,7 +119,7 @@ async def decide_claim(
     else:
         add_event(session, claim, principal, request, "needs_info", body.reason)
     await session.flush()
-    return claim
+    return before, claim
 
 
 def _refuse_non_owner(principal: Principal, claim: Claim) -> None:
@@ -130,7 +134,7 @@ async def supplement(
     claim_id: str,
     body: SupplementCreate,
 ) -> Claim:
-    claim = await get_claim(session, principal, claim_id)
+    claim = await get_claim(session, principal, claim_id, for_update=True)
     _refuse_non_owner(principal, claim)
     _refuse_transition(claim, "supplemented", ("needs_info",))
     decided, facts = await _reassess(session, claim, body.facts, "facts")
@@ -148,11 +152,13 @@ async def withdraw(
     principal: Principal,
     claim_id: str,
     body: WithdrawCreate,
-) -> Claim:
-    claim = await get_claim(session, principal, claim_id)
+) -> tuple[str, Claim]:
+    """The claim's status before the withdrawal, and the claim after it."""
+    claim = await get_claim(session, principal, claim_id, for_update=True)
+    before = claim.status
     _refuse_non_owner(principal, claim)
     _refuse_transition(claim, "withdrawn", BEFORE_APPROVAL)
     await usage_queries.release_invoices(session, claim.id)
     add_event(session, claim, principal, request, "withdrawn", body.reason)
     await session.flush()
-    return claim
+    return before, claim

@@ -107,8 +107,7 @@ async def decide_claim(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> ClaimRead:
-    before = (await service.get_claim(session, principal, claim_id)).status
-    claim = await review.decide_claim(session, request, principal, claim_id, body)
+    before, claim = await review.decide_claim(session, request, principal, claim_id, body)
     return await _answer(session, request, principal, claim, f"claim.{body.decision}", before)
 
 
@@ -132,6 +131,5 @@ async def withdraw_claim(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> ClaimRead:
-    before = (await service.get_claim(session, principal, claim_id)).status
-    claim = await review.withdraw(session, request, principal, claim_id, body)
+    before, claim = await review.withdraw(session, request, principal, claim_id, body)
     return await _answer(session, request, principal, claim, "claim.withdraw", before)

@@ -226,7 +226,9 @@ async def get_claim(
 ) -> Claim:
     query = select(Claim).where(Claim.id == claim_id)
     if for_update:
-        query = query.with_for_update()
+        # Locked until the request's transaction ends, and read afresh even if this session
+        # already holds the claim: a concurrent change committed meanwhile must be seen.
+        query = query.with_for_update().execution_options(populate_existing=True)
     claim = await session.scalar(query)
     if claim is None or not can_see(principal, claim):
         raise NotFound(f"claim {claim_id} not found")

@@ -106,7 +106,9 @@ async def reverse(
     body: ReversalCreate,
 ) -> PayoutBatch:
     principal.require(Role.finance)
-    batch = await get_batch(session, principal, batch_id)
+    # The batch's row is locked first: a concurrent reversal of the same batch waits, then
+    # sees this one's entries and finds nothing left to reverse.
+    batch = await get_batch(session, principal, batch_id, for_update=True)
     entries = list(
         await session.scalars(
             select(PayoutEntry).where(PayoutEntry.batch_id == batch_id).order_by(PayoutEntry.id)
@@ -145,9 +147,11 @@ async def reverse(
     return batch
 
 
-async def get_batch(session: AsyncSession, principal: Principal, batch_id: str) -> PayoutBatch:
+async def get_batch(
+    session: AsyncSession, principal: Principal, batch_id: str, *, for_update: bool = False
+) -> PayoutBatch:
     principal.require(*LEDGER_READERS)
-    batch = await session.get(PayoutBatch, batch_id)
+    batch = await session.get(PayoutBatch, batch_id, with_for_update=for_update)
     if batch is None:
         raise NotFound(f"payout batch {batch_id} not found")
     return batch
