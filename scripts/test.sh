@@ -4,9 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v nginx >/dev/null 2>&1; then
-  echo "installing nginx (the gateway tests run the real one)" >&2
-  apt-get update -qq && apt-get install -y -qq nginx >/dev/null
+missing=()
+# nginx: the gateway tests run the real one; docker-compose: validates docker-compose.yml
+# (Debian's package renders and checks the file without a container engine).
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]}" >&2
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
 

@@ -118,7 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="each service its own process behind nginx (needs --postgres)",
     )
-    up.add_argument("--postgres", help="a PostgreSQL server URL, with --split")
+    up.add_argument(
+        "--postgres",
+        help="with --split: a PostgreSQL server URL; its databases <prefix>_members and "
+        "<prefix>_claims are created if missing and migrated",
+    )
+    up.add_argument(
+        "--claims-replicas", type=int, default=1, help="with --split: claims processes (default 1)"
+    )
+    up.add_argument(
+        "--database-prefix", default="mutualaid", help="with --split (default mutualaid)"
+    )
     up.set_defaults(handler=cmd_up)
 
     token = commands.add_parser("token", help="print a signed token for local use")

@@ -1,5 +1,4 @@
 from claims_api.models import metadata
-
 from migrations.env import run
 
 run(metadata)
