@@ -262,38 +262,43 @@ def plan_med_claims(
 
 
 async def run_demo(base_url: str, secret: str, seed: int = 2023) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+        return await load_demo(client, secret, seed)
+
+
+async def load_demo(client: httpx.AsyncClient, secret: str, seed: int = 2023) -> dict[str, Any]:
+    """Load the year through `client` (any base URL or transport); the two claims reports."""
     rng = random.Random(seed)
     people = People(rng)
-    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
-        api = Api(client, secret)
-        for plan in (med_plan(), women_plan()):
-            await api.call("POST", "/api/v1/plans", json=plan)
-        print("plans created; enrolling units...", file=sys.stderr)
-        med_units = await enrol_units(api, people, med_plan(), MED_UNITS, MED_PERSON_TIMES, None)
-        # Two of the women's person-times are the claimants, enrolled with their shares below.
-        women_units = await enrol_units(
-            api, people, women_plan(), WOMEN_UNITS, WOMEN_PERSON_TIMES - 2, "F"
+    api = Api(client, secret)
+    for plan in (med_plan(), women_plan()):
+        await api.call("POST", "/api/v1/plans", json=plan)
+    print("plans created; enrolling units...", file=sys.stderr)
+    med_units = await enrol_units(api, people, med_plan(), MED_UNITS, MED_PERSON_TIMES, None)
+    # Two of the women's person-times are the claimants, enrolled with their shares below.
+    women_units = await enrol_units(
+        api, people, women_plan(), WOMEN_UNITS, WOMEN_PERSON_TIMES - 2, "F"
+    )
+    print("enrolled; filing claims...", file=sys.stderr)
+    approved = await file_med_claims(api, rng, med_units)
+    approved += await file_women_claims(api, people, women_units)
+    for start in range(0, len(approved), 500):
+        await api.call(
+            "POST",
+            "/api/v1/payouts",
+            role="finance",
+            json={
+                "claim_ids": approved[start : start + 500],
+                "paid_on": date.today().isoformat(),
+                "reference": f"DEMO-BATCH-{start // 500 + 1:02d}",
+            },
         )
-        print("enrolled; filing claims...", file=sys.stderr)
-        approved = await file_med_claims(api, rng, med_units)
-        approved += await file_women_claims(api, people, women_units)
-        for start in range(0, len(approved), 500):
-            await api.call(
-                "POST",
-                "/api/v1/payouts",
-                role="finance",
-                json={
-                    "claim_ids": approved[start : start + 500],
-                    "paid_on": date.today().isoformat(),
-                    "reference": f"DEMO-BATCH-{start // 500 + 1:02d}",
-                },
-            )
-        return {
-            plan: await api.call(
-                "GET", "/api/v1/reports/claims", role="auditor", params={"plan_code": plan}
-            )
-            for plan in (f"MED-{YEAR}", f"WOMEN-{YEAR}")
-        }
+    return {
+        plan: await api.call(
+            "GET", "/api/v1/reports/claims", role="auditor", params={"plan_code": plan}
+        )
+        for plan in (f"MED-{YEAR}", f"WOMEN-{YEAR}")
+    }
 
 
 async def _file(api: Api, member: str, plan_code: str, facts: dict) -> dict:
