@@ -16,6 +16,13 @@ from services.plan_rules import EnrollmentCover, PlanTerms
 
 log = structlog.get_logger()
 
+# What a route that asks the registry can answer besides its own problems (services.openapi
+# gives them the problem schema).
+REGISTRY_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The member registry is unreachable or answered an error"},
+    504: {"description": "The member registry did not answer in time"},
+}
+
 
 class CoveredPlan(BaseModel):
     model_config = ConfigDict(extra="ignore")

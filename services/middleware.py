@@ -4,6 +4,7 @@ import json
 import re
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,18 +46,34 @@ NUL_ESCAPE = b"\\u0000"
 class BodyLimitMiddleware:
     """Read each body whole (bounded by `limit`) before the app sees it: over the limit is
     413; JSON holding a NUL character is 422, since Postgres refuses NULs in text and SQLite
-    would keep them. Upload paths are exempt: they stream and check their own limits."""
+    would keep them. Upload paths are exempt: they stream and check their own limits (a
+    declared Content-Length over `exempt_limit`, when given, is refused here all the same)."""
 
-    def __init__(self, app: ASGIApp, limit: int, exempt_prefixes: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        exempt_prefixes: tuple[str, ...] = (),
+        exempt_limit: int | None = None,
+    ) -> None:
         self.app, self.limit, self.exempt_prefixes = app, limit, exempt_prefixes
+        self.exempt_limit = exempt_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes or ("\0",)):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
+        declared = int(length) if length is not None and length.isdigit() else None
+        if scope["path"].startswith(self.exempt_prefixes or ("\0",)):
+            limit = self.exempt_limit
+            if declared is not None and limit is not None and declared > limit:
+                await self._refuse(send, limit)
+                return
+            await self.app(scope, receive, send)
+            return
+        if declared is not None and declared > self.limit:
             await self._refuse(send)
             return
         chunks, size, more = [], 0, True
@@ -91,9 +108,9 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int | None = None) -> None:
         await _send_problem(
-            send, 413, "Payload too large", f"the request body is over {self.limit} bytes"
+            send, 413, "Payload too large", f"the request body is over {limit or self.limit} bytes"
         )
 
 
@@ -141,8 +158,9 @@ async def _send_problem(
 
 
 class ControlCharacterGuard:
-    """A path with control characters (a NUL, say) names nothing: 404, before any database
-    sees a string it would refuse."""
+    """A path with control characters (a NUL, say) names nothing: 404; a query parameter
+    holding a NUL is 422 (as a JSON body holding one is, above): both before any database sees
+    a string it would refuse."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -152,4 +170,23 @@ class ControlCharacterGuard:
             detail = "no resource has control characters in its path"
             await _send_problem(send, 404, "Not found", detail)
             return
+        if scope["type"] == "http" and (name := _nul_query_parameter(scope)) is not None:
+            msg = "must not contain NUL characters"
+            loc: list[str | int] = ["query", name]
+            await _send_problem(
+                send, 422, "Invalid input", f"query.{name}: {msg}", [{"loc": loc, "msg": msg}]
+            )
+            return
         await self.app(scope, receive, send)
+
+
+def _nul_query_parameter(scope: Scope) -> str | None:
+    """The name of a query parameter holding a NUL (in its name or value), parsed as
+    Starlette parses it; None when there is none."""
+    query = scope.get("query_string", b"")
+    if b"%00" not in query and b"\x00" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "") or "?"
+    return None

@@ -39,12 +39,14 @@ def _parse_decimal(value: Any) -> Any:
 def _check_money(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("must be a finite amount")
-    if value != to_fen(value):
-        raise ValueError("must have at most two decimal places (fen)")
     if value < 0:
         raise ValueError("must not be negative")
+    # Before rounding: an amount with more digits than the decimal context holds cannot be
+    # rounded to the fen at all (decimal.InvalidOperation).
     if value >= MAX_YUAN:
         raise ValueError("is implausibly large")
+    if value != to_fen(value):
+        raise ValueError("must have at most two decimal places (fen)")
     return to_fen(value)
 
 

@@ -14,7 +14,7 @@ from claims_api.claims.schemas import (
     SupplementCreate,
     WithdrawCreate,
 )
-from claims_api.members_client import MembersClientDep
+from claims_api.members_client import REGISTRY_PROBLEMS, MembersClientDep
 from claims_api.models import Claim
 from services.auth import Principal, PrincipalDep
 from services.database import SessionDep
@@ -47,7 +47,9 @@ async def _answer(
     return read
 
 
-@router.post("/quote", summary="Assess a claim without saving anything")
+@router.post(
+    "/quote", summary="Assess a claim without saving anything", responses=REGISTRY_PROBLEMS
+)
 async def quote_claim(
     body: ClaimCreate,
     request: Request,
@@ -58,7 +60,12 @@ async def quote_claim(
     return await service.quote(session, members, request, principal, body)
 
 
-@router.post("", status_code=201, summary="File a claim (member for itself, hr, admin)")
+@router.post(
+    "",
+    status_code=201,
+    summary="File a claim (member for itself, hr, admin)",
+    responses=REGISTRY_PROBLEMS,
+)
 async def submit_claim(
     body: ClaimCreate,
     request: Request,

@@ -11,6 +11,8 @@ from services.database import SessionDep
 from services.exports import XLSX_TYPE, ExportFormat
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+# A plan's code (services.plan_rules.Code); it also names the exported file.
+PLAN_CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 
 
 @router.get(
@@ -22,7 +24,7 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 async def claims_report(
     session: SessionDep,
     principal: PrincipalDep,
-    plan_code: Annotated[str | None, Query(max_length=40)] = None,
+    plan_code: Annotated[str | None, Query(pattern=PLAN_CODE_PATTERN)] = None,
     paid_from: date | None = None,
     paid_to: date | None = None,
     format: ExportFormat = "json",

@@ -1,0 +1,160 @@
+"""What each service's OpenAPI says about its errors: every RFC 9457 `application/problem+json`
+answer a route can give is documented on that route, with one `ProblemDetails` schema.
+
+`document_problems(router)` runs on each router before it is included (services.app). It adds
+to each route the statuses that follow from what the route takes (auth, input, a body, a
+write, the database) and gives every error response the problem schema; a route declares the
+statuses only it answers (the registry being down, an unsupported upload) in its own
+`responses=`, with a description. It also documents the `Idempotency-Key` header.
+FastAPI's default 422 (`HTTPValidationError`) is never emitted: our 422 is a problem too."""
+
+from collections.abc import Iterator
+from typing import Any, get_args
+
+from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.database import SessionDep
+from services.idempotency import HEADER, IdempotencyDep
+
+PROBLEM_JSON = "application/problem+json"
+SCHEMA_NAME = "ProblemDetails"
+_REF = {"$ref": f"#/components/schemas/{SCHEMA_NAME}"}
+
+
+class FieldError(BaseModel):
+    """One field error: where (`loc`, e.g. `["body", "rows", 3, "national_id"]`) and what."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str | None = None
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, as every error of both services is answered."""
+
+    model_config = ConfigDict(extra="allow", title=SCHEMA_NAME)
+
+    type: str = Field(description="a URI naming the kind of problem")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    code: str | None = Field(default=None, description="the business rule that refused")
+    errors: list[FieldError] | None = Field(default=None, description="field errors")
+
+
+DESCRIPTIONS: dict[int, str] = {
+    400: "The body could not be read (malformed multipart or JSON encoding)",
+    401: "No bearer token, or an invalid or expired one",
+    403: "The caller's role may not do this",
+    404: "A record the request names does not exist, or the caller may not see it",
+    409: "The change conflicts with stored data, or the same Idempotency-Key is in flight",
+    413: "The request body is over the service's limit",
+    415: "The media type of the upload is not one this route reads",
+    422: "Invalid input (`errors` names the fields), or a business rule refused (`code`)",
+    503: "A service this route needs (the database, the member registry) is unavailable",
+    504: "A service this route needs did not answer in time",
+}
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SESSION = get_args(SessionDep)[1].dependency  # the request's database session
+_IDEMPOTENCY = get_args(IdempotencyDep)[1].dependency
+IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": "A retry with the same key and body gets the first answer again; the same "
+    "key with another body is 422",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from _dependants(sub)
+
+
+def _common_statuses(route: APIRoute) -> set[int]:
+    """The problems that follow from what the route takes."""
+    dependants = list(_dependants(route.dependant))
+    authenticated = any(isinstance(d.call, SecurityBase) for d in dependants)
+    params = any(d.path_params or d.query_params or d.header_params for d in dependants)
+    body = route.body_field is not None
+    statuses: set[int] = set()
+    if params or body:
+        statuses.add(422)
+    if authenticated:
+        statuses |= {401, 403}
+        if params or body:
+            statuses.add(404)
+    if any(d.path_params for d in dependants):
+        statuses.add(404)  # also a path with control characters (services.middleware)
+    if body:
+        statuses |= {400, 413}
+    if route.methods & _WRITES:
+        statuses.add(409)
+    if any(d.call is _SESSION for d in dependants):
+        statuses.add(503)  # the database unreachable (services.db_errors)
+    return statuses
+
+
+def _status_of(key: int | str) -> int | None:
+    try:
+        return int(key)
+    except ValueError:
+        return None  # "default", "4XX"
+
+
+def document_problems(router: APIRouter) -> None:
+    """Document the problem answers of every route of `router`, before it is included (an
+    inclusion reads the routes' `responses`). Idempotent: the routers are module singletons."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        responses = {key: dict(response) for key, response in route.responses.items()}
+        declared = {_status_of(key) for key in responses}
+        for status in sorted(_common_statuses(route) - declared):
+            responses[status] = {"description": DESCRIPTIONS[status]}
+        for key, response in responses.items():
+            status = _status_of(key)
+            if status is not None and status >= 400 and "model" not in response:
+                response.setdefault("description", DESCRIPTIONS.get(status, "A problem"))
+                content = dict(response.get("content") or {})
+                content.setdefault(PROBLEM_JSON, {"schema": _REF})
+                response["content"] = content
+        route.responses = dict(sorted(responses.items(), key=lambda item: str(item[0])))
+        if any(d.call is _IDEMPOTENCY for d in _dependants(route.dependant)):
+            _document_idempotency_key(route)
+
+
+def _document_idempotency_key(route: APIRoute) -> None:
+    """The dependency reads the header from the request itself: say it in the operation."""
+    extra = dict(route.openapi_extra or {})
+    parameters = list(extra.get("parameters", []))
+    if not any(p.get("name") == HEADER and p.get("in") == "header" for p in parameters):
+        parameters.append(IDEMPOTENCY_KEY_PARAMETER)
+    extra["parameters"] = parameters
+    route.openapi_extra = extra
+
+
+def install_problem_schema(app: FastAPI) -> None:
+    """Put `ProblemDetails` (and what it refers to) in the components of the app's OpenAPI."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # FastAPI's, cached until the routes change
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        if SCHEMA_NAME not in schemas:
+            problem = ProblemDetails.model_json_schema(
+                ref_template="#/components/schemas/{model}", mode="serialization"
+            )
+            schemas.update(problem.pop("$defs", {}))
+            schemas[SCHEMA_NAME] = problem
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
