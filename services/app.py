@@ -11,12 +11,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Table, text
 
 from services.database import Database
+from services.db_errors import install_database_error_handlers
 from services.errors import install_problem_handlers, problem_response
 from services.idempotency import StoredResponse
 from services.logging import configure_logging
 from services.metrics import MetricsMiddleware, ServiceMetrics, metrics_router
 from services.middleware import BodyLimitMiddleware, ControlCharacterGuard, RequestIdMiddleware
 from services.migrate import upgrade
+from services.openapi import DESCRIPTIONS, document_problems, install_problem_schema
 from services.settings import ServiceSettings
 
 log = structlog.get_logger()
@@ -34,6 +36,7 @@ def create_service_app(
     on_shutdown: LifespanHook | None = None,
     description: str = "",
     upload_prefixes: tuple[str, ...] = (),
+    upload_max_bytes: int | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,12 +62,18 @@ def create_service_app(
     app.state.service = service
     app.state.idempotency_table = idempotency_table
     install_problem_handlers(app)
+    install_database_error_handlers(app)
 
     @app.exception_handler(StoredResponse)
     async def _replay(request: Request, exc: StoredResponse) -> JSONResponse:
         return exc.response()
 
-    @app.get("/healthz", tags=["health"], summary="Readiness, including the database")
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="Readiness, including the database",
+        responses={503: {"description": DESCRIPTIONS[503]}},
+    )
     async def healthz(request: Request) -> Any:
         try:
             async with request.app.state.database.engine.connect() as connection:
@@ -84,9 +93,15 @@ def create_service_app(
 
     app.include_router(metrics_router(metrics))
     for router in routers:
+        document_problems(router)
         app.include_router(router)
+    document_problems(app.router)
+    install_problem_schema(app)
     app.add_middleware(
-        BodyLimitMiddleware, limit=settings.max_body_bytes, exempt_prefixes=upload_prefixes
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        exempt_prefixes=upload_prefixes,
+        exempt_limit=upload_max_bytes,
     )
     # Inside RequestIdMiddleware (added last, so outermost): its log line has the request id.
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -1,5 +1,9 @@
 """Async engines and the per-request session: one transaction per request, committed on
-success and rolled back on any error (service code only flushes)."""
+success and rolled back on any error (service code only flushes).
+
+The database being unreachable during a request (restarting, refusing connections) is a 503
+problem+json (services.db_errors), never a 500; pooled connections are pinged before use, so
+the first request after the server is back gets a fresh connection instead of a dead one."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -19,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
 
+from services.db_errors import DatabaseUnavailable, is_database_unavailable
 from services.errors import Conflict
 
 NAMING_CONVENTION = {
@@ -66,17 +71,35 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# Seconds to open a connection to Postgres (asyncpg's default is 60: a request would hang far
+# past the gateway's timeout on an unreachable server).
+CONNECT_TIMEOUT_SECONDS = 5
+# Seconds a request waits for a pooled connection before its 503.
+POOL_TIMEOUT_SECONDS = 10
+
+
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     url = async_url(url)
+    # hide_parameters: a statement's parameters (identity numbers, among others) never appear
+    # in an error's message, so never in a logged traceback.
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": 30}, hide_parameters=True
+        )
         _serialise_sqlite_writes(engine)
         return engine
     return create_async_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+        hide_parameters=True,
     )
 
 
@@ -120,14 +143,29 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with database.sessions() as session:
         try:
             yield session
-        except BaseException:
-            await session.rollback()
+        except BaseException as exc:
+            try:
+                await session.rollback()
+            except Exception as failed:
+                # The connection is gone (the transaction died with it); closing the session
+                # discards it. The request's own error is the one to answer with.
+                if not is_database_unavailable(failed):
+                    raise
+            if isinstance(exc, Exception) and is_database_unavailable(exc):
+                raise DatabaseUnavailable() from None
             raise
         else:
             try:
                 await session.commit()
             except IntegrityError as exc:
                 raise Conflict(f"the change conflicts with stored data: {exc.orig}") from None
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    raise DatabaseUnavailable(
+                        "the database connection was lost while committing: the change may or "
+                        "may not be stored; retry with the same Idempotency-Key"
+                    ) from None
+                raise
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is

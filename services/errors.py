@@ -68,6 +68,10 @@ class PayloadTooLarge(Problem):
     status, title, type_slug = 413, "Payload too large", "payload-too-large"
 
 
+class UnsupportedMediaType(Problem):
+    status, title, type_slug = 415, "Unsupported media type", "unsupported-media-type"
+
+
 class InvalidInput(Problem):
     """A field-level error found after schema validation (check digits, cross-field rules)."""
 
@@ -159,4 +163,6 @@ def install_problem_handlers(app: FastAPI) -> None:
             "status": 500,
             "detail": "An unexpected error occurred; it has been logged.",
         }
-        return problem_response(500, body)
+        # This handler runs outside RequestIdMiddleware: echo the id here, for the bug report.
+        request_id = request.scope.get("state", {}).get("request_id")
+        return problem_response(500, body, {"X-Request-ID": request_id} if request_id else None)

@@ -3,9 +3,15 @@
 Every line is one JSON object on stderr: structlog's own events and the standard library's
 (uvicorn's start-up and error lines) alike. Headers, bodies and query strings are never
 logged (identity numbers and tokens must not reach logs): see services.metrics for the one
-`request` line per request."""
+`request` line per request.
+
+As a last guard, every line is scrubbed before it is written: an 18-character identity
+number (GB 11643) is masked as the API masks it (`150102********1234`), a bearer token or a
+JWT is replaced, wherever they appear (a path a client got wrong, an exception's message or
+traceback)."""
 
 import logging
+import re
 import sys
 from typing import Any, TextIO
 
@@ -39,6 +45,35 @@ class _StandardStream(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+# Not part of a longer run of letters or digits (request ids, hashes, our own ids).
+_IDENTITY_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+REDACTED_TOKEN = "[redacted]"
+
+
+def scrub(text: str) -> str:
+    """`text` without identity numbers (masked) and tokens (replaced)."""
+    text = _IDENTITY_NUMBER.sub(r"\1********\2", text)
+    text = _BEARER.sub(rf"\1 {REDACTED_TOKEN}", text)
+    return _JWT.sub(REDACTED_TOKEN, text)
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {key: _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(item) for item in value]
+    return value
+
+
+def scrub_event(_logger: Any, _method: str, event_dict: Any) -> Any:
+    """structlog processor: run after format_exc_info, so that tracebacks are scrubbed too."""
+    return {key: _scrubbed(value) for key, value in event_dict.items()}
+
+
 def _logger_factory(*_args: Any) -> _StderrLogger:
     return _StderrLogger()
 
@@ -49,6 +84,7 @@ def configure_logging(level: int = logging.INFO) -> None:
         processors=[
             *_SHARED_PROCESSORS,
             structlog.processors.format_exc_info,
+            scrub_event,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -61,6 +97,7 @@ def configure_logging(level: int = logging.INFO) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            scrub_event,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
     )

@@ -2,14 +2,19 @@
 machine's PostgreSQL, the real nginx in front, on free loopback ports (services.launcher).
 
 One stack per test session (started on first use), shared by tests/e2e and the routing test.
-Its databases are dropped and made anew at the start of each session. nginx or PostgreSQL
-missing is a failure, never a skip."""
+Its databases are dropped and made anew at the start of each session. Tests that kill every
+replica, stop the database or read every log whole start a stack of their own
+(`running_stack`), if need be on a PostgreSQL server of their own (`PrivatePostgres`). nginx or
+PostgreSQL missing is a failure, never a skip."""
 
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +41,8 @@ def database_prefix(kind: str = "e2e") -> str:
     return f"mutualaid_{kind}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
 
-async def drop_databases(prefix: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+async def drop_databases(prefix: str, postgres_url: str = POSTGRES_ADMIN_URL) -> None:
+    connection = await asyncpg.connect(postgres_url)
     try:
         for service in ("members", "claims"):
             await connection.execute(f'DROP DATABASE IF EXISTS "{prefix}_{service}" WITH (FORCE)')
@@ -50,29 +55,45 @@ def require_nginx() -> None:
         pytest.fail("nginx is required for the gateway tests (scripts/test.sh installs it)")
 
 
-@pytest.fixture(scope="session")
-def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SplitStack]:
+@contextmanager
+def running_stack(
+    run_dir: Path,
+    *,
+    kind: str = "e2e",
+    postgres_url: str = POSTGRES_ADMIN_URL,
+    claims_replicas: int = 2,
+    rate_per_second: int = RATE_PER_SECOND,
+    burst: int = BURST,
+    read_timeout_seconds: int = GATEWAY_READ_TIMEOUT_SECONDS,
+    registry_timeout_seconds: int = REGISTRY_TIMEOUT_SECONDS,
+) -> Iterator[SplitStack]:
+    """A split stack of its own (databases `<prefix>_members`, `<prefix>_claims` dropped
+    before and after), for tests that kill, restart or read the logs of every process."""
     require_nginx()
-    prefix = database_prefix()
+    prefix = database_prefix(kind)
+
+    async def drop() -> None:
+        await drop_databases(prefix, postgres_url)
+
     try:
-        run_async(lambda: drop_databases(prefix))
+        run_async(drop)
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is required for the e2e tests ({POSTGRES_ADMIN_URL}): {exc}")
+        pytest.fail(f"PostgreSQL is required for the e2e tests ({postgres_url}): {exc}")
     stack = SplitStack(
-        POSTGRES_ADMIN_URL,
-        run_dir=tmp_path_factory.mktemp("split"),
+        postgres_url,
+        run_dir=run_dir,
         port=free_port(),
-        claims_replicas=2,
+        claims_replicas=claims_replicas,
         database_prefix=prefix,
         env={
             "MUTUALAID_ENVIRONMENT": "test",
-            "CLAIMS_MEMBERS_TIMEOUT_SECONDS": str(REGISTRY_TIMEOUT_SECONDS),
+            "CLAIMS_MEMBERS_TIMEOUT_SECONDS": str(registry_timeout_seconds),
         },
         gateway=GatewaySettings(
             cors_origins=CORS_ORIGIN,
-            rate_per_second=RATE_PER_SECOND,
-            burst=BURST,
-            read_timeout_seconds=GATEWAY_READ_TIMEOUT_SECONDS,
+            rate_per_second=rate_per_second,
+            burst=burst,
+            read_timeout_seconds=read_timeout_seconds,
             worker_processes="1",
         ),
     )
@@ -80,7 +101,102 @@ def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SplitStack
         with stack:
             yield stack
     finally:
-        run_async(lambda: drop_databases(prefix))
+        run_async(drop)
+
+
+@pytest.fixture(scope="session")
+def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SplitStack]:
+    with running_stack(tmp_path_factory.mktemp("split")) as stack:
+        yield stack
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb into a temporary directory, listening on
+    a free loopback port), for tests that stop and start the server: the machine's server is
+    shared with every other test process, and other people's, on this machine.
+
+    As root, the server runs as the `postgres` user (PostgreSQL refuses to run as root)."""
+
+    def __init__(self) -> None:
+        self.bin_dir = self._find_binaries()
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="mutualaid-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "server.log"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.root, user="postgres", group="postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @staticmethod
+    def _find_binaries() -> Path:
+        found = shutil.which("initdb")
+        if found:
+            return Path(found).parent
+        candidates = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+            key=lambda path: (
+                int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0
+            ),
+        )
+        if not candidates:
+            pytest.fail("the PostgreSQL server binaries (initdb, pg_ctl) are required")
+        return candidates[-1].parent
+
+    def _run(self, *argv: str, timeout: float = 60) -> None:
+        command = [*self.as_user, str(self.bin_dir / argv[0]), *argv[1:]]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{argv[0]} failed: {done.stdout}{done.stderr}\n{tail}")
+
+    def init(self) -> "PrivatePostgres":
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        return self
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def destroy(self) -> None:
+        try:
+            if self.running():
+                self.stop("immediate")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def log_records(stack: SplitStack, name: str) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import pytest
 
 from services.clock import today
 from services.launcher import SplitStack
+from tests.split_stack import PrivatePostgres
 from tests.support import ADMIN, bearer, plan_body, valid_national_id
 
 _codes = itertools.count(1)
@@ -23,6 +24,19 @@ def gateway(split_stack: SplitStack) -> Iterator[httpx.Client]:
     """A client of the gateway: the only address clients know."""
     with httpx.Client(base_url=split_stack.gateway_url, timeout=30.0) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of this session's own, for the stacks of the tests that stop it or
+    start stacks of their own (the machine's server is shared with other test runs)."""
+    server = PrivatePostgres()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.destroy()
 
 
 def request_id() -> str:
