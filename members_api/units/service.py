@@ -11,8 +11,13 @@ from services.errors import Conflict, NotFound
 from services.ids import new_id
 from services.pagination import PageParams
 
+READERS = (Role.admin, Role.hr, Role.reviewer, Role.finance, Role.auditor)
+"""API.md: units are admin's (hr: own unit, read); staff read them. A unit is no member's
+record ("member (self only)"): a member is refused outright, whichever the unit."""
+
 
 async def get_unit(session: AsyncSession, principal: Principal, unit_id: str) -> Unit:
+    principal.require(*READERS)
     unit = await session.get(Unit, unit_id)
     if unit is None or not principal.can_see_unit(unit_id):
         raise NotFound(f"unit {unit_id} not found")
@@ -58,11 +63,10 @@ async def update_unit(
 async def list_units(
     session: AsyncSession, principal: Principal, page: PageParams, q: str | None
 ) -> list[Unit]:
+    principal.require(*READERS)
     query = select(Unit).order_by(Unit.id).limit(page.limit + 1)
     if principal.role == Role.hr:
         query = query.where(Unit.id == principal.unit_id)
-    elif principal.role == Role.member:
-        return []
     if q:
         query = query.where(Unit.name.contains(q))  # type: ignore[attr-defined]
     if page.after_id:
