@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from members_api.bulk import MAX_UPLOAD_BYTES
 from members_api.coverage.routes import router as coverage_router
 from members_api.enrollments.routes import router as enrollments_router
 from members_api.members.routes import router as members_router
@@ -13,6 +14,14 @@ from members_api.units.routes import router as units_router
 from services.app import create_service_app
 from services.audit import audit_router
 from services.gateway.routing import entities_of
+
+# Bulk routes: exempt from the 2 MiB body limit; theirs is MAX_UPLOAD_BYTES (members_api.bulk),
+# checked here on a declared Content-Length and by each route on what it reads.
+UPLOAD_PREFIXES = (
+    "/api/v1/enrollments/batch",
+    "/api/v1/enrollments/import",
+    "/api/v1/members/leaving",
+)
 
 
 def create_app(settings: MembersSettings | None = None) -> FastAPI:
@@ -31,4 +40,6 @@ def create_app(settings: MembersSettings | None = None) -> FastAPI:
             audit_router(audit_event, entities_of("members")),
         ],
         idempotency_table=idempotency,
+        upload_prefixes=UPLOAD_PREFIXES,
+        upload_max_bytes=MAX_UPLOAD_BYTES,
     )

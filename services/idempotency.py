@@ -18,7 +18,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text,
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 
-from services.auth import PrincipalDep
+from services.auth import Principal, PrincipalDep
 from services.database import SessionDep
 from services.errors import Conflict, InvalidInput
 
@@ -94,27 +94,46 @@ class Idempotency:
             raise self._answer_for(row, request_hash) from None
 
     async def remember(self, status_code: int, response: M) -> M:
+        await self.remember_json(status_code, response.model_dump_json())
+        return response
+
+    async def remember_json(self, status_code: int, body: str) -> None:
+        """For answers built as JSON text directly (bulk results too large for a model)."""
         if self.key is not None and self.table is not None:
             await self.session.execute(
                 sql_update(self.table)
                 .where(self.table.c.principal == self.principal, self.table.c.key == self.key)
-                .values(status_code=status_code, response_body=response.model_dump_json())
+                .values(status_code=status_code, response_body=body)
             )
-        return response
 
 
-async def _idempotency(
-    request: Request, session: SessionDep, principal: PrincipalDep
+def request_digest(request: Request) -> "hashlib._Hash":
+    """The hash a request is known by: method, path and query; the caller adds the body."""
+    return hashlib.sha256(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
+
+
+async def claim_idempotency(
+    request: Request, session: Any, principal: Principal, request_hash: str
 ) -> Idempotency:
+    """Claim the request's Idempotency-Key (if it has one) for a request known by this hash.
+
+    Upload routes call it themselves with a hash of the parsed form (the multipart boundary
+    changes from one retry to the next, and their body is a spooled file, not bytes)."""
     key = request.headers.get(HEADER)
     if key is not None and not (1 <= len(key) <= 200):
         raise InvalidInput(["header", HEADER], "must be 1 to 200 characters")
     table = getattr(request.app.state, "idempotency_table", None)
     idempotency = Idempotency(session, table, principal.sub, key)
-    digest = hashlib.sha256(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
-    digest.update(await request.body())
-    await idempotency.claim(digest.hexdigest())
+    await idempotency.claim(request_hash)
     return idempotency
+
+
+async def _idempotency(
+    request: Request, session: SessionDep, principal: PrincipalDep
+) -> Idempotency:
+    digest = request_digest(request)
+    digest.update(await request.body())
+    return await claim_idempotency(request, session, principal, digest.hexdigest())
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(_idempotency)]

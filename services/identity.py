@@ -1,10 +1,14 @@
 """Chinese identity numbers: 居民身份证号 (GB 11643) and 统一社会信用代码 (GB 32100), checked with
 python-stdnum; sex and birth date are read from the identity number, never typed in."""
 
+import re
 from datetime import date
 
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
+
+COMPACT_NATIONAL_ID = re.compile(r"[0-9]{17}[0-9X]")
+"""The shape of a stored identity number (a valid one also has the right check digit)."""
 
 
 def validate_national_id(value: str) -> str:
@@ -13,18 +17,25 @@ def validate_national_id(value: str) -> str:
     Format, birth date and the GB 11643 check digit are verified. The region code is not
     checked against the birth date (stdnum's `validate` does): it records where the number was
     issued, and districts created after a worker's birth issue valid numbers all the same."""
-    number = ric.compact(value).upper()
+    number = compact_national_id(value)
     if len(number) != 18:
         raise ValueError("the resident identity number must have 18 characters")
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
         raise ValueError("not a valid resident identity number: 17 digits and a digit or X")
     try:
-        ric.get_birth_date(number)
-    except ValidationError:
+        birth_date_of(number)
+    except ValueError:
         raise ValueError("not a valid resident identity number: no such birth date") from None
     if ric.calc_check_digit(number) != number[17]:
         raise ValueError("not a valid resident identity number: wrong check digit")
     return number
+
+
+def compact_national_id(value: str) -> str:
+    """The form numbers are stored and matched in: separators cleaned, upper case. Bulk imports
+    handle 100,000 numbers per request: one already compact skips stdnum's slower cleaning."""
+    value = value.strip()
+    return value if COMPACT_NATIONAL_ID.fullmatch(value) else ric.compact(value).upper()
 
 
 def sex_of(national_id: str) -> str:
@@ -32,7 +43,8 @@ def sex_of(national_id: str) -> str:
 
 
 def birth_date_of(national_id: str) -> date:
-    return ric.get_birth_date(national_id)
+    """The birth date of a compact number (stdnum's get_birth_date without its cleaning)."""
+    return date(int(national_id[6:10]), int(national_id[10:12]), int(national_id[12:14]))
 
 
 def mask_national_id(national_id: str) -> str:

@@ -1,19 +1,27 @@
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from members_api.audit import audit
-from members_api.enrollments import service
+from members_api.bulk import MAX_UPLOAD_BYTES, gc_paused, upload_digest
+from members_api.enrollments import batch, service
 from members_api.enrollments.schemas import (
     ID_PATTERN,
+    EnrollmentBatch,
+    EnrollmentBatchResult,
     EnrollmentCancel,
     EnrollmentCreate,
     EnrollmentRead,
     EnrollmentStatus,
 )
-from services.auth import PrincipalDep
+from members_api.enrollments.uploads import read_upload, template
+from services.auth import PrincipalDep, Role
 from services.database import SessionDep
-from services.idempotency import IdempotencyDep
+from services.exports import XLSX_TYPE
+from services.idempotency import IdempotencyDep, claim_idempotency
 from services.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/enrollments", tags=["enrollments"])
@@ -57,6 +65,88 @@ async def list_enrollments(
     where = service.EnrollmentFilter(member_id, unit_id, plan_code, status)
     rows = await service.list_enrollments(session, principal, page, where)
     return Page[EnrollmentRead](**page.page(rows, [EnrollmentRead.model_validate(e) for e in rows]))
+
+
+_BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "not admin or hr; hr setting enrolled_on or starts_on"},
+    404: {"description": "unknown plan, or a unit the caller may not see"},
+    413: {"description": f"body over {MAX_UPLOAD_BYTES} bytes"},
+    422: {"description": "unit_inactive, enrolment_closed, starts_on_before_cover, or a bad body"},
+}
+
+
+@router.post(
+    "/batch",
+    summary="Enrol many workers of a unit (admin; hr: own unit); one result per row",
+    response_model=EnrollmentBatchResult,
+    responses=_BATCH_ERRORS,
+    max_body_size=MAX_UPLOAD_BYTES,
+)
+async def enrol_batch(
+    body: EnrollmentBatch,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idempotency: IdempotencyDep,
+) -> Response:
+    target = await batch.batch_target(
+        session, principal, body.unit_id, body.plan_code, body.enrolled_on, body.starts_on
+    )
+    rows = list(enumerate(body.rows, start=1))
+    with gc_paused():
+        answer = await batch.enrol_batch(
+            session, principal, request, target, rows, {"source": "json"}
+        )
+    await idempotency.remember_json(200, answer)
+    return Response(answer, media_type="application/json")
+
+
+@router.post(
+    "/import",
+    summary="Enrol the workers of an uploaded CSV or XLSX list (admin; hr: own unit)",
+    description="Columns 身份证号, 姓名, 手机号 (optional), 份数, or national_id, name, phone, "
+    "shares; CSV in UTF-8 (BOM or not) or GB18030. Results are numbered by the file's lines "
+    "(the header is line 1).",
+    response_model=EnrollmentBatchResult,
+    responses={**_BATCH_ERRORS, 415: {"description": "not a CSV or XLSX file"}},
+    max_body_size=MAX_UPLOAD_BYTES,
+)
+async def import_enrollments(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    file: Annotated[UploadFile, File(description="CSV or XLSX")],
+    unit_id: Annotated[str, Form(pattern=ID_PATTERN)],
+    plan_code: Annotated[str, Form(pattern=ID_PATTERN)],
+    enrolled_on: Annotated[date | None, Form(description="admin only; default: today")] = None,
+    starts_on: Annotated[date | None, Form(description="admin only")] = None,
+) -> Response:
+    fields = {"unit_id": unit_id, "plan_code": plan_code, "filename": file.filename}
+    fields |= {"enrolled_on": enrolled_on, "starts_on": starts_on}
+    digest = await run_in_threadpool(upload_digest, request, fields, file.file)
+    idempotency = await claim_idempotency(request, session, principal, digest)
+    target = await batch.batch_target(
+        session, principal, unit_id, plan_code, enrolled_on, starts_on
+    )
+    with gc_paused():
+        sheet = await run_in_threadpool(read_upload, file.file, file.filename, file.content_type)
+        source = {"source": sheet.format, "filename": file.filename, "encoding": sheet.encoding}
+        answer = await batch.enrol_batch(session, principal, request, target, sheet.rows, source)
+    await idempotency.remember_json(200, answer)
+    return Response(answer, media_type="application/json")
+
+
+@router.get(
+    "/import-template",
+    summary="The list to fill in for an import: Chinese column headers and one example row",
+    response_class=Response,
+    responses={200: {"content": {XLSX_TYPE: {}, "text/csv": {}}}},
+)
+async def import_template(
+    principal: PrincipalDep, format: Literal["xlsx", "csv"] = "xlsx"
+) -> Response:
+    principal.require(Role.admin, Role.hr)
+    return template(format)
 
 
 @router.get("/{enrollment_id}", summary="One enrolment")

@@ -1,13 +1,16 @@
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from members_api.bulk import MAX_ROWS, RowError
+from members_api.members.schemas import MemberPhone, NationalId, PersonName
 from services.money import Money
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 Id = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN)]
 EnrollmentStatus = Literal["active", "cancelled"]
+Shares = Annotated[int, Field(ge=1, le=100)]
 
 
 class EnrollmentCreate(BaseModel):
@@ -15,7 +18,7 @@ class EnrollmentCreate(BaseModel):
 
     member_id: Id
     plan_code: Id
-    shares: int = Field(ge=1, le=100)
+    shares: Shares
     unit_id: Id | None = Field(
         default=None, description="default: the member's current unit; hr: its own unit"
     )
@@ -58,3 +61,69 @@ class EnrollmentRead(BaseModel):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# --- batch enrolment and import ------------------------------------------------------------
+
+
+class EnrollmentBatchRow(BaseModel):
+    """One worker of a batch. Rows are checked one by one: a bad row is reported in the
+    answer with every error it has, and does not stop the others."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    national_id: NationalId
+    name: PersonName
+    phone: MemberPhone | None = None
+    shares: Shares
+
+
+class EnrollmentBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unit_id: Id = Field(description="the unit enrolling them; hr: its own unit")
+    plan_code: Id
+    rows: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_ROWS,
+        description='each {"national_id", "name", "phone"?, "shares"}, checked row by row',
+        json_schema_extra={"items": EnrollmentBatchRow.model_json_schema()},
+    )
+    enrolled_on: date | None = Field(default=None, description="admin only; default: today")
+    starts_on: date | None = Field(
+        default=None,
+        description="admin only (records arriving late, a legacy migration); default: the day "
+        "after enrolled_on, or coverage_start if later",
+    )
+
+
+class BatchRowResult(BaseModel):
+    """`ok` with the ids, or `error` with every error of the row; `row` is 1-based (in an
+    import, the spreadsheet's line: the header is line 1)."""
+
+    row: int
+    status: Literal["ok", "error"]
+    member_id: str | None = None
+    enrollment_id: str | None = None
+    created_member: bool | None = None
+    already_enrolled: bool | None = None
+    errors: list[RowError] | None = None
+
+
+class EnrollmentBatchTotals(BaseModel):
+    rows: int
+    ok: int
+    failed: int
+    created_members: int
+    enrolled: int
+    already_enrolled: int
+
+
+class EnrollmentBatchResult(BaseModel):
+    batch_id: str = Field(description="the audit log's entity_id (entity enrollment_batch)")
+    unit_id: str
+    plan_code: str
+    enrolled_on: date
+    starts_on: date
+    totals: EnrollmentBatchTotals
+    results: list[BatchRowResult]

@@ -11,7 +11,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from members_api.enrollments import periods
+from members_api.enrollments import periods, rules
 from members_api.enrollments.schemas import ID_PATTERN, EnrollmentCreate, EnrollmentStatus
 from members_api.members.service import get_member
 from members_api.models import Enrollment, Member, Plan, Unit
@@ -19,7 +19,6 @@ from members_api.plans.service import get_plan
 from services.auth import Principal, Role
 from services.clock import now, today
 from services.errors import Forbidden, NotFound, RuleViolation
-from services.identity import age_on
 from services.ids import new_id
 from services.pagination import PageParams
 from services.plan_rules import PlanTerms
@@ -52,94 +51,28 @@ async def _unit_for_enrolment(
     unit = await session.get(Unit, unit_id)
     if unit is None or not principal.can_see_unit(unit_id):
         raise NotFound(f"unit {unit_id} not found")
-    if not unit.active:
-        raise RuleViolation(
-            f"unit {unit.name} is inactive: it cannot enrol members", code="unit_inactive"
-        )
+    rules.raise_first([rules.unit_inactive(unit.name, unit.active)])
     return unit
 
 
-def _refuse_admin_only_fields(principal: Principal, data: EnrollmentCreate) -> None:
+def refuse_admin_only_fields(
+    principal: Principal, enrolled_on: date | None, starts_on: date | None
+) -> None:
     if principal.role == Role.admin:
         return
-    for name in ("enrolled_on", "starts_on"):
-        if getattr(data, name) is not None:
+    for name, value in (("enrolled_on", enrolled_on), ("starts_on", starts_on)):
+        if value is not None:
             raise Forbidden(f"only an admin may set {name}")
 
 
-def _starts_on(terms: PlanTerms, enrolled_on: date, asked: date | None) -> date:
-    if asked is not None:
-        if not terms.coverage_start <= asked <= terms.coverage_end:
-            raise RuleViolation(
-                f"starts_on {asked} is outside the plan's cover "
-                f"{terms.coverage_start} to {terms.coverage_end}",
-                code="starts_on_before_cover",
-            )
-        return asked
-    starts_on = periods.default_starts_on(enrolled_on, terms.coverage_start)
-    if starts_on > terms.coverage_end:
-        raise RuleViolation(
-            f"the plan's cover ends on {terms.coverage_end}: an enrolment on {enrolled_on} "
-            "would start after it",
-            code="enrolment_closed",
-        )
-    return starts_on
-
-
-def _check_not_left(member: Member) -> None:
-    if member.status == "left":
-        left = f" on {member.left_on}" if member.left_on else ""
-        raise RuleViolation(
-            f"member {member.id} left their unit{left}: a member who has left cannot enrol",
-            code="member_left",
-        )
-
-
-def _check_eligibility(member: Member, terms: PlanTerms, starts_on: date) -> None:
-    """Sex from the identity number; age on the day the enrolment's cover starts."""
-    rules = terms.eligibility
-    if rules.sex is not None and member.sex != rules.sex:
-        raise RuleViolation(
-            f"the plan is for sex {rules.sex} only; the member's identity number says {member.sex}",
-            code="sex_not_eligible",
-        )
-    age = age_on(member.birth_date, starts_on)
-    too_young = rules.min_age is not None and age < rules.min_age
-    too_old = rules.max_age is not None and age > rules.max_age
-    if too_young or too_old:
-        allowed = f"{rules.min_age if rules.min_age is not None else 0} to "
-        allowed += f"{rules.max_age}" if rules.max_age is not None else "any age"
-        raise RuleViolation(
-            f"the member is {age} on {starts_on}, when the cover starts; the plan takes ages "
-            f"{allowed}",
-            code="age_out_of_range",
-        )
-
-
-def _check_window(terms: PlanTerms, enrolled_on: date) -> None:
-    if not terms.enrol_from <= enrolled_on <= terms.enrol_until:
-        raise RuleViolation(
-            f"enrolment is open from {terms.enrol_from} to {terms.enrol_until}; "
-            f"{enrolled_on} is outside it",
-            code="enrolment_closed",
-        )
-
-
-async def _check_shares(
-    session: AsyncSession, member: Member, plan: Plan, terms: PlanTerms, shares: int
-) -> None:
+async def _shares_held(session: AsyncSession, member: Member, plan: Plan) -> int:
+    """The shares of the member's active enrolments in the plan, all units together."""
     held_query = select(func.coalesce(func.sum(Enrollment.shares), 0)).where(
         Enrollment.member_id == member.id,
         Enrollment.plan_code == plan.code,
         Enrollment.status == "active",
     )
-    held = int(await session.scalar(held_query) or 0)
-    if held + shares > terms.max_shares:
-        raise RuleViolation(
-            f"the plan allows {terms.max_shares} shares per person across all units; the member "
-            f"holds {held}, so {shares} more would make {held + shares}",
-            code="max_shares_exceeded",
-        )
+    return int(await session.scalar(held_query) or 0)
 
 
 async def _is_renewal(
@@ -166,17 +99,23 @@ async def create_enrollment(
     session: AsyncSession, principal: Principal, data: EnrollmentCreate
 ) -> Enrollment:
     principal.require(Role.admin, Role.hr)
-    _refuse_admin_only_fields(principal, data)
+    refuse_admin_only_fields(principal, data.enrolled_on, data.starts_on)
     member = await _member_for_enrolment(session, principal, data.member_id)
     plan = await get_plan(session, data.plan_code)
     terms = PlanTerms.model_validate(plan.terms)
     enrolled_on = data.enrolled_on or today()
-    _check_not_left(member)
+    rules.raise_first([rules.member_left(f"member {member.id}", member.status, member.left_on)])
     unit = await _unit_for_enrolment(session, principal, member, data.unit_id)
-    _check_window(terms, enrolled_on)
-    starts_on = _starts_on(terms, enrolled_on, data.starts_on)
-    _check_eligibility(member, terms, starts_on)
-    await _check_shares(session, member, plan, terms, data.shares)
+    rules.raise_first(
+        [
+            rules.outside_window(terms, enrolled_on),
+            rules.starts_on_refused(terms, enrolled_on, data.starts_on),
+        ]
+    )
+    starts_on = rules.starts_on(terms, enrolled_on, data.starts_on)
+    rules.raise_first(rules.ineligible(member.sex, member.birth_date, terms, starts_on))
+    held = await _shares_held(session, member, plan)
+    rules.raise_first([rules.too_many_shares(terms, held, data.shares)])
     renewal = await _is_renewal(session, member, plan, terms, starts_on)
     dates = periods.periods(terms, starts_on, renewal)
     enrollment = Enrollment(
@@ -221,8 +160,9 @@ async def cancel_enrollment(
     session: AsyncSession, principal: Principal, enrollment_id: str
 ) -> Enrollment:
     """Only before cover starts: contributions are not refunded once it has."""
-    principal.require(Role.admin)
+    # Looked up first: another unit's or member's enrolment is 404, as if it did not exist.
     enrollment = await get_enrollment(session, principal, enrollment_id)
+    principal.require(Role.admin)
     if enrollment.status == "cancelled":
         raise RuleViolation(
             f"enrollment {enrollment_id} is already cancelled", code="already_cancelled"

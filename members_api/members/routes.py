@@ -1,14 +1,19 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from members_api.audit import audit
-from members_api.members import service
+from members_api.bulk import MAX_UPLOAD_BYTES, gc_paused
+from members_api.members import leaving, service
 from members_api.members.schemas import (
     ID_PATTERN,
     NO_CONTROL_CHARACTERS,
+    LeavingResult,
     MemberCreate,
     MemberRead,
+    MembersLeaving,
     MemberUpdate,
     Status,
 )
@@ -40,6 +45,26 @@ async def create_member(
         after=service.audit_values(read),
     )
     return await idempotency.remember(201, read)
+
+
+@router.post(
+    "/leaving",
+    summary="Workers leaving, in bulk (admin; hr: its unit); one result per row",
+    response_model=LeavingResult,
+    max_body_size=MAX_UPLOAD_BYTES,
+)
+async def members_leave(
+    body: MembersLeaving,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idempotency: IdempotencyDep,
+) -> Response:
+    with gc_paused():
+        rows = await run_in_threadpool(leaving.check_rows, enumerate(body.rows, start=1))
+        answer = await leaving.members_leave(session, principal, request, rows)
+    await idempotency.remember_json(200, answer)
+    return Response(answer, media_type="application/json")
 
 
 @router.get("", summary="Workers (hr: its unit; member: itself)")

@@ -1,8 +1,16 @@
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
+from members_api.bulk import MAX_ROWS, RowError
 from members_api.units.schemas import Phone
 from services.identity import validate_national_id
 
@@ -80,3 +88,47 @@ class MemberRead(BaseModel):
     def _utc(cls, value: datetime) -> datetime:
         # SQLite hands timestamps back without their zone; they were stored as UTC.
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class MemberLeavingRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    national_id: NationalId
+    left_on: date
+
+
+class MembersLeaving(BaseModel):
+    """Workers leaving their unit, found by identity number; rows are checked one by one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_ROWS,
+        description='each {"national_id", "left_on"}',
+        json_schema_extra={"items": MemberLeavingRow.model_json_schema()},
+    )
+
+
+class LeavingRowResult(BaseModel):
+    row: int
+    status: Literal["ok", "error"]
+    member_id: str | None = None
+    left_on: date | None = None
+    already_left: bool | None = Field(
+        default=None, description="it had already left on that day: nothing changed"
+    )
+    errors: list[RowError] | None = None
+
+
+class LeavingTotals(BaseModel):
+    rows: int
+    ok: int
+    failed: int
+    left: int
+    already_left: int
+
+
+class LeavingResult(BaseModel):
+    totals: LeavingTotals
+    results: list[LeavingRowResult]
