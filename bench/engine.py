@@ -1,6 +1,8 @@
 """The payout engine alone: assessments per second on one core, for a realistic mix of the
-three plan kinds. Prints one JSON object. Run: python -m bench.engine"""
+three plan kinds (80% hospital stays, 10% fixed benefits, 10% daily allowances). Prints one
+JSON object. Run: python -m bench.engine [--count 20000] [--rounds 5]"""
 
+import argparse
 import json
 import random
 import time
@@ -89,24 +91,37 @@ def cases(count: int, rng: random.Random) -> list[tuple]:
     return built
 
 
-def main() -> None:
-    work = cases(20_000, random.Random(1))
+def measure(count: int = 20_000, rounds: int = 5) -> dict[str, float | int]:
+    """Assess `count` claims `rounds` times after a warm-up; the best round counts (a noisy
+    machine only ever slows a round down). "cpu" rates divide by the process's CPU time: one
+    core's throughput even while other processes share the machine."""
+    work = cases(count, random.Random(1))
     filed = date(2024, 1, 15)
     for terms, cover, facts, usage in work[:500]:  # warm up
         assess(terms, cover, facts, usage, filed_on=filed, rules_version="bench")
-    started = time.perf_counter()
-    for terms, cover, facts, usage in work:
-        assess(terms, cover, facts, usage, filed_on=filed, rules_version="bench")
-    seconds = time.perf_counter() - started
-    print(
-        json.dumps(
-            {
-                "engine_assessments": len(work),
-                "engine_seconds": round(seconds, 3),
-                "engine_assessments_per_second": round(len(work) / seconds),
-            }
-        )
-    )
+    best_wall = best_cpu = float("inf")
+    for _ in range(rounds):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for terms, cover, facts, usage in work:
+            assess(terms, cover, facts, usage, filed_on=filed, rules_version="bench")
+        best_wall = min(best_wall, time.perf_counter() - started)
+        best_cpu = min(best_cpu, time.process_time() - cpu_started)
+    return {
+        "engine_assessments": count,
+        "engine_rounds": rounds,
+        "engine_seconds": round(best_wall, 3),
+        "engine_assessments_per_second": round(count / best_wall),
+        "engine_cpu_seconds": round(best_cpu, 3),
+        "engine_assessments_per_cpu_second": round(count / best_cpu),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    print(json.dumps(measure(args.count, args.rounds)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from services.audit import audit_table
@@ -40,6 +40,30 @@ class Claim(ClaimsTable, table=True):
         Index("ix_claim_member_plan", "member_id", "plan_code"),
         Index("ix_claim_enrollment_status", "enrollment_id", "status"),
         Index("ix_claim_plan_status", "plan_code", "status"),
+        # the claims report's (migration 0004_report_indexes, claims_api/reports/service.py)
+        Index(
+            "ix_claim_report_unit",
+            "plan_code",
+            "status",
+            "unit_id",
+            "member_id",
+            postgresql_include=["payable", "paid_on"],
+        ),
+        Index(
+            "ix_claim_report_member",
+            "plan_code",
+            "status",
+            "member_id",
+            postgresql_include=["paid_on", "filed_on"],
+        ),
+        Index(
+            "ix_claim_report_rejected",
+            "plan_code",
+            "filed_on",
+            postgresql_include=["reason_codes"],
+            postgresql_where=text("status = 'rejected'"),
+            sqlite_where=text("status = 'rejected'"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)

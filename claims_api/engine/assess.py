@@ -10,16 +10,30 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from services.money import format_money
 from services.plan_rules import EnrollmentCover, PlanTerms
 
-from .assessment import ZERO, Assessment, AssessmentLine, KindOutcome, Reason, ordered_reasons
+from .assessment import (
+    ZERO,
+    Assessment,
+    KindOutcome,
+    Reason,
+    amount_line,
+    new_assessment,
+    ordered_reasons,
+    ratio_line,
+)
 from .daily import assess_daily
 from .facts import ClaimFacts, Usage, facts_model_for
+from .fast import money_pair
 from .fixed import assess_fixed
 from .hospital import assess_hospital
-from .periods import PeriodDecision, cover_reasons, deadline_reason, in_cover, period_ratio
+from .periods import claim_deadline, cover_reasons, deadline_reason, period_of
 
+_NO_RATIO = Decimal("0")
+_FACTS = {
+    kind: facts_model_for(kind)
+    for kind in ("hospital_reimbursement", "fixed_benefit", "daily_allowance")
+}
 _KINDS: dict[str, Callable[..., KindOutcome]] = {
     "hospital_reimbursement": assess_hospital,
     "fixed_benefit": assess_fixed,
@@ -42,24 +56,32 @@ def assess(
     is what that enrolment already took, not counting this claim. Any reason makes the
     payable 0.00; a payout merely reduced by a cap is not refused.
     """
-    expected = facts_model_for(terms.kind)
+    expected = _FACTS.get(terms.kind) or facts_model_for(terms.kind)  # unknown kind: raises
     if not isinstance(facts, expected):
         raise TypeError(
             f"a {terms.kind} plan is assessed on {expected.__name__}, not {type(facts).__name__}"
         )
     event_date = facts.event_date
-    reasons: list[Reason] = cover_reasons(cover, event_date, usage.cover_ended)
+    covered = cover is not None and cover.starts_on <= event_date <= cover.ends_on  # in_cover
+    reasons: list[Reason]
+    if covered and not usage.cover_ended and cover.member_left_on is None:  # type: ignore[union-attr]
+        reasons = []  # what cover_reasons answers then
+    else:
+        reasons = cover_reasons(cover, event_date, usage.cover_ended)
 
-    period: PeriodDecision | None = None
-    if cover is not None and in_cover(cover, event_date):
-        period = period_ratio(terms, cover, event_date)
-        if period.ratio is None:
-            reasons.append(("waiting_period", period.text))
-    late = deadline_reason(terms, facts.end_date, filed_on)
-    if late is not None:
-        reasons.append(late)
+    period: tuple[Decimal | None, str] | None = None
+    ratio: Decimal | None = None
+    if covered:
+        period = period_of(terms, cover, event_date)  # type: ignore[arg-type]
+        ratio = period[0]
+        if ratio is None:
+            reasons.append(("waiting_period", period[1]))
+    end_date = facts.end_date
+    if filed_on > claim_deadline(terms, end_date):
+        late = deadline_reason(terms, end_date, filed_on)
+        if late is not None:
+            reasons.append(late)
 
-    ratio = period.ratio if period is not None else None
     outcome = _KINDS[terms.kind](
         terms.benefit,
         facts,
@@ -67,33 +89,38 @@ def assess(
         ratio=ratio,
         usage=usage,
     )
-    refusals = ordered_reasons(reasons + list(outcome.reasons))
+    refusals = (
+        ordered_reasons(reasons + list(outcome.reasons)) if reasons or outcome.reasons else []
+    )
 
     lines = list(outcome.lines)
     if period is not None:
-        shown = period.ratio if period.ratio is not None else Decimal("0")
-        lines.append(AssessmentLine(category="eligpercent", ratio=shown, text=period.text))
+        shown = ratio if ratio is not None else _NO_RATIO
+        lines.append(ratio_line(period[1], shown))
     if refusals:
         payable = ZERO
+        payable_fen: Decimal | None = ZERO
         text = "not payable: " + "; ".join(f"{code} ({why})" for code, why in refusals)
     elif outcome.payout is None:  # pragma: no cover - every missing input is a refusal
         raise AssertionError("no payout computed for a claim without refusal")
     else:
         payable = outcome.payout
-        text = f"{outcome.benefit_text}; payable {format_money(payable)}"
-    lines.append(AssessmentLine(category="benefit", amount=payable, text=text))
+        payable_fen, payable_text = money_pair(payable)
+        text = f"{outcome.benefit_text}; payable {payable_text}"
+    lines.append(amount_line("benefit", text, payable, payable_fen))
 
     cap_left = None if outcome.term_left is None else outcome.term_left - payable
-    return Assessment(
-        payable=payable,
-        lines=lines,
-        reason_codes=[code for code, _ in refusals],
-        cap_left=cap_left,
-        rules_version=rules_version,
-        benefit_ratio=ratio,
-        group=outcome.group,
-        condition_code=outcome.condition_code,
-        ends_cover=outcome.ends_cover and not refusals,
+    return new_assessment(  # the fields in order: payable, lines, reason_codes, cap_left, ...
+        payable,
+        lines,
+        [code for code, _ in refusals] if refusals else [],
+        cap_left,
+        rules_version,
+        ratio,
+        outcome.group,
+        outcome.condition_code,
+        outcome.ends_cover and not refusals,
+        payable_fen=payable_fen,
     )
 
 

@@ -6,11 +6,22 @@ as strings, and carries the rule version so an auditor can replay it.
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.money import Money, Ratio, format_money
+from services.money import Money, Ratio
+
+from .fast import (
+    money_text,
+    money_value,
+    new_object,
+    ratio_ok,
+    set_attribute,
+    set_extra,
+    set_fields_set,
+    set_private,
+)
 
 REASON_CODES: tuple[str, ...] = (
     "not_enrolled",
@@ -93,26 +104,175 @@ class Assessment(BaseModel):
         return next((line for line in self.lines if line.category == category), None)
 
 
+_CATEGORIES = frozenset(("submitted", "eligible", "deductible", "eligpercent", "benefit"))
+_AMOUNT_CATEGORIES = _CATEGORIES - {"eligpercent"}
+_ASSESSMENT_FIELDS = set(Assessment.model_fields)
+_REASON_ORDER = {code: index for index, code in enumerate(REASON_CODES)}
+_UNCHECKED: Any = object()
+
+
+def amount_line(
+    category: LineCategory, text: str, amount: Decimal, fen: Decimal | None = _UNCHECKED
+) -> AssessmentLine:
+    """`AssessmentLine(category=category, amount=amount, text=text)`, without validating the
+    engine's own values a second time (claims_api.engine.fast). `fen` is `money_value(amount)`
+    when the caller already has it (`money_pair`)."""
+    if fen is _UNCHECKED:
+        fen = money_value(amount)
+    if (
+        fen is not None
+        and category in _AMOUNT_CATEGORIES
+        and type(text) is str
+        and 0 < len(text) <= 2000
+    ):
+        line = new_object(AssessmentLine)  # as model_construct would
+        values = {"category": category, "amount": fen, "ratio": None, "text": text}
+        set_attribute(line, "__dict__", values)
+        set_fields_set(line, {"category", "amount", "text"})
+        set_extra(line, None)
+        set_private(line, None)
+        return line
+    return AssessmentLine(category=category, amount=amount, text=text)
+
+
+def text_line(category: LineCategory, text: str) -> AssessmentLine:
+    """`AssessmentLine(category=category, text=text)`, built as `amount_line` is."""
+    if category in _AMOUNT_CATEGORIES and type(text) is str and 0 < len(text) <= 2000:
+        line = new_object(AssessmentLine)  # as model_construct would
+        values = {"category": category, "amount": None, "ratio": None, "text": text}
+        set_attribute(line, "__dict__", values)
+        set_fields_set(line, {"category", "text"})
+        set_extra(line, None)
+        set_private(line, None)
+        return line
+    return AssessmentLine(category=category, text=text)
+
+
+def ratio_line(text: str, ratio: Decimal) -> AssessmentLine:
+    """`AssessmentLine(category="eligpercent", ratio=ratio, text=text)`, built as
+    `amount_line` is."""
+    if ratio_ok(ratio) and type(text) is str and 0 < len(text) <= 2000:
+        line = new_object(AssessmentLine)  # as model_construct would
+        values = {"category": "eligpercent", "amount": None, "ratio": ratio, "text": text}
+        set_attribute(line, "__dict__", values)
+        set_fields_set(line, {"category", "ratio", "text"})
+        set_extra(line, None)
+        set_private(line, None)
+        return line
+    return AssessmentLine(category="eligpercent", ratio=ratio, text=text)
+
+
+def new_line(
+    category: LineCategory,
+    text: str,
+    amount: Decimal | None = None,
+    ratio: Decimal | None = None,
+) -> AssessmentLine:
+    """`AssessmentLine(category=..., text=..., amount=..., ratio=...)`, the amount and the
+    ratio given only when not None."""
+    if ratio is None:
+        return text_line(category, text) if amount is None else amount_line(category, text, amount)
+    if amount is None and category == "eligpercent":
+        return ratio_line(text, ratio)
+    given: dict[str, Any] = {"category": category, "text": text, "ratio": ratio}
+    if amount is not None:
+        given["amount"] = amount
+    return AssessmentLine(**given)
+
+
+def new_assessment(
+    payable: Decimal,
+    lines: list[AssessmentLine],
+    reason_codes: list[str],
+    cap_left: Decimal | None,
+    rules_version: str,
+    benefit_ratio: Decimal | None,
+    group: str | None,
+    condition_code: str | None,
+    ends_cover: bool,
+    *,
+    payable_fen: Decimal | None = _UNCHECKED,
+) -> Assessment:
+    """`Assessment(...)` with every field given (in declaration order), without validating
+    the engine's own values a second time (claims_api.engine.fast). The lists are the
+    caller's own, fresh ones: the instance keeps them, as validation keeps its copies.
+    `payable_fen` is `money_value(payable)` when the caller already has it."""
+    if payable_fen is _UNCHECKED:
+        payable_fen = money_value(payable)
+    cap_fen = None if cap_left is None else money_value(cap_left)
+    if (
+        payable_fen is not None
+        and (cap_left is None or cap_fen is not None)
+        and len(lines) <= 10
+        # every line comes from the builders above, so it is an AssessmentLine
+        and (not reason_codes or _known_codes(reason_codes))
+        and type(rules_version) is str
+        and len(rules_version) <= 200
+        and (benefit_ratio is None or ratio_ok(benefit_ratio))
+        and (group is None or (type(group) is str and len(group) <= 40))
+        and (condition_code is None or (type(condition_code) is str and len(condition_code) <= 40))
+        and type(ends_cover) is bool
+    ):
+        assessment = new_object(Assessment)  # as model_construct would
+        values = {
+            "payable": payable_fen,
+            "lines": lines,
+            "reason_codes": reason_codes,
+            "cap_left": cap_fen,
+            "rules_version": rules_version,
+            "benefit_ratio": benefit_ratio,
+            "group": group,
+            "condition_code": condition_code,
+            "ends_cover": ends_cover,
+        }
+        set_attribute(assessment, "__dict__", values)
+        set_fields_set(assessment, _ASSESSMENT_FIELDS.copy())
+        set_extra(assessment, None)
+        set_private(assessment, None)
+        return assessment
+    return Assessment(
+        payable=payable,
+        lines=lines,
+        reason_codes=reason_codes,  # type: ignore[arg-type]
+        cap_left=cap_left,
+        rules_version=rules_version,
+        benefit_ratio=benefit_ratio,
+        group=group,
+        condition_code=condition_code,
+        ends_cover=ends_cover,
+    )
+
+
+def _known_codes(codes: list[str]) -> bool:
+    return len(codes) <= len(REASON_CODES) and all(
+        type(code) is str and code in _REASON_ORDER for code in codes
+    )
+
+
 Reason = tuple[str, str]
 """A reason code and the sentence saying why it applies."""
 
 
 def ordered_reasons(reasons: list[Reason]) -> list[Reason]:
     """Reasons in the stable order of REASON_CODES, each code once."""
+    if not reasons:
+        return []
     first: dict[str, Reason] = {}
     for reason in reasons:
-        if reason[0] not in REASON_CODES:
+        if reason[0] not in _REASON_ORDER:
             raise ValueError(f"unknown reason code {reason[0]!r}")
         first.setdefault(reason[0], reason)
-    return sorted(first.values(), key=lambda reason: REASON_CODES.index(reason[0]))
+    return sorted(first.values(), key=lambda reason: _REASON_ORDER[reason[0]])
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class KindOutcome:
     """What a kind's rules found, before the dispatcher adds the period and the verdict.
 
     `payout` is None when it cannot be computed (no cover, or the event is in the waiting
     period); `term_left` is the term cap x shares minus used, before this payout, or None.
+    (Not frozen: it never leaves the engine, and a frozen dataclass costs a second per 250,000
+    assessments to build.)
     """
 
     lines: tuple[AssessmentLine, ...]
@@ -131,18 +291,36 @@ def term_cap_left(cap_per_share: Decimal, shares: int, used: Decimal) -> Decimal
 
 
 def term_cap_text(cap_per_share: Decimal, shares: int, used: Decimal) -> str:
-    left = term_cap_left(cap_per_share, shares, used)
-    return (
-        f"term cap left: {format_money(cap_per_share)} x {shares_text(shares)} - "
-        f"{format_money(used)} used = {format_money(left)}"
+    return term_cap(cap_per_share, shares, used)[1]
+
+
+def term_cap(cap_per_share: Decimal, shares: int, used: Decimal) -> tuple[Decimal, str]:
+    """`term_cap_left` and `term_cap_text` at once."""
+    left = max(ZERO, cap_per_share * shares - used)
+    return left, (
+        f"term cap left: {money_text(cap_per_share)} x {shares_text(shares)} - "
+        f"{money_text(used)} used = {money_text(left)}"
     )
 
 
+_SHARES_TEXT = {shares: f"{shares} shares" for shares in range(2, 101)} | {1: "1 share"}
+
+
 def shares_text(shares: int) -> str:
+    if type(shares) is int:  # (a bool is not an int here: True would say "True share")
+        text = _SHARES_TEXT.get(shares)
+        if text is not None:
+            return text
     return f"{shares} share" if shares == 1 else f"{shares} shares"
 
 
 def cap_reached_reason(cap_per_share: Decimal, shares: int, used: Decimal) -> Reason | None:
-    if term_cap_left(cap_per_share, shares, used) > 0:
+    left, text = term_cap(cap_per_share, shares, used)
+    return cap_reached(left, text)
+
+
+def cap_reached(left: Decimal, text: str) -> Reason | None:
+    """`cap_reached_reason` from `term_cap`'s answer."""
+    if left > 0:
         return None
-    return ("cap_reached", f"nothing is left of the {term_cap_text(cap_per_share, shares, used)}")
+    return ("cap_reached", f"nothing is left of the {text}")

@@ -2,19 +2,19 @@
 
 from decimal import Decimal
 
-from services.money import format_money, percent, to_fen
 from services.plan_rules import DailyAllowanceRules
 
 from .assessment import (
-    AssessmentLine,
     KindOutcome,
     Reason,
-    cap_reached_reason,
+    amount_line,
+    cap_reached,
     shares_text,
-    term_cap_left,
-    term_cap_text,
+    term_cap,
+    text_line,
 )
 from .facts import DailyFacts, Usage
+from .fast import money_text, percent_text, to_fen
 
 
 def paid_days(rules: DailyAllowanceRules, days: int) -> int:
@@ -43,33 +43,30 @@ def assess_daily(
     reasons: list[Reason] = []
     days = facts.days
     paid = paid_days(rules, days)
-    submitted = AssessmentLine(
-        category="submitted",
-        text=(
-            f"stay at {facts.hospital} from {facts.admitted_on} to {facts.discharged_on}: "
-            f"{days} days"
-        ),
+    submitted = text_line(
+        "submitted",
+        f"stay at {facts.hospital} from {facts.admitted_on} to {facts.discharged_on}: {days} days",
     )
     per_day = rules.amount_per_day_per_share
     days_text = _days_text(rules, days, paid)
     if shares is None:
         eligible = paid * per_day
-        eligible_text = f"{days_text}, {paid} x {format_money(per_day)} per share"
+        eligible_text = f"{days_text}, {paid} x {money_text(per_day)} per share"
     else:
         eligible = paid * per_day * shares
         eligible_text = (
-            f"{days_text}, {paid} x {format_money(per_day)} x {shares_text(shares)} "
-            f"= {format_money(eligible)}"
+            f"{days_text}, {paid} x {money_text(per_day)} x {shares_text(shares)} "
+            f"= {money_text(eligible)}"
         )
     lines = (
         submitted,
-        AssessmentLine(category="eligible", amount=eligible, text=eligible_text),
+        amount_line("eligible", eligible_text, eligible),
     )
     if shares is None:
         return KindOutcome(lines=lines)
 
-    term_left = term_cap_left(rules.term_cap_per_share, shares, usage.used)
-    cap_reason = cap_reached_reason(rules.term_cap_per_share, shares, usage.used)
+    term_left, term_text = term_cap(rules.term_cap_per_share, shares, usage.used)
+    cap_reason = cap_reached(term_left, term_text)
     if cap_reason is not None:
         reasons.append(cap_reason)
     if ratio is None:
@@ -78,11 +75,10 @@ def assess_daily(
     steps = []
     after_ratio = to_fen(eligible * ratio)
     if ratio != 1:
-        steps.append(f"{format_money(eligible)} x {percent(ratio)} = {format_money(after_ratio)}")
+        steps.append(f"{money_text(eligible)} x {percent_text(ratio)} = {money_text(after_ratio)}")
     else:
-        steps.append(f"daily allowance {format_money(after_ratio)}")
+        steps.append(f"daily allowance {money_text(after_ratio)}")
     payout = min(after_ratio, term_left)
-    term_text = term_cap_text(rules.term_cap_per_share, shares, usage.used)
     if payout < after_ratio:
         steps.append(f"capped at the {term_text}")
     else:

@@ -1,21 +1,21 @@
 """fixed_benefit: a fixed sum per share for the first diagnosis of a listed condition."""
 
-from dataclasses import replace
 from decimal import Decimal
 
-from services.money import format_money, percent, to_fen
 from services.plan_rules import Condition, FixedBenefitRules, normalise_icd10
 
 from .assessment import (
-    AssessmentLine,
     KindOutcome,
     Reason,
-    cap_reached_reason,
+    amount_line,
+    cap_reached,
     shares_text,
+    term_cap,
     term_cap_left,
-    term_cap_text,
+    text_line,
 )
 from .facts import FixedFacts, Usage
+from .fast import day_text, money_text, percent_text, to_fen
 
 
 def match_condition(rules: FixedBenefitRules, code: str) -> tuple[Condition, str] | None:
@@ -24,15 +24,46 @@ def match_condition(rules: FixedBenefitRules, code: str) -> tuple[Condition, str
     Prefixes are compared without the dot ('C50.9' matches 'C509' and 'C50'); the plan
     guarantees a prefix is listed under one condition only, so the longest match is unique.
     """
-    wanted = normalise_icd10(code)
+    wanted = _normalised(code)
     best: tuple[Condition, str] | None = None
     best_length = -1
-    for condition in rules.conditions:
-        for prefix in condition.icd10:
-            key = normalise_icd10(prefix)
-            if wanted.startswith(key) and len(key) > best_length:
-                best, best_length = (condition, prefix), len(key)
+    for key, condition, prefix in _prefixes(rules):
+        if wanted.startswith(key) and len(key) > best_length:
+            best, best_length = (condition, prefix), len(key)
     return best
+
+
+_CACHE_SIZE = 256
+_codes: dict[str, str] = {}
+_rules_prefixes: dict[int, tuple[FixedBenefitRules, list[tuple[str, Condition, str]]]] = {}
+
+
+def _normalised(code: str) -> str:
+    """normalise_icd10, remembered: a plan's codes and prefixes come back claim after claim."""
+    key = _codes.get(code)
+    if key is None:
+        key = normalise_icd10(code)
+        if len(_codes) >= _CACHE_SIZE:
+            _codes.clear()
+        _codes[code] = key
+    return key
+
+
+def _prefixes(rules: FixedBenefitRules) -> list[tuple[str, Condition, str]]:
+    """(normalised prefix, condition, prefix) in the plan's order, once per rules object (the
+    cache keeps the object, so its id is not reused while cached)."""
+    cached = _rules_prefixes.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    found = [
+        (_normalised(prefix), condition, prefix)
+        for condition in rules.conditions
+        for prefix in condition.icd10
+    ]
+    if len(_rules_prefixes) >= _CACHE_SIZE:
+        _rules_prefixes.clear()
+    _rules_prefixes[id(rules)] = (rules, found)
+    return found
 
 
 def assess_fixed(
@@ -45,18 +76,16 @@ def assess_fixed(
 ) -> KindOutcome:
     """Diagnosis -> condition -> amount x shares x period ratio + fixed extra -> term cap."""
     reasons: list[Reason] = []
-    submitted = AssessmentLine(
-        category="submitted",
-        text=(
-            f"first diagnosis {facts.diagnosis_code} on {facts.diagnosed_on} at "
-            f"{facts.hospital}, pathology report {facts.pathology_report_no}"
-        ),
+    submitted = text_line(
+        "submitted",
+        f"first diagnosis {facts.diagnosis_code} on {day_text(facts.diagnosed_on)} at "
+        f"{facts.hospital}, pathology report {facts.pathology_report_no}",
     )
     match = match_condition(rules, facts.diagnosis_code)
     if match is None:
         text = f"ICD-10 code {facts.diagnosis_code} matches no condition of the plan"
         reasons.append(("condition_not_covered", text))
-        lines = (submitted, AssessmentLine(category="eligible", text=text))
+        lines = (submitted, text_line("eligible", text))
         term_left = None
         if shares is not None and rules.term_cap_per_share is not None:
             term_left = term_cap_left(rules.term_cap_per_share, shares, usage.used)
@@ -68,51 +97,54 @@ def assess_fixed(
     )
     if shares is None:
         eligible = condition.amount_per_share
-        eligible_text = f"{described}: {format_money(eligible)} per share"
+        eligible_text = f"{described}: {money_text(eligible)} per share"
     else:
         eligible = condition.amount_per_share * shares
         eligible_text = (
-            f"{described}: {format_money(condition.amount_per_share)} x {shares_text(shares)} "
-            f"= {format_money(eligible)}"
+            f"{described}: {money_text(condition.amount_per_share)} x {shares_text(shares)} "
+            f"= {money_text(eligible)}"
         )
-    lines = (submitted, AssessmentLine(category="eligible", amount=eligible, text=eligible_text))
-    found = KindOutcome(
-        lines=lines,
-        group=condition.group,
-        condition_code=condition.code,
-        ends_cover=rules.ends_cover_after_payout,
-    )
+    lines = (submitted, amount_line("eligible", eligible_text, eligible))
+    group, ends_cover = condition.group, rules.ends_cover_after_payout
     if shares is None:
-        return found
+        return KindOutcome(
+            lines=lines, group=group, condition_code=condition.code, ends_cover=ends_cover
+        )
 
     if condition.group in usage.groups_paid:
         reasons.append(
             ("already_paid_group", f"group {condition.group} was already paid on this enrolment")
         )
-    term_left = None
+    term_left = term_text = None
     if rules.term_cap_per_share is not None:
-        term_left = term_cap_left(rules.term_cap_per_share, shares, usage.used)
-        cap_reason = cap_reached_reason(rules.term_cap_per_share, shares, usage.used)
+        term_left, term_text = term_cap(rules.term_cap_per_share, shares, usage.used)
+        cap_reason = cap_reached(term_left, term_text)
         if cap_reason is not None:
             reasons.append(cap_reason)
     if ratio is None:
-        return replace(found, reasons=tuple(reasons), term_left=term_left)
+        return KindOutcome(
+            lines=lines,
+            reasons=tuple(reasons),
+            term_left=term_left,
+            group=group,
+            condition_code=condition.code,
+            ends_cover=ends_cover,
+        )
 
     steps = []
     after_ratio = to_fen(eligible * ratio)
     gross = after_ratio + rules.fixed_extra
     if ratio != 1:
-        steps.append(f"{format_money(eligible)} x {percent(ratio)} = {format_money(after_ratio)}")
+        steps.append(f"{money_text(eligible)} x {percent_text(ratio)} = {money_text(after_ratio)}")
     if rules.fixed_extra > 0:
         steps.append(
-            f"{format_money(after_ratio)} + fixed extra {format_money(rules.fixed_extra)} "
-            f"= {format_money(gross)}"
+            f"{money_text(after_ratio)} + fixed extra {money_text(rules.fixed_extra)} "
+            f"= {money_text(gross)}"
         )
     if not steps:
-        steps.append(f"fixed benefit {format_money(gross)}")
+        steps.append(f"fixed benefit {money_text(gross)}")
     payout = gross
-    if term_left is not None and rules.term_cap_per_share is not None:
-        term_text = term_cap_text(rules.term_cap_per_share, shares, usage.used)
+    if term_left is not None and term_text is not None:
         if gross > term_left:
             payout = term_left
             steps.append(f"capped at the {term_text}")
@@ -120,10 +152,13 @@ def assess_fixed(
             steps.append(f"within the {term_text}")
     if rules.ends_cover_after_payout:
         steps.append("this payout ends the cover")
-    return replace(
-        found,
+    return KindOutcome(
+        lines=lines,
         reasons=tuple(reasons),
         payout=payout,
         benefit_text="; ".join(steps),
         term_left=term_left,
+        group=group,
+        condition_code=condition.code,
+        ends_cover=ends_cover,
     )

@@ -1,21 +1,20 @@
 """hospital_reimbursement: a second reimbursement of one stay after basic medical insurance."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 
-from services.money import format_money, percent, to_fen
 from services.plan_rules import Band, HospitalReimbursementRules
 
 from .assessment import (
     ZERO,
-    AssessmentLine,
     KindOutcome,
     Reason,
-    cap_reached_reason,
+    amount_line,
+    cap_reached,
     shares_text,
-    term_cap_left,
-    term_cap_text,
 )
 from .facts import HospitalFacts, Usage
+from .fast import money_pair, money_text, percent_text, to_fen
 
 
 def base_amount(rules: HospitalReimbursementRules, facts: HospitalFacts) -> tuple[Decimal, str]:
@@ -23,12 +22,12 @@ def base_amount(rules: HospitalReimbursementRules, facts: HospitalFacts) -> tupl
     if rules.base == "total_in_policy":
         base = facts.insurance_paid + facts.out_of_pocket_in_policy
         return base, (
-            f"base (total in policy): insurance paid {format_money(facts.insurance_paid)} + "
-            f"out of pocket in policy {format_money(facts.out_of_pocket_in_policy)} = "
-            f"{format_money(base)}"
+            f"base (total in policy): insurance paid {money_text(facts.insurance_paid)} + "
+            f"out of pocket in policy {money_text(facts.out_of_pocket_in_policy)} = "
+            f"{money_text(base)}"
         )
     base = facts.out_of_pocket_in_policy
-    return base, f"base (out of pocket in policy): {format_money(base)}"
+    return base, f"base (out of pocket in policy): {money_text(base)}"
 
 
 def band_for(bands: list[Band], amount: Decimal) -> Band | None:
@@ -43,26 +42,30 @@ def band_for(bands: list[Band], amount: Decimal) -> Band | None:
 def progressive(bands: list[Band], amount: Decimal) -> tuple[Decimal, str]:
     """Each slice at its own band's ratio, like tax brackets; rounded once, at the sum."""
     slices: list[tuple[Decimal, Decimal]] = []
-    for band, upper in zip(bands, [b.above for b in bands[1:]] + [None], strict=True):
-        top = amount if upper is None else min(amount, upper)
+    last = len(bands) - 1
+    for index, band in enumerate(bands):
+        top = amount if index == last else min(amount, bands[index + 1].above)
         if top > band.above:
             slices.append((top - band.above, band.ratio))
-    total = to_fen(sum((part * ratio for part, ratio in slices), ZERO))
+    exact = ZERO
+    for part, ratio in slices:
+        exact += part * ratio
+    total = to_fen(exact)
     if not slices:
-        return total, f"progressive bands: nothing to reimburse, {format_money(total)}"
-    terms = " + ".join(f"{format_money(part)} x {percent(ratio)}" for part, ratio in slices)
-    return total, f"progressive bands: {terms} = {format_money(total)}"
+        return total, f"progressive bands: nothing to reimburse, {money_text(total)}"
+    terms = " + ".join(f"{money_text(part)} x {percent_text(ratio)}" for part, ratio in slices)
+    return total, f"progressive bands: {terms} = {money_text(total)}"
 
 
 def whole(bands: list[Band], amount: Decimal) -> tuple[Decimal, str]:
     """The whole amount at the ratio of the band it falls in."""
     band = band_for(bands, amount)
     if band is None:
-        return ZERO, f"whole bands: nothing to reimburse, {format_money(ZERO)}"
+        return ZERO, f"whole bands: nothing to reimburse, {money_text(ZERO)}"
     total = to_fen(amount * band.ratio)
     return total, (
-        f"whole bands: {format_money(amount)} is in the band above {format_money(band.above)}, "
-        f"{format_money(amount)} x {percent(band.ratio)} = {format_money(total)}"
+        f"whole bands: {money_text(amount)} is in the band above {money_text(band.above)}, "
+        f"{money_text(amount)} x {percent_text(band.ratio)} = {money_text(total)}"
     )
 
 
@@ -70,6 +73,87 @@ def banded(rules: HospitalReimbursementRules, amount: Decimal) -> tuple[Decimal,
     if rules.band_mode == "whole":
         return whole(rules.bands, amount)
     return progressive(rules.bands, amount)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What every claim under one rule set reuses: its constants and their texts, worked out
+    once per rules object (the engine's answers are the same as from the rules themselves)."""
+
+    rules: HospitalReimbursementRules
+    total_in_policy: bool
+    threshold: Decimal
+    threshold_notes: tuple[str, str] | None  # (below, reaches), None without a threshold
+    deductible: Decimal
+    deductible_pair: tuple[Decimal | None, str]  # money_pair(deductible)
+    deductible_head: str
+    whole: bool
+    # progressive: (above, the next band's above or None, ratio, ratio as a percentage)
+    slices: tuple[tuple[Decimal, Decimal | None, Decimal, str], ...]
+    stay_cap_per_share: Decimal
+    stay_head: str
+    term_cap_per_share: Decimal
+    term_head: str
+    max_claims: int | None
+
+
+_CACHE_SIZE = 256
+_plans: dict[int, _Plan] = {}
+
+
+def _plan(rules: HospitalReimbursementRules) -> _Plan:
+    plan = _plans.get(id(rules))
+    if plan is not None and plan.rules is rules:  # the cache holds rules: ids are not reused
+        return plan
+    bands = rules.bands
+    uppers: list[Decimal | None] = [band.above for band in bands[1:]]
+    uppers.append(None)
+    threshold_notes = None
+    if rules.threshold > 0:
+        threshold_notes = (
+            f"below the threshold {money_text(rules.threshold)}, nothing is paid",
+            f"reaches the threshold {money_text(rules.threshold)} (not subtracted)",
+        )
+    deductible_pair = money_pair(rules.deductible)
+    plan = _Plan(
+        rules=rules,
+        total_in_policy=rules.base == "total_in_policy",
+        threshold=rules.threshold,
+        threshold_notes=threshold_notes,
+        deductible=rules.deductible,
+        deductible_pair=deductible_pair,
+        deductible_head=f"deductible {deductible_pair[1]} per stay: ",
+        whole=rules.band_mode == "whole",
+        slices=tuple(
+            (band.above, upper, band.ratio, percent_text(band.ratio))
+            for band, upper in zip(bands, uppers, strict=True)
+        ),
+        stay_cap_per_share=rules.per_stay_cap_per_share,
+        stay_head=f"per-stay cap {money_text(rules.per_stay_cap_per_share)} x ",
+        term_cap_per_share=rules.term_cap_per_share,
+        term_head=f"term cap left: {money_text(rules.term_cap_per_share)} x ",
+        max_claims=rules.max_claims_per_term,
+    )
+    if len(_plans) >= _CACHE_SIZE:
+        _plans.clear()
+    _plans[id(rules)] = plan
+    return plan
+
+
+def _progressive(plan: _Plan, amount: Decimal) -> tuple[Decimal, str]:
+    """`progressive(rules.bands, amount)`, from the plan's band table."""
+    exact = ZERO
+    parts: list[str] = []
+    for above, upper, ratio, ratio_text in plan.slices:
+        top = amount if upper is None else min(amount, upper)
+        if top > above:
+            part = top - above
+            exact += part * ratio
+            parts.append(f"{money_text(part)} x {ratio_text}")
+    total = to_fen(exact)
+    if not parts:
+        return total, f"progressive bands: nothing to reimburse, {money_text(total)}"
+    return total, f"progressive bands: {' + '.join(parts)} = {money_text(total)}"
 
 
 def assess_hospital(
@@ -85,51 +169,78 @@ def assess_hospital(
     `shares` is None when no enrolment covers the claim, `ratio` None when the event is not
     covered (no cover, or waiting period): the steps that need them are then left out.
     """
+    plan = _plan(rules)
     reasons: list[Reason] = []
+    insurance, out_of_pocket = facts.insurance_paid, facts.out_of_pocket_in_policy
+    insurance_text = money_text(insurance)
+    out_of_pocket_fen, out_of_pocket_text = money_pair(out_of_pocket)
     parts = facts.parts_total
     parts_text = (
-        f"insurance paid {format_money(facts.insurance_paid)} + out of pocket in policy "
-        f"{format_money(facts.out_of_pocket_in_policy)} + self pay {format_money(facts.self_pay)}"
+        f"insurance paid {insurance_text} + out of pocket in policy {out_of_pocket_text} + "
+        f"self pay {money_text(facts.self_pay)}"
     )
-    if parts == facts.total_cost:
-        submitted = f"total cost {format_money(facts.total_cost)} = {parts_text}"
+    total_cost = facts.total_cost
+    total_fen, total_text = money_pair(total_cost)
+    if parts == total_cost:
+        submitted = f"total cost {total_text} = {parts_text}"
     else:
-        submitted = (
-            f"total cost {format_money(facts.total_cost)} is not {parts_text} = "
-            f"{format_money(parts)}"
-        )
+        submitted = f"total cost {total_text} is not {parts_text} = {money_text(parts)}"
         reasons.append(("amounts_inconsistent", submitted))
 
-    base, eligible_text = base_amount(rules, facts)
-    if rules.threshold > 0:
-        if base < rules.threshold:
-            note = f"below the threshold {format_money(rules.threshold)}, nothing is paid"
+    # base_amount(rules, facts)
+    if plan.total_in_policy:
+        base = insurance + out_of_pocket
+        base_fen, base_text = money_pair(base)
+        eligible_text = (
+            f"base (total in policy): insurance paid {insurance_text} + "
+            f"out of pocket in policy {out_of_pocket_text} = {base_text}"
+        )
+    else:
+        base, base_fen, base_text = out_of_pocket, out_of_pocket_fen, out_of_pocket_text
+        eligible_text = f"base (out of pocket in policy): {base_text}"
+    if plan.threshold_notes is not None:
+        if base < plan.threshold:
+            note = plan.threshold_notes[0]
             reasons.append(("below_threshold", f"{eligible_text}, {note}"))
         else:
-            note = f"reaches the threshold {format_money(rules.threshold)} (not subtracted)"
+            note = plan.threshold_notes[1]
         eligible_text = f"{eligible_text}, {note}"
 
-    deducted = min(rules.deductible, base)
+    # min(deductible, base), as min() answers: the first of two equal values
+    deducted = base if base < plan.deductible else plan.deductible
     eligible = base - deducted
+    if deducted is plan.deductible:
+        deducted_fen, deducted_text = plan.deductible_pair
+    elif deducted is base:
+        deducted_fen, deducted_text = base_fen, base_text
+    else:  # pragma: no cover - min() answers one of the two
+        deducted_fen, deducted_text = money_pair(deducted)
     deductible_text = (
-        f"deductible {format_money(rules.deductible)} per stay: {format_money(base)} - "
-        f"{format_money(deducted)} = {format_money(eligible)}"
+        f"{plan.deductible_head}{base_text} - {deducted_text} = {money_text(eligible)}"
     )
     lines = (
-        AssessmentLine(category="submitted", amount=facts.total_cost, text=submitted),
-        AssessmentLine(category="eligible", amount=base, text=eligible_text),
-        AssessmentLine(category="deductible", amount=deducted, text=deductible_text),
+        amount_line("submitted", submitted, total_cost, total_fen),
+        amount_line("eligible", eligible_text, base, base_fen),
+        amount_line("deductible", deductible_text, deducted, deducted_fen),
     )
-    amount, band_text = banded(rules, eligible)
+    if plan.whole:
+        amount, band_text = whole(rules.bands, eligible)
+    else:
+        amount, band_text = _progressive(plan, eligible)
 
     if shares is None:
         return KindOutcome(lines=lines, reasons=tuple(reasons), benefit_text=band_text)
 
-    term_left = term_cap_left(rules.term_cap_per_share, shares, usage.used)
-    cap_reason = cap_reached_reason(rules.term_cap_per_share, shares, usage.used)
+    # term_cap(rules.term_cap_per_share, shares, usage.used)
+    used = usage.used
+    left = plan.term_cap_per_share * shares - used
+    term_left = left if left > ZERO else ZERO  # max(ZERO, left), as max() answers
+    shares_said = shares_text(shares)
+    term_text = f"{plan.term_head}{shares_said} - {money_text(used)} used = {money_text(term_left)}"
+    cap_reason = cap_reached(term_left, term_text)
     if cap_reason is not None:
         reasons.append(cap_reason)
-    limit = rules.max_claims_per_term
+    limit = plan.max_claims
     if limit is not None and usage.claims_count >= limit:
         reasons.append(
             ("cap_reached", f"{usage.claims_count} claims already paid, at most {limit} a term")
@@ -143,25 +254,21 @@ def assess_hospital(
     after_ratio = to_fen(amount * ratio)
     if ratio != 1:
         steps.append(
-            f"{format_money(amount)} x {percent(ratio)} period ratio = {format_money(after_ratio)}"
+            f"{money_text(amount)} x {percent_text(ratio)} period ratio = {money_text(after_ratio)}"
         )
-    stay_cap = rules.per_stay_cap_per_share * shares
-    stay_text = (
-        f"per-stay cap {format_money(rules.per_stay_cap_per_share)} x {shares_text(shares)} "
-        f"= {format_money(stay_cap)}"
-    )
-    payout = min(after_ratio, stay_cap, term_left)
-    term_text = term_cap_text(rules.term_cap_per_share, shares, usage.used)
+    stay_cap = plan.stay_cap_per_share * shares
+    payout = after_ratio  # min(after_ratio, stay_cap, term_left), as min() answers
+    if stay_cap < payout:
+        payout = stay_cap
+    if term_left < payout:
+        payout = term_left
     if payout == after_ratio:
+        stay_text = f"{plan.stay_head}{shares_said} = {money_text(stay_cap)}"
         steps.append(f"within the {stay_text} and the {term_text}")
     elif payout == stay_cap:
+        stay_text = f"{plan.stay_head}{shares_said} = {money_text(stay_cap)}"
         steps.append(f"capped at the {stay_text}")
     else:
         steps.append(f"capped at the {term_text}")
-    return KindOutcome(
-        lines=lines,
-        reasons=tuple(reasons),
-        payout=payout,
-        benefit_text="; ".join(steps),
-        term_left=term_left,
-    )
+    # KindOutcome(lines, reasons, payout, benefit_text, term_left): positional, the hot path
+    return KindOutcome(lines, tuple(reasons), payout, "; ".join(steps), term_left)

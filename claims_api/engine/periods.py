@@ -4,10 +4,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from services.money import percent
 from services.plan_rules import EnrollmentCover, PlanTerms
 
 from .assessment import Reason
+from .fast import day_text, percent_text
 
 FULL = Decimal("1")
 
@@ -29,32 +29,54 @@ def period_ratio(terms: PlanTerms, cover: EnrollmentCover, event_date: date) -> 
 
     The period ends are the last days of each period (inclusive), as on the enrolment.
     """
+    return PeriodDecision(*period_of(terms, cover, event_date))
+
+
+def period_of(
+    terms: PlanTerms, cover: EnrollmentCover, event_date: date
+) -> tuple[Decimal | None, str]:
+    """`period_ratio` as a plain (ratio, text) pair: what the dispatcher uses."""
     waiting_ends_on = cover.waiting_ends_on
     reduced_ends_on = cover.reduced_ends_on
     if waiting_ends_on is not None and event_date <= waiting_ends_on:
-        return PeriodDecision(
+        return (
             None,
-            f"waiting period until {waiting_ends_on}: an event on {event_date} is not covered",
+            f"waiting period until {day_text(waiting_ends_on)}: an event on "
+            f"{day_text(event_date)} is not covered",
         )
     if reduced_ends_on is not None and event_date <= reduced_ends_on:
-        return PeriodDecision(
+        return (
             terms.reduced_ratio,
-            f"reduced period until {reduced_ends_on}: an event on {event_date} gets "
-            f"{percent(terms.reduced_ratio)} of the benefit",
+            f"reduced period until {day_text(reduced_ends_on)}: an event on "
+            f"{day_text(event_date)} gets "
+            f"{percent_text(terms.reduced_ratio)} of the benefit",
         )
     if cover.renewal:
         text = "renewal: no waiting or reduced period, full benefit (100%)"
     elif reduced_ends_on is not None or waiting_ends_on is not None:
         last = reduced_ends_on or waiting_ends_on
-        text = f"an event on {event_date} is after the periods ending {last}: full benefit (100%)"
+        text = (
+            f"an event on {day_text(event_date)} is after the periods ending {day_text(last)}: "
+            "full benefit (100%)"
+        )
     else:
         text = "no waiting or reduced period: full benefit (100%)"
-    return PeriodDecision(FULL, text)
+    return FULL, text
+
+
+_spans: dict[int, timedelta] = {}
 
 
 def claim_deadline(terms: PlanTerms, end_date: date) -> date:
     """The last day a claim may be filed: discharge / diagnosis plus `claim_deadline_days`."""
-    return end_date + timedelta(days=terms.claim_deadline_days)
+    days = terms.claim_deadline_days
+    span = _spans.get(days)
+    if span is None:
+        span = timedelta(days=days)
+        if len(_spans) >= 1024:
+            _spans.clear()
+        _spans[days] = span
+    return end_date + span
 
 
 def deadline_reason(terms: PlanTerms, end_date: date, filed_on: date) -> Reason | None:

@@ -1,0 +1,677 @@
+"""The performance bench: every figure of the README's performance table, in one run.
+
+    python -m bench.run [--quick] [--claims-replicas 2] [--profile DIR] [--out FILE]
+        [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+    python -m bench.run --table FILE      # the README's table from a saved result
+
+Starts the split topology (services.launcher.SplitStack: the registry and the claims replicas
+as uvicorn processes, nginx in front) on fresh databases `mutualaid_bench_members` and
+`mutualaid_bench_claims`, enrols a unit's workers through the API, then drives it with wrk
+(the load generator on the same machine: 2 threads, 32 connections):
+
+- `GET /healthz` through the gateway (nginx answers it itself): the baseline of the two below,
+  measured right before and right after each of them, their mean being the baseline;
+- `POST /api/v1/claims`: unique invoices, a different member (or a later stay) per request,
+  each approved at once, with its coverage call to the registry;
+- `GET /api/v1/coverage` for random members through the gateway, and the same directly on
+  the registry's port (what the gateway costs); `GET /healthz/members` through the gateway
+  (a service's floor: routing, middleware, one `SELECT 1`);
+- the claims report over 1,000,000 claims (written with COPY before the loads above:
+  bench/report_fixture.py) through the gateway, 20 times: p50;
+- the 100,000-row import (bench/import_100k.py, in its own process, stack stopped) against
+  Postgres COPY of the same rows;
+- the payout engine alone (bench/engine.py, in its own process, stack stopped).
+
+Prints ONE JSON object: each figure, its baseline, the ratio, the target, pass or fail.
+`--quick` runs each load 3 s instead of 10 and uses 100,000 report claims and 20,000 import
+rows: a smoke run, its figures are not the table's. The databases are dropped at the end
+(`--keep` keeps them)."""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from stdnum.cn import ric
+
+from bench import report_fixture
+from services.auth import issue_token
+from services.clock import today
+from services.gateway.nginx import GatewaySettings
+from services.launcher import SplitStack, free_port, run_async
+from services.settings import DEVELOPMENT_JWT_SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+WRK_DIR = Path(__file__).resolve().parent / "wrk"
+PREFIX = "mutualaid_bench"
+THREADS, CONNECTIONS = 2, 32
+STAY_GAP_DAYS = 3
+WAITING_DAYS = 30
+
+TARGETS = {
+    "claims_submit_ratio": 0.30,  # of the healthz baseline's requests/s
+    "claims_submit_p99_ms": 100.0,
+    "coverage_ratio": 0.50,
+    "import_rows_per_second": 20_000,
+    "import_to_copy_ratio": 0.30,
+    "report_p50_ms": 200.0,
+    "engine_assessments_per_second": 50_000,
+}
+
+
+# --- the data set, through the API ---------------------------------------------------------
+
+
+def national_ids(count: int) -> list[str]:
+    """`count` valid, distinct identity numbers of women born from 1975 on."""
+    numbers = []
+    for i in range(count):
+        birth = date(1975, 1, 1) + timedelta(days=i // 500)
+        body = f"150102{birth:%Y%m%d}{(i % 500) * 2:03d}"
+        numbers.append(body + ric.calc_check_digit(body + "0"))
+    return numbers
+
+
+def bench_plan(code: str, day: date) -> dict[str, Any]:
+    """This year's hospital plan: 30 days' waiting, auto-approval up to 5,000 yuan, a term cap
+    far above what the bench files, so every bench claim is approved at once."""
+    return {
+        "code": code,
+        "line": code.rsplit("-", 1)[0],
+        "name": f"Bench hospital plan {day.year}",
+        "kind": "hospital_reimbursement",
+        "coverage_start": f"{day.year}-01-01",
+        "coverage_end": f"{day.year}-12-31",
+        "enrol_from": str(day - timedelta(days=30)),
+        "enrol_until": str(day + timedelta(days=30)),
+        "contribution_per_share": "36.00",
+        "max_shares": 3,
+        "eligibility": {"min_age": 16, "max_age": 65},
+        "waiting_days": WAITING_DAYS,
+        "auto_approve_limit": "5000.00",
+        "benefit": {
+            "kind": "hospital_reimbursement",
+            "threshold": "1000",
+            "bands": [{"above": "0", "ratio": "0.5"}, {"above": "5000", "ratio": "0.6"}],
+            "per_stay_cap_per_share": "10000",
+            "term_cap_per_share": "1000000",
+        },
+    }
+
+
+async def seed(base_url: str, members: int, units: int, headers: dict[str, str]) -> dict:
+    """Units, the plan and `members` enrolled workers (cover from 1 January), through the
+    gateway: the batch enrolment endpoint, one request per unit."""
+    day = today()
+    code = f"BENCHMED-{day.year}"
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=300) as client:
+
+        async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            response = await client.post(path, json=body)
+            if response.status_code not in (200, 201):
+                raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:500]}")
+            return response.json()
+
+        await post("/api/v1/plans", bench_plan(code, day))
+        ids = national_ids(members)
+        member_ids: list[str] = []
+        per_unit = -(-members // units)
+        for index in range(units):
+            unit = await post(
+                "/api/v1/units",
+                {"name": f"基准测试单位{index + 1}", "insured_headcount": per_unit},
+            )
+            rows = [
+                {"national_id": number, "name": f"职工{index}-{row}", "shares": 1}
+                for row, number in enumerate(ids[index * per_unit : (index + 1) * per_unit])
+            ]
+            if not rows:
+                break
+            answer = await post(
+                "/api/v1/enrollments/batch",
+                {
+                    "unit_id": unit["id"],
+                    "plan_code": code,
+                    "rows": rows,
+                    "starts_on": f"{day.year}-01-01",
+                },
+            )
+            failed = [r for r in answer["results"] if r["status"] != "ok"]
+            if failed:
+                raise RuntimeError(f"batch enrolment refused rows: {failed[:3]}")
+            member_ids += [r["member_id"] for r in answer["results"]]
+    return {
+        "plan_code": code,
+        "members": member_ids,
+        "units": units,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+# --- wrk -----------------------------------------------------------------------------------
+
+
+def wrk(url: str, script: str, seconds: float, args: list[str] | None = None) -> dict[str, Any]:
+    """One wrk run; its Lua `done` prints the figures as a `WRKJSON {...}` line."""
+    command = [
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{CONNECTIONS}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(WRK_DIR / script),
+        url,
+    ]
+    if args:
+        command += ["--", *args]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    for line in finished.stdout.splitlines():
+        if line.startswith("WRKJSON "):
+            result = json.loads(line[len("WRKJSON ") :])
+            result["statuses"] = {int(k): v for k, v in result["statuses"].items()}
+            return result
+    raise RuntimeError(f"wrk printed no result:\n{finished.stdout}\n{finished.stderr}")
+
+
+def figures(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requests_per_second": round(run["requests_per_second"]),
+        "p50_ms": round(run["p50_ms"], 2),
+        "p99_ms": round(run["p99_ms"], 2),
+        "requests": run["requests"],
+        "statuses": run["statuses"],
+    }
+
+
+def with_baseline(
+    name: str, url: str, script: str, seconds: float, args: list[str], marker: str
+) -> dict[str, Any]:
+    """The target run between two baseline runs; the baseline is their mean."""
+    before = wrk(url + "/healthz", "healthz.lua", seconds)
+    target = wrk(url + script_path(script), script, seconds, args)
+    after = wrk(url + "/healthz", "healthz.lua", seconds)
+    baseline = (before["requests_per_second"] + after["requests_per_second"]) / 2
+    result = figures(target)
+    result[marker] = target["marked"]
+    # every answer as expected (201 and approved; 200 and covered), none refused or failed
+    result[f"all_{marker}"] = target["marked"] == target["requests"] and not any(
+        target["errors"].values()
+    )
+    result["baseline_healthz_requests_per_second"] = round(baseline)
+    result["baseline_runs_requests_per_second"] = [
+        round(before["requests_per_second"]),
+        round(after["requests_per_second"]),
+    ]
+    result["ratio_to_baseline"] = round(target["requests_per_second"] / baseline, 3)
+    return result
+
+
+def script_path(script: str) -> str:
+    return {"claims.lua": "/api/v1/claims", "coverage.lua": "/api/v1/coverage"}.get(script, "/")
+
+
+# --- profiling -----------------------------------------------------------------------------
+
+
+def profile(pid: int, seconds: float, out: Path, name: str) -> dict[str, Any]:
+    """py-spy on one service process while wrk loads it: the raw stacks (a flame graph:
+    flamegraph.pl or speedscope), and where the samples were."""
+    if shutil.which("py-spy") is None:
+        return {"profiled": False, "reason": "py-spy is not installed (pip install py-spy)"}
+    out.mkdir(parents=True, exist_ok=True)
+    raw = out / f"{name}.txt"
+    command = ["py-spy", "record", "--pid", str(pid), "--duration", str(round(seconds))]
+    command += ["--rate", "200", "--format", "raw", "-o", str(raw)]
+    finished = subprocess.run(command, capture_output=True, text=True)
+    if finished.returncode != 0 or not raw.exists():
+        return {"profiled": False, "reason": (finished.stderr or finished.stdout)[-500:]}
+    return {"profiled": True, "stacks": str(raw), **top_frames(raw)}
+
+
+IDLE = ("WorkerThread.run", "Thread._bootstrap")
+OWN = ("claims_api/", "members_api/", "services/")
+
+
+def top_frames(raw: Path, count: int = 12) -> dict[str, Any]:
+    """Samples of the event loop's thread (idle worker threads left out): by the package of
+    the frame that was running (self), and the project's own functions (inclusive)."""
+    self_area: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not number.isdigit() or any(idle in stack for idle in IDLE):
+            continue
+        samples = int(number)
+        total += samples
+        frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
+        leaf = _area(frames[-1])
+        self_area[leaf] = self_area.get(leaf, 0) + samples
+        for frame in {f for f in frames if any(f"({p}" in f for p in OWN)}:
+            own[frame] = own.get(frame, 0) + samples
+    if not total:
+        return {"samples": 0}
+
+    def share(table: dict[str, int], size: int) -> dict[str, float]:
+        best = sorted(table.items(), key=lambda item: -item[1])[:size]
+        return {name: round(n / total, 3) for name, n in best}
+
+    return {
+        "samples": total,
+        "self_by_package": share(self_area, count),
+        "inclusive_own_functions": share(own, 2 * count),
+    }
+
+
+_FRAME_FILE = re.compile(
+    r"\((?:.*/site-packages/)?(?:.*/lib/python3\.\d+/)?([^/():]+)(?:/([^/():]+))?"
+)
+
+
+def _area(frame: str) -> str:
+    """A frame's package: sqlalchemy, asyncpg, pydantic, claims_api/claims, ..."""
+    found = _FRAME_FILE.search(frame)
+    if not found:
+        return frame or "(native)"
+    first, second = found.group(1), found.group(2)
+    if first in ("claims_api", "members_api", "services") and second and "." not in second:
+        return f"{first}/{second}"
+    return first.removesuffix(".py")
+
+
+# --- the claims report over 1,000,000 claims -----------------------------------------------
+
+
+def time_report(base_url: str, plan: str, times: int) -> dict[str, Any]:
+    auditor = {"Authorization": f"Bearer {issue_token(DEVELOPMENT_JWT_SECRET, role='auditor')}"}
+    durations = []
+    with httpx.Client(base_url=base_url, headers=auditor, timeout=120) as client:
+        for attempt in range(times + 2):
+            started = time.perf_counter()
+            response = client.get("/api/v1/reports/claims", params={"plan_code": plan})
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                raise RuntimeError(f"report: {response.status_code} {response.text[:500]}")
+            if attempt >= 2:  # two warm-up requests
+                durations.append(elapsed)
+            body = response.json()
+    durations.sort()
+    return {
+        "plan_code": plan,
+        "requests": times,
+        "p50_ms": round(statistics.median(durations), 1),
+        "p90_ms": round(durations[int(len(durations) * 0.9) - 1], 1),
+        "min_ms": round(durations[0], 1),
+        "max_ms": round(durations[-1], 1),
+        "paid_claims_in_report": body["claims"],
+        "units_in_report": body["units"],
+    }
+
+
+# --- the import and the engine, in their own processes -------------------------------------
+
+
+def run_json(command: list[str], timeout: float) -> dict[str, Any]:
+    finished = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=_child_env()
+    )
+    if finished.returncode != 0:
+        tail = "\n".join((finished.stderr or finished.stdout).strip().splitlines()[-8:])
+        raise RuntimeError(f"exit {finished.returncode}: {tail}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    return env
+
+
+def measure_import(postgres: str, rows: int) -> dict[str, Any]:
+    script = ROOT / "bench" / "import_100k.py"
+    if not script.exists():
+        return {"measured": False, "reason": "bench/import_100k.py is not there yet"}
+    command = [sys.executable, str(script), "--rows", str(rows), "--postgres", postgres]
+    failures = []
+    for _attempt in range(2):  # its database name is fixed: a run elsewhere may drop it
+        try:
+            found = run_json(command, timeout=1800)
+            break
+        except (RuntimeError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
+            failures.append(str(exc)[-400:])
+    else:
+        return {"measured": False, "reason": f"bench/import_100k.py failed: {failures[-1]}"}
+    if failures:
+        found["retried_after"] = failures[0]
+    found["measured"] = True
+    found["import_to_copy_rate_ratio"] = round(
+        found["rows_per_second"] / found["copy_rows_per_second"], 3
+    )
+    return found
+
+
+def measure_engine(quick: bool) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.engine"]
+    if quick:
+        command += ["--count", "5000", "--rounds", "3"]
+    return run_json(command, timeout=600)
+
+
+# --- the whole run -------------------------------------------------------------------------
+
+
+async def drop_databases(postgres: str) -> None:
+    connection = await asyncpg.connect(postgres)
+    try:
+        for service in ("members", "claims"):
+            await connection.execute(f'DROP DATABASE IF EXISTS "{PREFIX}_{service}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
+    claims, coverage = result["claims_submit"], result["coverage"]
+    rows = [
+        ("claims_submit_ratio", claims["ratio_to_baseline"], ">="),
+        ("claims_submit_p99_ms", claims["p99_ms"], "<"),
+        ("coverage_ratio", coverage["ratio_to_baseline"], ">="),
+    ]
+    imported = result["import"]
+    if imported.get("measured"):
+        rows.append(("import_rows_per_second", imported["rows_per_second"], ">="))
+        rows.append(("import_to_copy_ratio", imported["import_to_copy_rate_ratio"], ">="))
+    rows.append(("report_p50_ms", result["report"]["p50_ms"], "<"))
+    engine_rate = result["engine"]["engine_assessments_per_cpu_second"]
+    rows.append(("engine_assessments_per_second", engine_rate, ">="))
+    found = []
+    for name, value, sense in rows:
+        target = TARGETS[name]
+        met = value >= target if sense == ">=" else value < target
+        found.append(
+            {
+                "figure": name,
+                "value": value,
+                "target": f"{sense} {target}",
+                "pass": met,
+                "by": round(value / target, 3),
+            }
+        )
+    if not imported.get("measured"):
+        for name in ("import_rows_per_second", "import_to_copy_ratio"):
+            found.append(
+                {
+                    "figure": name,
+                    "value": None,
+                    "target": f">= {TARGETS[name]}",
+                    "pass": None,
+                    "note": imported["reason"],
+                }
+            )
+    return found
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    for tool in ("nginx", "wrk"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"bench: {tool} is required (apt-get install {tool})")
+    seconds = 3.0 if args.quick else args.seconds
+    report_claims = args.report_claims or (100_000 if args.quick else 1_000_000)
+    import_rows = args.import_rows or (20_000 if args.quick else 100_000)
+    result: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+    run_async(lambda: drop_databases(args.postgres))
+    run_dir = Path(tempfile.mkdtemp(prefix="mutualaid-bench-"))
+    stack = SplitStack(
+        args.postgres,
+        run_dir=run_dir,
+        port=free_port(),
+        claims_replicas=args.claims_replicas,
+        database_prefix=PREFIX,
+        # The per-client rate limit (20/s by default) would answer nearly all of the load with
+        # 429: raised, but still evaluated on every request.
+        gateway=GatewaySettings(rate_per_second=1_000_000, burst=1_000_000),
+    )
+    admin_token = issue_token(DEVELOPMENT_JWT_SECRET, role="admin", sub="bench-admin")
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    try:
+        with stack:
+            url = stack.gateway_url
+            data = run_async(lambda: seed(url, args.members, args.units, admin))
+            members_file = run_dir / "members.txt"
+            members_file.write_text("\n".join(data["members"]) + "\n")
+            plan = data["plan_code"]
+            result["data_set"] = {
+                "units": data["units"],
+                "members_enrolled": len(data["members"]),
+                "plan_code": plan,
+                "enrolment_seconds": data["seconds"],
+            }
+            result["setup"] = setup_of(stack)
+            # The million claims first: claims are then filed into a table of realistic size,
+            # with all its indexes.
+            loaded = run_async(lambda: report_fixture.load(stack.claims_url, report_claims))
+            day0 = datetime(today().year, 2, 1, tzinfo=UTC)  # after the 30 days' waiting
+            capacity = len(data["members"]) * ((today() - day0.date()).days // STAY_GAP_DAYS)
+            next_claim = 0
+
+            def claims_args(first: int) -> list[str]:
+                return [
+                    str(members_file),
+                    plan,
+                    admin_token,
+                    str(first),
+                    str(THREADS),
+                    str(int(day0.timestamp())),
+                    str(STAY_GAP_DAYS),
+                ]
+
+            coverage_args = [str(members_file), plan, f"{today().year}-06-01", admin_token]
+            # warm-up: connections, pools, caches
+            wrk(url + "/healthz", "healthz.lua", 2)
+            wrk(url + "/api/v1/coverage", "coverage.lua", 2, coverage_args)
+            warm = wrk(url + "/api/v1/claims", "claims.lua", 2, claims_args(next_claim))
+            next_claim += warm["requests"] + 10 * CONNECTIONS
+
+            result["claims_submit"] = with_baseline(
+                "claims", url, "claims.lua", seconds, claims_args(next_claim), "approved"
+            )
+            next_claim += result["claims_submit"]["requests"] + 10 * CONNECTIONS
+            result["coverage"] = with_baseline(
+                "coverage", url, "coverage.lua", seconds, coverage_args, "covered"
+            )
+            # the floor of a service behind the gateway: the registry's /healthz (SELECT 1)
+            floor = wrk(url + "/healthz/members", "healthz.lua", seconds)
+            result["service_floor_healthz_members"] = figures(floor)
+            members_url = f"http://127.0.0.1:{stack.members_port}"
+            direct = wrk(members_url + "/api/v1/coverage", "coverage.lua", seconds, coverage_args)
+            result["coverage_direct_to_registry"] = figures(direct)
+            result["gateway_cost"] = {
+                "coverage_gateway_to_direct_ratio": round(
+                    result["coverage"]["requests_per_second"] / direct["requests_per_second"], 3
+                ),
+                "coverage_p50_added_ms": round(result["coverage"]["p50_ms"] - direct["p50_ms"], 2),
+            }
+            if args.profile:
+                out = Path(args.profile)
+                profile_seconds = max(seconds, 5)
+                claims_pid = stack.processes["claims-1"].pid
+                members_pid = stack.processes["members"].pid
+                found: dict[str, Any] = {}
+                loader = subprocess.Popen(
+                    _wrk_command(url, "claims.lua", profile_seconds + 2, claims_args(next_claim)),
+                    stdout=subprocess.DEVNULL,
+                )
+                time.sleep(1)
+                found["claims_under_submission"] = profile(
+                    claims_pid, profile_seconds, out, "claims-submission"
+                )
+                loader.wait()
+                next_claim += 100_000
+                loader = subprocess.Popen(
+                    _wrk_command(url, "coverage.lua", profile_seconds + 2, coverage_args),
+                    stdout=subprocess.DEVNULL,
+                )
+                time.sleep(1)
+                found["members_under_coverage"] = profile(
+                    members_pid, profile_seconds, out, "members-coverage"
+                )
+                loader.wait()
+                result["profile"] = found
+            if next_claim > capacity:
+                result["claims_submit"]["warning"] = "stays ran past today: raise --members"
+
+            result["report"] = {"fixture": loaded, **time_report(url, loaded["report_plan"], 20)}
+        result["import"] = measure_import(args.postgres, import_rows)
+        result["engine"] = measure_engine(args.quick)
+    finally:
+        stack.stop()
+        if not args.keep:
+            run_async(lambda: drop_databases(args.postgres))
+            shutil.rmtree(run_dir, ignore_errors=True)
+    result["targets"] = verdicts(result)
+    result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return result
+
+
+def _wrk_command(url: str, script: str, seconds: float, args: list[str]) -> list[str]:
+    path = script_path(script)
+    return [
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{CONNECTIONS}",
+        f"-d{round(seconds)}s",
+        "-s",
+        str(WRK_DIR / script),
+        url + path,
+        "--",
+        *args,
+    ]
+
+
+def setup_of(stack: SplitStack) -> dict[str, Any]:
+    from claims_api.members_client import MembersClient  # noqa: F401  (the limits below)
+
+    return {
+        "topology": "split: nginx -> members (1 uvicorn process), claims replicas",
+        "claims_replicas": len(stack.claims_ports),
+        "uvicorn_processes": 1 + len(stack.claims_ports),
+        "uvicorn_workers_per_process": 1,
+        "nginx_worker_processes": stack.gateway_settings.worker_processes,
+        "database_driver": "asyncpg (SQLAlchemy asyncio; services.database.async_url)",
+        "database_pool": "pool_size 10 + max_overflow 10 per process (services.database)",
+        "registry_client": "httpx + httpx-aiohttp, max 100 connections (claims_api.members_client)",
+        "load_generator": f"wrk, {THREADS} threads, {CONNECTIONS} connections, same machine",
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """The README's performance table, from one run's JSON."""
+    claims, coverage = result["claims_submit"], result["coverage"]
+    report, engine, imported = result["report"], result["engine"], result["import"]
+    verdict = {row["figure"]: row for row in result["targets"]}
+
+    def mark(name: str) -> str:
+        row = verdict.get(name)
+        if row is None or row["pass"] is None:
+            return "not measured"
+        return "met" if row["pass"] else f"**missed** ({row['by']:.2f} of the target)"
+
+    lines = [
+        "| figure | measured | baseline (same run) | ratio | target | verdict |",
+        "|---|---|---|---|---|---|",
+        f"| `POST /api/v1/claims` via gateway, 32 conn. | {claims['requests_per_second']} req/s, "
+        f"p50 {claims['p50_ms']} ms, p99 {claims['p99_ms']} ms | `GET /healthz` "
+        f"{claims['baseline_healthz_requests_per_second']} req/s | "
+        f"{claims['ratio_to_baseline']:.1%} | ≥ 30%, p99 < 100 ms | "
+        f"{mark('claims_submit_ratio')}; p99 {mark('claims_submit_p99_ms')} |",
+        f"| `GET /api/v1/coverage` via gateway | {coverage['requests_per_second']} req/s, "
+        f"p50 {coverage['p50_ms']} ms, p99 {coverage['p99_ms']} ms | `GET /healthz` "
+        f"{coverage['baseline_healthz_requests_per_second']} req/s | "
+        f"{coverage['ratio_to_baseline']:.1%} | ≥ 50% | {mark('coverage_ratio')} |",
+        f"| `GET /api/v1/coverage` on the registry's port | "
+        f"{result['coverage_direct_to_registry']['requests_per_second']} req/s, p50 "
+        f"{result['coverage_direct_to_registry']['p50_ms']} ms | (the gateway's cost) | "
+        f"gateway/direct {result['gateway_cost']['coverage_gateway_to_direct_ratio']:.1%} | | |",
+        f"| `GET /healthz/members` via gateway (a service's floor) | "
+        f"{result['service_floor_healthz_members']['requests_per_second']} req/s, p50 "
+        f"{result['service_floor_healthz_members']['p50_ms']} ms | | | | |",
+    ]
+    if imported.get("measured"):
+        lines.append(
+            f"| 100,000-row import | {imported['rows_per_second']} rows/s | COPY of the same rows "
+            f"{imported['copy_rows_per_second']} rows/s | "
+            f"{imported['import_to_copy_rate_ratio']:.1%} | ≥ 20,000 rows/s, ≥ 30% of COPY | "
+            f"{mark('import_rows_per_second')}; {mark('import_to_copy_ratio')} |"
+        )
+    else:
+        lines.append(f"| 100,000-row import | not measured: {imported['reason']} | | | | |")
+    fixture = report["fixture"]
+    lines.append(
+        f"| claims report, {fixture['claims']:,} claims ({report['plan_code']}: "
+        f"{fixture['report_plan_claims']:,} claims, {fixture['report_plan_paid_claims']:,} paid) "
+        f"| p50 {report['p50_ms']} ms, p90 {report['p90_ms']} ms | | | p50 < 200 ms | "
+        f"{mark('report_p50_ms')} |"
+    )
+    lines.append(
+        f"| payout engine alone, one core | {engine['engine_assessments_per_cpu_second']:,} "
+        f"assessments per CPU second ({engine['engine_assessments_per_second']:,}/s wall) | | | "
+        f"≥ 50,000/s | {mark('engine_assessments_per_second')} |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 s loads, smaller data sets")
+    parser.add_argument("--seconds", type=float, default=10.0, help="each wrk run")
+    parser.add_argument("--claims-replicas", type=int, default=2)
+    parser.add_argument("--members", type=int, default=5_000, help="enrolled workers")
+    parser.add_argument("--units", type=int, default=10)
+    parser.add_argument("--report-claims", type=int, default=0, help="default 1,000,000")
+    parser.add_argument("--import-rows", type=int, default=0, help="default 100,000")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the services under load")
+    parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    parser.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
+    parser.add_argument("--table", metavar="FILE", help="print the README table of a result")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "MUTUALAID_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
+        return
+    result = run(args)
+    text = json.dumps(result, ensure_ascii=False)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
