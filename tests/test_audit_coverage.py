@@ -79,13 +79,11 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
         "plan_code": worker.plan_code,
         "rows": [{"national_id": valid_national_id(), "name": "张敏", "shares": 1}],
     }
-    assert (
-        await api.post("/api/v1/enrollments/batch", json=batch, headers=ADMIN)
-    ).status_code == 200
-    leaving = {
-        "rows": [{"national_id": batch["rows"][0]["national_id"], "left_on": later[:4] + "-01-01"}]
-    }
-    await api.post("/api/v1/members/leaving", json=leaving, headers=ADMIN)
+    batched = await api.post("/api/v1/enrollments/batch", json=batch, headers=ADMIN)
+    assert batched.status_code == 200, batched.text
+    leaver = {"national_id": batch["rows"][0]["national_id"], "left_on": str(date.today())}
+    left = await api.post("/api/v1/members/leaving", json={"rows": [leaver]}, headers=ADMIN)
+    assert left.status_code == 200, left.text
 
     claim = await file_claim(api, worker, hospital_stay(date(date.today().year, 2, 3)))
     await approve(api, claim["id"])

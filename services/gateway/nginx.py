@@ -24,7 +24,12 @@ from services.gateway.routing import AUDIT_ENTITIES, AUDIT_PATH, PUBLIC_ROUTES, 
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 # Paths that take uploaded files: a larger body limit and a longer read timeout.
-UPLOAD_PREFIXES: tuple[str, ...] = ("/api/v1/enrollments/import",)
+UPLOAD_PREFIXES: tuple[str, ...] = (
+    "/api/v1/enrollments/import",
+    "/api/v1/enrollments/batch",
+    "/api/v1/members/leaving",
+)
+"""Bulk routes: a whole unit in one request, so the larger body limit."""
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 _SIZE = re.compile(r"^[0-9]+[km]?$")
 _PLACEHOLDER = re.compile(r"\{\{ ([a-z_]+) \}\}")
