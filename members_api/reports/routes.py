@@ -1,21 +1,30 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
-from members_api.reports import service
+from members_api.reports import exports, service
 from members_api.reports.schemas import EnrollmentReport
 from services.auth import PrincipalDep
 from services.database import SessionDep
+from services.exports import XLSX_TYPE, ExportFormat
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
-@router.get("/enrollment", summary="Enrolment per plan, or per line and year (admin, auditor)")
+@router.get(
+    "/enrollment",
+    summary="Enrolment per plan, or per line and year (admin, auditor); ?format=csv|xlsx",
+    response_model=EnrollmentReport,
+    responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}},
+)
 async def enrollment_report(
     session: SessionDep,
     principal: PrincipalDep,
     plan_code: Annotated[str | None, Query(max_length=40)] = None,
     line: Annotated[str | None, Query(max_length=40)] = None,
     year: Annotated[int | None, Query(ge=1990, le=2200)] = None,
-) -> EnrollmentReport:
-    return await service.enrollment_report(session, principal, plan_code, line, year)
+    format: ExportFormat = "json",
+) -> EnrollmentReport | Response:
+    report = await service.enrollment_report(session, principal, plan_code, line, year)
+    return report if format == "json" else exports.export(report, format)

@@ -106,3 +106,31 @@ class TestEnrollmentReport:
         assert missing.status_code == 404
         nothing = await members.get("/api/v1/reports/enrollment", headers=ADMIN)
         assert nothing.status_code == 422
+
+
+class TestEnrollmentReportExports:
+    async def test_csv_and_xlsx_read_back_with_chinese_headers(self, members):
+        import csv
+        import io
+
+        from openpyxl import load_workbook
+
+        await new_plan(members, "MED-2026", contribution_per_share="36.50")
+        unit = await _enrol_unit(members, "MED-2026", 4, [1, 2, 3])
+        params = {"plan_code": "MED-2026"}
+        as_csv = await members.get(
+            "/api/v1/reports/enrollment", params={**params, "format": "csv"}, headers=AUDITOR
+        )
+        assert as_csv.status_code == 200
+        rows = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+        assert rows[0][:4] == ["单位编号", "单位名称", "参保职工人数", "参保人次"]
+        assert rows[1][0] == unit and rows[1][3:7] == ["3", "3", "219.00", "0.7500"]
+        assert rows[1][7] == "是"  # 3 of 4: below 80%
+        assert rows[-1][0] == "合计" and rows[-1][5] == "219.00"  # (1 + 2 + 3) x 36.50
+        as_xlsx = await members.get(
+            "/api/v1/reports/enrollment", params={**params, "format": "xlsx"}, headers=AUDITOR
+        )
+        workbook = load_workbook(io.BytesIO(as_xlsx.content))
+        summary = {row[0]: row[1] for row in workbook["汇总"].iter_rows(values_only=True)}
+        assert summary["参保人次"] == 3 and summary["参保单位数"] == 1
+        assert str(summary["应缴互助金"]) in ("219", "219.00")
