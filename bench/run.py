@@ -218,7 +218,7 @@ def with_baseline(
         round(before["requests_per_second"]),
         round(after["requests_per_second"]),
     ]
-    result["ratio_to_baseline"] = round(target["requests_per_second"] / baseline, 3)
+    result["ratio_to_baseline"] = round(target["requests_per_second"] / baseline, 4)
     return result
 
 
@@ -409,7 +409,7 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "value": value,
                 "target": f"{sense} {target}",
                 "pass": met,
-                "by": round(value / target, 3),
+                "by": round(value / target, 4),
             }
         )
     if not imported.get("measured"):
@@ -597,7 +597,11 @@ def table(result: dict[str, Any]) -> str:
         row = verdict.get(name)
         if row is None or row["pass"] is None:
             return "not measured"
-        return "met" if row["pass"] else f"**missed** ({row['by']:.2f} of the target)"
+        if row["pass"]:
+            return "met"
+        if row["target"].startswith("<"):
+            return f"**missed** ({row['by']:.1f}× the limit)"
+        return f"**missed** ({row['by']:.1%} of the target)"
 
     lines = [
         "| figure | measured | baseline (same run) | ratio | target | verdict |",
@@ -621,7 +625,8 @@ def table(result: dict[str, Any]) -> str:
     ]
     if imported.get("measured"):
         lines.append(
-            f"| 100,000-row import | {imported['rows_per_second']} rows/s | COPY of the same rows "
+            f"| {imported['rows']:,}-row import | {imported['rows_per_second']} rows/s | "
+            f"COPY of the same rows "
             f"{imported['copy_rows_per_second']} rows/s | "
             f"{imported['import_to_copy_rate_ratio']:.1%} | ≥ 20,000 rows/s, ≥ 30% of COPY | "
             f"{mark('import_rows_per_second')}; {mark('import_to_copy_ratio')} |"
