@@ -6,7 +6,7 @@ as strings, and carries the rule version so an auditor can replay it.
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,19 +23,6 @@ from .fast import (
     set_private,
 )
 
-REASON_CODES: tuple[str, ...] = (
-    "not_enrolled",
-    "waiting_period",
-    "deadline_passed",
-    "member_left",
-    "amounts_inconsistent",
-    "condition_not_covered",
-    "already_paid_group",
-    "cap_reached",
-    "below_threshold",
-)
-"""Every reason code the engine decides, in the order it reports them."""
-
 ReasonCode = Literal[
     "not_enrolled",
     "waiting_period",
@@ -47,6 +34,9 @@ ReasonCode = Literal[
     "cap_reached",
     "below_threshold",
 ]
+
+REASON_CODES: tuple[str, ...] = get_args(ReasonCode)
+"""Every reason code the engine decides, in the order it reports them."""
 
 LineCategory = Literal["submitted", "eligible", "deductible", "eligpercent", "benefit"]
 """The FHIR adjudication categories, in the order the lines come."""
