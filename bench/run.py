@@ -581,7 +581,7 @@ def setup_of(stack: SplitStack) -> dict[str, Any]:
         "uvicorn_workers_per_process": 1,
         "nginx_worker_processes": stack.gateway_settings.worker_processes,
         "database_driver": "asyncpg (SQLAlchemy asyncio; services.database.async_url)",
-        "database_pool": "pool_size 10 + max_overflow 10 per process (services.database)",
+        "database_pool": "pool_size 20 + max_overflow 10 per process (services.database)",
         "registry_client": "httpx + httpx-aiohttp, max 100 connections (claims_api.members_client)",
         "load_generator": f"wrk, {THREADS} threads, {CONNECTIONS} connections, same machine",
     }

@@ -78,7 +78,16 @@ CONNECT_TIMEOUT_SECONDS = 5
 POOL_TIMEOUT_SECONDS = 10
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
+# Connections kept open per process (POOL_SIZE) and opened on top under a burst, closed when
+# given back (POOL_OVERFLOW): a persistent pool large enough for the load spares a connect
+# (and its authentication) per request.
+POOL_SIZE = 20
+POOL_OVERFLOW = 10
+
+
+def make_engine(
+    url: str, *, echo: bool = False, pool_size: int = POOL_SIZE, max_overflow: int = POOL_OVERFLOW
+) -> AsyncEngine:
     url = async_url(url)
     # hide_parameters: a statement's parameters (identity numbers, among others) never appear
     # in an error's message, so never in a logged traceback.
@@ -96,7 +105,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEn
         echo=echo,
         pool_pre_ping=True,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=max_overflow,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
         hide_parameters=True,

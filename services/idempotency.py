@@ -14,9 +14,10 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.auth import Principal, PrincipalDep
 from services.database import SessionDep
@@ -77,21 +78,25 @@ class Idempotency:
     async def claim(self, request_hash: str) -> None:
         if self.key is None or self.table is None:
             return
-        if (row := await self._existing()) is not None:
-            raise self._answer_for(row, request_hash)
-        try:
-            async with self.session.begin_nested():
-                await self.session.execute(
-                    insert(self.table).values(
-                        principal=self.principal,
-                        key=self.key,
-                        request_hash=request_hash,
-                        created_at=datetime.now(UTC),
-                    )
-                )
-        except IntegrityError:
+        # ON CONFLICT DO NOTHING: a key already stored is not an error (no SAVEPOINT needed),
+        # and a key being inserted by a concurrent transaction makes this INSERT wait for it
+        # (Postgres; SQLite's BEGIN IMMEDIATE serialises them anyway): committed, the row is
+        # then read and replayed; rolled back, this request does the work.
+        insert = pg_insert if self.session.bind.dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            insert(self.table)
+            .values(
+                principal=self.principal,
+                key=self.key,
+                request_hash=request_hash,
+                created_at=datetime.now(UTC),
+            )
+            .on_conflict_do_nothing()
+            .returning(self.table.c.key)
+        )
+        if (await self.session.execute(statement)).first() is None:
             row = await self._existing()
-            raise self._answer_for(row, request_hash) from None
+            raise self._answer_for(row, request_hash)
 
     async def remember(self, status_code: int, response: M) -> M:
         await self.remember_json(status_code, response.model_dump_json())

@@ -15,7 +15,7 @@ from claims_api.claims.schemas import (
     WithdrawCreate,
 )
 from claims_api.members_client import REGISTRY_PROBLEMS, MembersClientDep
-from claims_api.models import Claim
+from claims_api.models import Claim, ClaimEvent
 from services.auth import Principal, PrincipalDep
 from services.database import SessionDep
 from services.idempotency import IdempotencyDep
@@ -32,8 +32,9 @@ async def _answer(
     claim: Claim,
     action: str,
     before: str | None,
+    events: list[ClaimEvent] | None = None,
 ) -> ClaimRead:
-    read = await service.read_claim(session, claim)
+    read = await service.read_claim(session, claim, events)
     await audit.record(
         session,
         principal,
@@ -74,8 +75,8 @@ async def submit_claim(
     members: MembersClientDep,
     idempotency: IdempotencyDep,
 ) -> ClaimRead:
-    claim = await service.submit(session, members, request, principal, body)
-    read = await _answer(session, request, principal, claim, "claim.submit", None)
+    claim, events = await service.submit(session, members, request, principal, body)
+    read = await _answer(session, request, principal, claim, "claim.submit", None, events)
     return await idempotency.remember(201, read)
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from claims_api.claims import usage as usage_queries
@@ -112,6 +111,33 @@ async def quote(
     )
 
 
+def _event(
+    claim: Claim,
+    principal: Principal | None,
+    request: Request | None,
+    to_status: str,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> ClaimEvent:
+    """The event of moving `claim` to `to_status`; the claim itself is updated too."""
+    at = at or now()
+    event = ClaimEvent(
+        claim_id=claim.id,
+        at=at,
+        actor=principal.sub if principal else SYSTEM,
+        role=principal.role.value if principal else SYSTEM,
+        from_status=claim.status if claim.status != to_status else None,
+        to_status=to_status,
+        reason=reason,
+        request_id=getattr(request.state, "request_id", None) if request else None,
+        details=details,
+    )
+    claim.status = to_status
+    claim.updated_at = at
+    return event
+
+
 def add_event(
     session: AsyncSession,
     claim: Claim,
@@ -122,21 +148,7 @@ def add_event(
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> None:
-    session.add(
-        ClaimEvent(
-            claim_id=claim.id,
-            at=at or now(),
-            actor=principal.sub if principal else SYSTEM,
-            role=principal.role.value if principal else SYSTEM,
-            from_status=claim.status if claim.status != to_status else None,
-            to_status=to_status,
-            reason=reason,
-            request_id=getattr(request.state, "request_id", None) if request else None,
-            details=details,
-        )
-    )
-    claim.status = to_status
-    claim.updated_at = at or now()
+    session.add(_event(claim, principal, request, to_status, reason, details, at))
 
 
 async def submit(
@@ -145,7 +157,8 @@ async def submit(
     request: Request,
     principal: Principal,
     body: ClaimCreate,
-) -> Claim:
+) -> tuple[Claim, list[ClaimEvent]]:
+    """The stored claim and its history (in order), for read_claim without reading it back."""
     filing = await _assess_filing(session, client, request, principal, body, lock=True)
     return await _store(session, request, principal, body, filing)
 
@@ -156,7 +169,7 @@ async def _store(
     principal: Principal,
     body: ClaimCreate,
     filing: Filing,
-) -> Claim:
+) -> tuple[Claim, list[ClaimEvent]]:
     at = now()
     coverage, decided = filing.coverage, filing.decided
     cover = coverage.cover
@@ -183,34 +196,36 @@ async def _store(
         created_at=at,
         updated_at=at,
     )
-    session.add(claim)
-    await session.flush()
-    add_event(session, claim, principal, request, "submitted", at=at)
+    # The claim is built with its final status and both events before anything is written:
+    # one INSERT of the claim, one of its events.
+    events = [_event(claim, principal, request, "submitted", at=at)]
     status = filing.status
     if status == "rejected":
         reason = "automatic checks: " + ", ".join(decided.reason_codes)
-        add_event(session, claim, None, request, "rejected", reason, at=at)
+        events.append(_event(claim, None, request, "rejected", reason, at=at))
+    elif status == "approved":
+        claim.approved_by, claim.approved_at = SYSTEM, at
+        limit = coverage.plan.terms.auto_approve_limit
+        reason = f"payout within the plan's auto-approval limit {limit}"
+        events.append(_event(claim, None, request, "approved", reason, at=at))
     else:
-        await hold_invoices(session, claim, invoices_of(filing.facts))
-        if status == "approved":
-            claim.approved_by, claim.approved_at = SYSTEM, at
-            limit = coverage.plan.terms.auto_approve_limit
-            reason = f"payout within the plan's auto-approval limit {limit}"
-            add_event(session, claim, None, request, "approved", reason, at=at)
-        else:
-            add_event(session, claim, None, request, "pending_review", at=at)
+        events.append(_event(claim, None, request, "pending_review", at=at))
+    session.add(claim)
+    session.add_all(events)
     await session.flush()
-    return claim
+    if status != "rejected":
+        await hold_invoices(session, claim, invoices_of(filing.facts))
+    return claim, events
 
 
 async def hold_invoices(session: AsyncSession, claim: Claim, invoices: list[str]) -> None:
-    try:
-        async with session.begin_nested():
-            await usage_queries.register_invoices(session, claim.id, claim.plan_code, invoices)
-    except IntegrityError:
+    """A duplicate (stored, or being stored by a concurrent claim) is a Conflict; the request
+    fails with it, so its whole transaction is rolled back: no SAVEPOINT is needed."""
+    held = await usage_queries.register_invoices(session, claim.id, claim.plan_code, invoices)
+    if held < len(invoices):
         raise Conflict(
             "an invoice of this claim was just filed in another claim", code="duplicate_invoice"
-        ) from None
+        )
 
 
 def can_see(principal: Principal, claim: Claim) -> bool:
@@ -235,10 +250,20 @@ async def get_claim(
     return claim
 
 
-async def read_claim(session: AsyncSession, claim: Claim) -> ClaimRead:
-    events = await session.scalars(
-        select(ClaimEvent).where(ClaimEvent.claim_id == claim.id).order_by(ClaimEvent.id)
-    )
+async def read_claim(
+    session: AsyncSession, claim: Claim, events: list[ClaimEvent] | None = None
+) -> ClaimRead:
+    """`events`: the claim's whole history in order when the caller has it (just stored)."""
+    if events is None:
+        events = list(
+            (
+                await session.scalars(
+                    select(ClaimEvent)
+                    .where(ClaimEvent.claim_id == claim.id)
+                    .order_by(ClaimEvent.id)
+                )
+            ).all()
+        )
     return ClaimRead(
         **{name: getattr(claim, name) for name in ClaimRead.model_fields if name != "history"},
         history=[ClaimEventRead.model_validate(event) for event in events],

@@ -86,16 +86,22 @@ async def overlapping_claim(
 
 async def register_invoices(
     session: AsyncSession, claim_id: str, plan_code: str, invoices: list[str]
-) -> None:
-    """Hold the invoice numbers for a live claim; the unique index refuses a concurrent twin."""
+) -> int:
+    """Hold the invoice numbers for a live claim: how many were held. The unique index turns
+    away one already held (by a stored claim, or a concurrent one once it commits: Postgres
+    waits for it), without an error, so that no SAVEPOINT is needed around the INSERT."""
     if not invoices:
-        return
+        return 0
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(ClaimInvoice).values(
+    statement = (
+        insert(ClaimInvoice)
+        .values(
             [{"claim_id": claim_id, "plan_code": plan_code, "invoice_number": n} for n in invoices]
         )
+        .on_conflict_do_nothing()
+        .returning(ClaimInvoice.invoice_number)
     )
+    return len((await session.execute(statement)).all())
 
 
 async def release_invoices(session: AsyncSession, claim_id: str) -> None:
