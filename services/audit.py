@@ -43,6 +43,8 @@ def _jsonable(value: Any) -> Any:
 class AuditLog:
     def __init__(self, table: Table) -> None:
         self.table = table
+        # built once: every change a service makes writes one (README: performance)
+        self.insert = insert(table)
 
     async def record(
         self,
@@ -56,20 +58,13 @@ class AuditLog:
         before: Any = None,
         after: Any = None,
     ) -> None:
-        request_id = getattr(request.state, "request_id", None) if request is not None else None
-        await session.execute(
-            insert(self.table).values(
-                id=new_id("aud"),
-                at=datetime.now(UTC),
-                actor=principal.sub,
-                role=principal.role.value,
-                action=action,
-                entity=entity,
-                entity_id=entity_id,
-                request_id=request_id,
-                before=_jsonable(before),
-                after=_jsonable(after),
-            )
+        await self.record_many(
+            session,
+            principal,
+            request,
+            action=action,
+            entity=entity,
+            changes=[(entity_id, before, after)],
         )
 
     async def record_many(
@@ -102,7 +97,8 @@ class AuditLog:
             for entity_id, before, after in changes
         ]
         for start in range(0, len(events), 5_000):
-            await session.execute(insert(self.table), events[start : start + 5_000])
+            chunk = events[start : start + 5_000]
+            await (await session.connection()).execute(self.insert, chunk)
 
 
 class AuditEventRead(BaseModel):

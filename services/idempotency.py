@@ -9,12 +9,13 @@ does the work itself). A crash can never leave the work done without its key, or
 import hashlib
 import json
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, bindparam, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -38,6 +39,19 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("response_body", Text),
         Column("created_at", DateTime(timezone=True), nullable=False),
     )
+
+
+@cache
+def _statements(table: Table, dialect: str) -> tuple[Any, Any]:
+    """Built once per table: every creating POST runs both (README: performance)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    claim = insert(table).on_conflict_do_nothing().returning(table.c.key)
+    remember = (
+        sql_update(table)
+        .where(table.c.principal == bindparam("p"), table.c.key == bindparam("k"))
+        .values(status_code=bindparam("status_code"), response_body=bindparam("response_body"))
+    )
+    return claim, remember
 
 
 class StoredResponse(Exception):
@@ -82,19 +96,15 @@ class Idempotency:
         # and a key being inserted by a concurrent transaction makes this INSERT wait for it
         # (Postgres; SQLite's BEGIN IMMEDIATE serialises them anyway): committed, the row is
         # then read and replayed; rolled back, this request does the work.
-        insert = pg_insert if self.session.bind.dialect.name == "postgresql" else sqlite_insert
-        statement = (
-            insert(self.table)
-            .values(
-                principal=self.principal,
-                key=self.key,
-                request_hash=request_hash,
-                created_at=datetime.now(UTC),
-            )
-            .on_conflict_do_nothing()
-            .returning(self.table.c.key)
-        )
-        if (await self.session.execute(statement)).first() is None:
+        statement, _ = _statements(self.table, self.session.bind.dialect.name)
+        values = {
+            "principal": self.principal,
+            "key": self.key,
+            "request_hash": request_hash,
+            "created_at": datetime.now(UTC),
+        }
+        connection = await self.session.connection()
+        if (await connection.execute(statement, values)).first() is None:
             row = await self._existing()
             raise self._answer_for(row, request_hash)
 
@@ -105,11 +115,14 @@ class Idempotency:
     async def remember_json(self, status_code: int, body: str) -> None:
         """For answers built as JSON text directly (bulk results too large for a model)."""
         if self.key is not None and self.table is not None:
-            await self.session.execute(
-                sql_update(self.table)
-                .where(self.table.c.principal == self.principal, self.table.c.key == self.key)
-                .values(status_code=status_code, response_body=body)
-            )
+            _, statement = _statements(self.table, self.session.bind.dialect.name)
+            values = {
+                "p": self.principal,
+                "k": self.key,
+                "status_code": status_code,
+                "response_body": body,
+            }
+            await (await self.session.connection()).execute(statement, values)
 
 
 def request_digest(request: Request) -> "hashlib._Hash":

@@ -114,27 +114,22 @@ async def decide(
     rules_version: str,
     claim_id: str | None = None,
 ) -> Decided:
-    usage = await usage_queries.usage_of(
-        session, cover.enrollment_id if cover else None, excluding_claim=claim_id
+    prior = await usage_queries.prior_claims(
+        session,
+        enrollment_id=cover.enrollment_id if cover else None,
+        member_id=member_id,
+        plan_code=plan_code,
+        invoices=invoices_of(facts),
+        stay=None if terms.kind == "fixed_benefit" else (facts.event_date, facts.end_date),
+        excluding_claim=claim_id,
     )
+    usage = prior.usage
     assessment = assess(terms, cover, facts, usage, filed_on=filed_on, rules_version=rules_version)
     extra: list[tuple[str, str]] = []
-    duplicates = await usage_queries.duplicate_invoices(
-        session, plan_code, invoices_of(facts), excluding_claim=claim_id
-    )
-    if duplicates:
-        extra.append(
-            ("duplicate_invoice", f"invoice {', '.join(duplicates)} is already in a live claim")
-        )
-    if terms.kind != "fixed_benefit":
-        other = await usage_queries.overlapping_claim(
-            session,
-            member_id,
-            plan_code,
-            facts.event_date,
-            facts.end_date,
-            excluding_claim=claim_id,
-        )
-        if other:
-            extra.append(("overlapping_stay", f"the stay overlaps claim {other} under this plan"))
+    if prior.duplicate_invoices:
+        duplicates = ", ".join(prior.duplicate_invoices)
+        extra.append(("duplicate_invoice", f"invoice {duplicates} is already in a live claim"))
+    if prior.overlapping_claim:
+        other = prior.overlapping_claim
+        extra.append(("overlapping_stay", f"the stay overlaps claim {other} under this plan"))
     return Decided(assessment, extra, usage)

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from claims_api.claims import usage as usage_queries
@@ -31,6 +31,12 @@ from services.clock import now, today
 from services.errors import Conflict, NotFound
 from services.ids import new_id
 from services.pagination import PageParams
+
+# Built once: a filing writes its claim and events with these Core INSERTs instead of an ORM
+# flush, whose unit-of-work bookkeeping cost more CPU than the writes (README: performance).
+_INSERT_CLAIM, _INSERT_EVENTS = insert(Claim), insert(ClaimEvent)
+_CLAIM_COLUMNS = tuple(column.key for column in Claim.__table__.columns)
+_EVENT_COLUMNS = tuple(c.key for c in ClaimEvent.__table__.columns if c.key != "id")
 
 FILERS = (Role.member, Role.hr, Role.admin)
 READERS = (Role.admin, Role.reviewer, Role.finance, Role.auditor)
@@ -197,7 +203,8 @@ async def _store(
         updated_at=at,
     )
     # The claim is built with its final status and both events before anything is written:
-    # one INSERT of the claim, one of its events.
+    # one INSERT of the claim, one of its events. Neither joins the session: nothing later in
+    # the request changes them.
     events = [_event(claim, principal, request, "submitted", at=at)]
     status = filing.status
     if status == "rejected":
@@ -210,9 +217,11 @@ async def _store(
         events.append(_event(claim, None, request, "approved", reason, at=at))
     else:
         events.append(_event(claim, None, request, "pending_review", at=at))
-    session.add(claim)
-    session.add_all(events)
-    await session.flush()
+    connection = await session.connection()
+    await connection.execute(_INSERT_CLAIM, {c: getattr(claim, c) for c in _CLAIM_COLUMNS})
+    await connection.execute(
+        _INSERT_EVENTS, [{c: getattr(event, c) for c in _EVENT_COLUMNS} for event in events]
+    )
     if status != "rejected":
         await hold_invoices(session, claim, invoices_of(filing.facts))
     return claim, events

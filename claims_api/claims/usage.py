@@ -1,10 +1,13 @@
 """The queries that decide a payout beside the engine: the per-member-and-plan lock, what an
 enrolment already used, duplicate invoices and overlapping stays."""
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import CompoundSelect, bindparam, delete, literal, null, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,70 +21,117 @@ LIVE = ("submitted", "pending_review", "needs_info", "approved", "paid")
 """Statuses of a claim that still stands (not rejected, not withdrawn)."""
 
 
+@dataclass(frozen=True)
+class PriorClaims:
+    """What the stored claims mean for a new assessment: the enrolment's usage, the invoices
+    already held by live claims, a live stay that overlaps."""
+
+    usage: Usage
+    duplicate_invoices: list[str]
+    overlapping_claim: str | None
+
+
+@cache
+def _prior_claims_query(check_overlap: bool, excluding: bool) -> CompoundSelect:
+    """One round trip for the three look-ups (UNION ALL, each row tagged with its look-up),
+    built once per variant: every claim filed runs it, and building and hashing a statement
+    costs more CPU than Postgres spends answering it (README: performance). `excluding`: a
+    stored claim being reassessed must not count itself."""
+    taken = select(literal("taken"), Claim.id, Claim.payable, Claim.assessment).where(
+        Claim.enrollment_id == bindparam("enrollment_id"),
+        Claim.status.in_(TAKEN),  # type: ignore[attr-defined]
+    )
+    held = select(literal("invoice"), ClaimInvoice.invoice_number, null(), null()).where(
+        ClaimInvoice.plan_code == bindparam("plan_code"),
+        ClaimInvoice.invoice_number.in_(bindparam("invoices", expanding=True)),  # type: ignore[attr-defined]
+    )
+    if excluding:
+        taken = taken.where(Claim.id != bindparam("excluding"))
+        held = held.where(ClaimInvoice.claim_id != bindparam("excluding"))
+    parts = [taken, held]
+    if check_overlap:
+        overlapping = select(literal("overlap"), Claim.id, null(), null()).where(
+            Claim.member_id == bindparam("member_id"),
+            Claim.plan_code == bindparam("plan_code"),
+            Claim.status.in_(LIVE),  # type: ignore[attr-defined]
+            Claim.event_on <= bindparam("end"),
+            Claim.end_on >= bindparam("start"),
+        )
+        if excluding:
+            overlapping = overlapping.where(Claim.id != bindparam("excluding"))
+        parts.append(overlapping)
+    return union_all(*parts)
+
+
+async def prior_claims(
+    session: AsyncSession,
+    *,
+    enrollment_id: str | None,
+    member_id: str,
+    plan_code: str,
+    invoices: list[str],
+    stay: tuple[date, date] | None,
+    excluding_claim: str | None = None,
+) -> PriorClaims:
+    """`stay`: the (start, end) to check for overlaps; None for a fixed benefit (no stay)."""
+    parameters: dict[str, Any] = {
+        # no enrolment (not covered): no usage; an id no claim has matches nothing
+        "enrollment_id": enrollment_id or "",
+        "plan_code": plan_code,
+        "invoices": invoices,
+        "member_id": member_id,
+    }
+    if stay is not None:
+        parameters["start"], parameters["end"] = stay
+    if excluding_claim is not None:
+        parameters["excluding"] = excluding_claim
+    query = _prior_claims_query(stay is not None, excluding_claim is not None)
+    rows = (await _execute(session, query, parameters)).all()
+    taken = [row for row in rows if row[0] == "taken"]
+    groups = frozenset(row.assessment["group"] for row in taken if row.assessment.get("group"))
+    usage = Usage(
+        used=sum((row.payable for row in taken), Decimal("0.00")),
+        claims_count=len(taken),
+        groups_paid=groups,
+        cover_ended=any(row.assessment.get("ends_cover") for row in taken),
+    )
+    overlapping = sorted(row.id for row in rows if row[0] == "overlap")
+    return PriorClaims(
+        usage=usage,
+        duplicate_invoices=sorted({row.id for row in rows if row[0] == "invoice"}),
+        overlapping_claim=overlapping[0] if overlapping else None,
+    )
+
+
+def _lock_statement() -> Any:
+    """ON CONFLICT DO UPDATE (to the same value) locks the row whether this statement created
+    it or found it: the lock in one round trip instead of an INSERT and a SELECT FOR UPDATE."""
+    insert = pg_insert(ClaimLock).values(key=bindparam("key"))
+    return insert.on_conflict_do_update(
+        index_elements=[ClaimLock.key], set_={"key": insert.excluded.key}
+    )
+
+
+_LOCK = _lock_statement()
+_HOLD_INVOICES = {
+    dialect: insert(ClaimInvoice).on_conflict_do_nothing().returning(ClaimInvoice.invoice_number)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
+async def _execute(session: AsyncSession, statement: Any, parameters: dict[str, Any]) -> Any:
+    """On the session's connection (its transaction): Core statements skip the ORM's
+    per-statement work."""
+    return await (await session.connection()).execute(statement, parameters)
+
+
 async def lock_member_plan(session: AsyncSession, member_id: str, plan_code: str) -> None:
     """Serialise every payout decision of one member under one plan until the transaction ends.
 
     Postgres: a row lock. SQLite: the whole database is already held by BEGIN IMMEDIATE."""
     if session.bind.dialect.name != "postgresql":
         return
-    key = f"{member_id}:{plan_code}"
-    await session.execute(pg_insert(ClaimLock).values(key=key).on_conflict_do_nothing())
-    await session.execute(select(ClaimLock.key).where(ClaimLock.key == key).with_for_update())
-
-
-async def usage_of(
-    session: AsyncSession, enrollment_id: str | None, *, excluding_claim: str | None = None
-) -> Usage:
-    if enrollment_id is None:
-        return Usage()
-    query = select(Claim.payable, Claim.assessment).where(
-        Claim.enrollment_id == enrollment_id,
-        Claim.status.in_(TAKEN),  # type: ignore[attr-defined]
-    )
-    if excluding_claim is not None:
-        query = query.where(Claim.id != excluding_claim)
-    rows = (await session.execute(query)).all()
-    groups = frozenset(row.assessment["group"] for row in rows if row.assessment.get("group"))
-    return Usage(
-        used=sum((row.payable for row in rows), Decimal("0.00")),
-        claims_count=len(rows),
-        groups_paid=groups,
-        cover_ended=any(row.assessment.get("ends_cover") for row in rows),
-    )
-
-
-async def duplicate_invoices(
-    session: AsyncSession, plan_code: str, invoices: list[str], excluding_claim: str | None = None
-) -> list[str]:
-    if not invoices:
-        return []
-    query = select(ClaimInvoice.invoice_number).where(
-        ClaimInvoice.plan_code == plan_code,
-        ClaimInvoice.invoice_number.in_(invoices),  # type: ignore[attr-defined]
-    )
-    if excluding_claim is not None:
-        query = query.where(ClaimInvoice.claim_id != excluding_claim)
-    return sorted(set((await session.scalars(query)).all()))
-
-
-async def overlapping_claim(
-    session: AsyncSession,
-    member_id: str,
-    plan_code: str,
-    start: date,
-    end: date,
-    excluding_claim: str | None = None,
-) -> str | None:
-    query = select(Claim.id).where(
-        Claim.member_id == member_id,
-        Claim.plan_code == plan_code,
-        Claim.status.in_(LIVE),  # type: ignore[attr-defined]
-        Claim.event_on <= end,
-        Claim.end_on >= start,
-    )
-    if excluding_claim is not None:
-        query = query.where(Claim.id != excluding_claim)
-    return await session.scalar(query.limit(1))
+    await _execute(session, _LOCK, {"key": f"{member_id}:{plan_code}"})
 
 
 async def register_invoices(
@@ -92,16 +142,9 @@ async def register_invoices(
     waits for it), without an error, so that no SAVEPOINT is needed around the INSERT."""
     if not invoices:
         return 0
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(ClaimInvoice)
-        .values(
-            [{"claim_id": claim_id, "plan_code": plan_code, "invoice_number": n} for n in invoices]
-        )
-        .on_conflict_do_nothing()
-        .returning(ClaimInvoice.invoice_number)
-    )
-    return len((await session.execute(statement)).all())
+    rows = [{"claim_id": claim_id, "plan_code": plan_code, "invoice_number": n} for n in invoices]
+    statement = _HOLD_INVOICES[session.bind.dialect.name]
+    return len((await (await session.connection()).execute(statement, rows)).all())
 
 
 async def release_invoices(session: AsyncSession, claim_id: str) -> None:
