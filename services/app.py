@@ -76,7 +76,7 @@ def create_service_app(
     )
     async def healthz(request: Request) -> Any:
         try:
-            async with request.app.state.database.engine.connect() as connection:
+            async with request.app.state.database.reading_engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:  # any database failure means "not ready"
             log.warning("health_database_down", error=str(exc))

@@ -80,11 +80,14 @@ CONNECT_TIMEOUT_SECONDS = 5
 POOL_TIMEOUT_SECONDS = 10
 
 
-# Connections kept open per process (POOL_SIZE) and opened on top under a burst, closed when
-# given back (POOL_OVERFLOW): a persistent pool large enough for the load spares a connect
-# (and its authentication) per request.
+# Connections kept open per process, and no overflow: a request beyond POOL_SIZE waits for a
+# connection (up to POOL_TIMEOUT_SECONDS) instead of opening one that is closed again when it
+# is given back. Under 32 concurrent requests a pool of 20 + 10 overflow opened and closed
+# connections continuously (connect, authentication, SSL negotiation, statements prepared
+# again), more CPU than the requests themselves (README: performance). 20 per process keeps
+# the registry and three claims replicas under Postgres' default max_connections of 100.
 POOL_SIZE = 20
-POOL_OVERFLOW = 10
+POOL_OVERFLOW = 0
 
 
 def make_engine(
@@ -153,6 +156,18 @@ class Database:
         self.sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
         )
+        # Postgres: no BEGIN and COMMIT around what only reads (two of a one-query request's
+        # three round trips; README: performance). Under READ COMMITTED each statement takes
+        # its own snapshot inside a transaction too, so a reader sees the same data either
+        # way. SQLite keeps its transactions: its BEGIN IMMEDIATE hook assumes them.
+        self.reading_engine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self.read_sessions = async_sessionmaker(
+            self.reading_engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -192,6 +207,20 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
                 raise
 
 
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    database: Database = request.app.state.database
+    async with database.read_sessions() as session:
+        try:
+            yield session
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                raise DatabaseUnavailable() from None
+            raise
+
+
 # scope="function": the commit happens before the response is sent, so a failed commit is
 # answered as an error instead of after a 2xx has already gone out.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+"""For routes that only read: each statement commits by itself (Postgres), so a write made
+through it would not be undone by a later error. Writers take SessionDep."""
