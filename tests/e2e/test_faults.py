@@ -46,6 +46,13 @@ def registry_down(split_stack: SplitStack) -> Iterator[None]:
 
 
 class TestRegistryKilled:
+    def test_the_gateway_is_not_ready_without_the_registry(
+        self, gateway: httpx.Client, registry_down: None
+    ) -> None:
+        problem = assert_problem(gateway.get("/healthz"), 503)
+        assert "registry" in problem["detail"]
+        assert gateway.get("/healthz/claims").status_code == 200
+
     def test_a_claim_is_refused_with_503_then_accepted_once_the_registry_is_back(
         self, gateway: httpx.Client, split_stack: SplitStack
     ) -> None:
