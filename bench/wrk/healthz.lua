@@ -1,4 +1,4 @@
--- GET /healthz (answered by nginx itself): the gateway baseline.
+-- A plain GET (the /healthz baseline, the gateway's own /healthz, nginx's 404): statuses only.
 package.path = debug.getinfo(1, "S").source:match("^@(.*/)") .. "?.lua;" .. package.path
 local report = require("report")
 
