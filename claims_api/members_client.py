@@ -154,7 +154,7 @@ async def close_members_client(app: FastAPI) -> None:
     await app.state.members_client.close()
 
 
-def _members_client(request: Request) -> MembersClient:
+async def _members_client(request: Request) -> MembersClient:
     return request.app.state.members_client
 
 

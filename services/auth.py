@@ -98,7 +98,8 @@ def decode_token(token: str, secret: str) -> Principal:
 _bearer = HTTPBearer(auto_error=False, description="A JWT from `mutualaid token`")
 
 
-def _principal(
+# async: FastAPI runs a plain def dependency in its thread pool (tests/test_dependencies.py)
+async def _principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:

@@ -54,7 +54,7 @@ class PageParams:
         return {"items": items, "next_cursor": next_cursor}
 
 
-def _page_params(
+async def _page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most 500")] = 50,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> PageParams:
