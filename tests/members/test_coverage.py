@@ -126,6 +126,27 @@ class TestCoverageAnswers:
         answer = await coverage_on(members, member, "2026-06-01")
         assert answer["reason"] == "not_enrolled"
 
+    async def test_terms_corrected_in_the_database_are_answered_at_once(self, members, members_app):
+        """The API cannot change a plan, but an operator can correct its stored terms: the next
+        answer must carry them, not those parsed for an earlier answer."""
+        from sqlalchemy import select, update
+
+        from members_api.models import Plan
+
+        _, member, _ = await enrolled_from_new_year(members)
+        before = await coverage_on(members, member, "2026-02-01")
+        assert before["benefit_ratio"] == "0.5"
+        async with members_app.state.database.sessions() as session, session.begin():
+            terms = await session.scalar(select(Plan.terms).where(Plan.code == "MED-2026"))
+            await session.execute(
+                update(Plan)
+                .where(Plan.code == "MED-2026")
+                .values(terms={**terms, "reduced_ratio": "0.4"})
+            )
+        after = await coverage_on(members, member, "2026-02-01")
+        assert after["benefit_ratio"] == "0.4"
+        assert after["plan"]["terms"]["reduced_ratio"] == "0.4"
+
     async def test_shares_through_two_units_add_up_on_the_earliest_cover(self, members):
         unit, member, first = await enrolled_from_new_year(members)
         other = await new_unit(members, "B")
