@@ -1,7 +1,7 @@
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from members_api.coverage import service
 from members_api.coverage.schemas import CoverageRead
@@ -13,12 +13,20 @@ from services.database import SessionDep
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 
 
-@router.get("", summary="Is this member covered by this plan on that day (member: itself)")
+# The answer is built from validated parts and serialised once, here: returned as a model,
+# FastAPI would validate it against the response model again (the claims service's hot path).
+# response_model keeps the documented schema.
+@router.get(
+    "",
+    response_model=CoverageRead,
+    summary="Is this member covered by this plan on that day (member: itself)",
+)
 async def get_coverage(
     session: SessionDep,
     principal: PrincipalDep,
     member_id: Annotated[str, Query(pattern=ID_PATTERN)],
     plan_code: Annotated[str, Query(pattern=ID_PATTERN)],
     on: Annotated[date | None, Query(description="YYYY-MM-DD; default: today")] = None,
-) -> CoverageRead:
-    return await service.coverage(session, principal, member_id, plan_code, on or today())
+) -> Response:
+    answer = await service.coverage(session, principal, member_id, plan_code, on or today())
+    return Response(content=answer.model_dump_json(), media_type="application/json")
