@@ -7,37 +7,24 @@ gives the same fen.
 
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from services.plan_rules import EnrollmentCover, PlanTerms
 
-from .assessment import (
-    ZERO,
-    Assessment,
-    KindOutcome,
-    Reason,
-    amount_line,
-    new_assessment,
-    ordered_reasons,
-    ratio_line,
-)
+from .assessment import Assessment, Reason
 from .daily import assess_daily
-from .facts import ClaimFacts, Usage, facts_model_for
-from .fast import money_pair
+from .facts import ClaimFacts, DailyFacts, FixedFacts, HospitalFacts, Usage, facts_model_for
 from .fixed import assess_fixed
 from .hospital import assess_hospital
-from .periods import claim_deadline, cover_reasons, deadline_reason, period_of
+from .periods import Verdict, cover_reasons, deadline_reason, deadline_span, period_verdict
 
-_NO_RATIO = Decimal("0")
-_FACTS = {
-    kind: facts_model_for(kind)
-    for kind in ("hospital_reimbursement", "fixed_benefit", "daily_allowance")
-}
-_KINDS: dict[str, Callable[..., KindOutcome]] = {
-    "hospital_reimbursement": assess_hospital,
-    "fixed_benefit": assess_fixed,
-    "daily_allowance": assess_daily,
+# Per plan kind: its facts model and its rules. Each kind's function takes (rules, facts,
+# shares, ratio, period, usage, reasons, rules_version) and answers the Assessment through
+# assessment.finish, which gives the dispatcher's verdict.
+_KINDS: dict[str, tuple[type[ClaimFacts], Callable[..., Assessment]]] = {
+    "hospital_reimbursement": (HospitalFacts, assess_hospital),
+    "fixed_benefit": (FixedFacts, assess_fixed),
+    "daily_allowance": (DailyFacts, assess_daily),
 }
 
 
@@ -56,72 +43,49 @@ def assess(
     is what that enrolment already took, not counting this claim. Any reason makes the
     payable 0.00; a payout merely reduced by a cap is not refused.
     """
-    expected = _FACTS.get(terms.kind) or facts_model_for(terms.kind)  # unknown kind: raises
-    if not isinstance(facts, expected):
-        raise TypeError(
-            f"a {terms.kind} plan is assessed on {expected.__name__}, not {type(facts).__name__}"
-        )
-    event_date = facts.event_date
-    covered = cover is not None and cover.starts_on <= event_date <= cover.ends_on  # in_cover
-    reasons: list[Reason]
-    if covered and not usage.cover_ended and cover.member_left_on is None:  # type: ignore[union-attr]
-        reasons = []  # what cover_reasons answers then
+    kind = terms.kind
+    found = _KINDS.get(kind)
+    if found is None or type(facts) is not found[0]:
+        _check_facts(kind, facts)  # raises unless the facts are an instance of a subclass
+        event_date, end_date = facts.event_date, facts.end_date
+    elif found[0] is FixedFacts:  # as the models' event_date / end_date answer
+        event_date = end_date = facts.diagnosed_on  # type: ignore[union-attr]
     else:
-        reasons = cover_reasons(cover, event_date, usage.cover_ended)
+        event_date, end_date = facts.admitted_on, facts.discharged_on  # type: ignore[union-attr]
 
-    period: tuple[Decimal | None, str] | None = None
-    ratio: Decimal | None = None
-    if covered:
-        period = period_of(terms, cover, event_date)  # type: ignore[arg-type]
+    reasons: list[Reason]
+    period: Verdict | None = None
+    ratio = shares = None
+    if cover is not None and cover.starts_on <= event_date <= cover.ends_on:  # in_cover
+        if usage.cover_ended or cover.member_left_on is not None:
+            reasons = cover_reasons(cover, event_date, usage.cover_ended)
+        else:
+            reasons = []  # what cover_reasons answers then
+        period = period_verdict(terms, cover, event_date)
         ratio = period[0]
         if ratio is None:
             reasons.append(("waiting_period", period[1]))
-    end_date = facts.end_date
-    if filed_on > claim_deadline(terms, end_date):
+        shares = cover.shares
+    else:
+        reasons = cover_reasons(cover, event_date, usage.cover_ended)
+        if cover is not None:
+            shares = cover.shares
+    if filed_on > end_date + deadline_span(terms.claim_deadline_days):  # claim_deadline
         late = deadline_reason(terms, end_date, filed_on)
         if late is not None:
             reasons.append(late)
 
-    outcome = _KINDS[terms.kind](
-        terms.benefit,
-        facts,
-        shares=cover.shares if cover is not None else None,
-        ratio=ratio,
-        usage=usage,
-    )
-    refusals = (
-        ordered_reasons(reasons + list(outcome.reasons)) if reasons or outcome.reasons else []
+    return _KINDS[kind][1](
+        terms.benefit, facts, shares, ratio, period, usage, reasons, rules_version
     )
 
-    lines = list(outcome.lines)
-    if period is not None:
-        shown = ratio if ratio is not None else _NO_RATIO
-        lines.append(ratio_line(period[1], shown))
-    if refusals:
-        payable = ZERO
-        payable_fen: Decimal | None = ZERO
-        text = "not payable: " + "; ".join(f"{code} ({why})" for code, why in refusals)
-    elif outcome.payout is None:  # pragma: no cover - every missing input is a refusal
-        raise AssertionError("no payout computed for a claim without refusal")
-    else:
-        payable = outcome.payout
-        payable_fen, payable_text = money_pair(payable)
-        text = f"{outcome.benefit_text}; payable {payable_text}"
-    lines.append(amount_line("benefit", text, payable, payable_fen))
 
-    cap_left = None if outcome.term_left is None else outcome.term_left - payable
-    return new_assessment(  # the fields in order: payable, lines, reason_codes, cap_left, ...
-        payable,
-        lines,
-        [code for code, _ in refusals] if refusals else [],
-        cap_left,
-        rules_version,
-        ratio,
-        outcome.group,
-        outcome.condition_code,
-        outcome.ends_cover and not refusals,
-        payable_fen=payable_fen,
-    )
+def _check_facts(kind: str, facts: ClaimFacts) -> None:
+    expected = facts_model_for(kind)  # an unknown kind raises
+    if not isinstance(facts, expected):
+        raise TypeError(
+            f"a {kind} plan is assessed on {expected.__name__}, not {type(facts).__name__}"
+        )
 
 
 def assess_snapshot(snapshot: dict[str, Any], *, filed_on: date, rules_version: str) -> Assessment:

@@ -4,7 +4,6 @@ The result is stored with the claim and shown to its member; it serialises to JS
 as strings, and carries the rule version so an auditor can replay it.
 """
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, get_args
 
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from services.money import Money, Ratio
 
 from .fast import (
+    money_pair,
     money_text,
     money_value,
     new_object,
@@ -94,11 +94,16 @@ class Assessment(BaseModel):
         return next((line for line in self.lines if line.category == category), None)
 
 
+Reason = tuple[str, str]
+"""A reason code and the sentence saying why it applies."""
+
+
 _CATEGORIES = frozenset(("submitted", "eligible", "deductible", "eligpercent", "benefit"))
 _AMOUNT_CATEGORIES = _CATEGORIES - {"eligpercent"}
 _ASSESSMENT_FIELDS = set(Assessment.model_fields)
 _REASON_ORDER = {code: index for index, code in enumerate(REASON_CODES)}
 _UNCHECKED: Any = object()
+_NO_RATIO = Decimal("0")
 
 
 def amount_line(
@@ -152,53 +157,60 @@ def ratio_line(text: str, ratio: Decimal) -> AssessmentLine:
     return AssessmentLine(category="eligpercent", ratio=ratio, text=text)
 
 
-def new_line(
-    category: LineCategory,
-    text: str,
-    amount: Decimal | None = None,
-    ratio: Decimal | None = None,
-) -> AssessmentLine:
-    """`AssessmentLine(category=..., text=..., amount=..., ratio=...)`, the amount and the
-    ratio given only when not None."""
-    if ratio is None:
-        return text_line(category, text) if amount is None else amount_line(category, text, amount)
-    if amount is None and category == "eligpercent":
-        return ratio_line(text, ratio)
-    given: dict[str, Any] = {"category": category, "text": text, "ratio": ratio}
-    if amount is not None:
-        given["amount"] = amount
-    return AssessmentLine(**given)
-
-
-def new_assessment(
-    payable: Decimal,
+def finish(
     lines: list[AssessmentLine],
-    reason_codes: list[str],
-    cap_left: Decimal | None,
+    reasons: list[Reason],
+    payout: Decimal | None,
+    benefit_text: str,
+    term_left: Decimal | None,
+    period: "tuple[Decimal | None, str, AssessmentLine] | None",
     rules_version: str,
-    benefit_ratio: Decimal | None,
-    group: str | None,
-    condition_code: str | None,
-    ends_cover: bool,
-    *,
-    payable_fen: Decimal | None = _UNCHECKED,
+    group: str | None = None,
+    condition_code: str | None = None,
+    ends_cover: bool = False,
 ) -> Assessment:
-    """`Assessment(...)` with every field given (in declaration order), without validating
-    the engine's own values a second time (claims_api.engine.fast). The lists are the
-    caller's own, fresh ones: the instance keeps them, as validation keeps its copies.
-    `payable_fen` is `money_value(payable)` when the caller already has it."""
-    if payable_fen is _UNCHECKED:
-        payable_fen = money_value(payable)
-    cap_fen = None if cap_left is None else money_value(cap_left)
+    """The dispatcher's verdict on what a kind's rules found, as the `Assessment`.
+
+    `lines` are the kind's own lines (a fresh list: the answer keeps it), `reasons` every
+    refusal found so far, the dispatcher's first (`ordered_reasons` keeps the first of a code);
+    `payout` is None when it cannot be computed (no cover, or the event is in the waiting
+    period); `term_left` is the term cap x shares minus used, before this payout, or None;
+    `period` is `periods.period_verdict`'s (ratio, text, eligpercent line) when the cover
+    contains the event, else None. The models are built without validating the engine's own
+    values a second time (claims_api.engine.fast): anything unusual goes through validation.
+    """
+    ratio = None
+    if period is not None:
+        ratio = period[0]
+        lines.append(period[2])
+    if reasons:
+        refusals = ordered_reasons(reasons)
+        payable = payable_fen = ZERO
+        text = "not payable: " + "; ".join(f"{code} ({why})" for code, why in refusals)
+        reason_codes = [code for code, _ in refusals]
+        ends_cover = False
+    elif payout is None:  # pragma: no cover - every missing input is a refusal
+        raise AssertionError("no payout computed for a claim without refusal")
+    else:
+        payable = payout
+        payable_fen, payable_text = money_pair(payout)
+        text = f"{benefit_text}; payable {payable_text}"
+        reason_codes = []
+    lines.append(amount_line("benefit", text, payable, payable_fen))
+
+    cap_left = cap_fen = None
+    if term_left is not None:
+        cap_left = term_left - payable
+        cap_fen = money_value(cap_left)
     if (
         payable_fen is not None
-        and (cap_left is None or cap_fen is not None)
+        and (cap_fen is not None or cap_left is None)
         and len(lines) <= 10
         # every line comes from the builders above, so it is an AssessmentLine
         and (not reason_codes or _known_codes(reason_codes))
         and type(rules_version) is str
         and len(rules_version) <= 200
-        and (benefit_ratio is None or ratio_ok(benefit_ratio))
+        and (ratio is None or ratio_ok(ratio))
         and (group is None or (type(group) is str and len(group) <= 40))
         and (condition_code is None or (type(condition_code) is str and len(condition_code) <= 40))
         and type(ends_cover) is bool
@@ -210,7 +222,7 @@ def new_assessment(
             "reason_codes": reason_codes,
             "cap_left": cap_fen,
             "rules_version": rules_version,
-            "benefit_ratio": benefit_ratio,
+            "benefit_ratio": ratio,
             "group": group,
             "condition_code": condition_code,
             "ends_cover": ends_cover,
@@ -226,7 +238,7 @@ def new_assessment(
         reason_codes=reason_codes,  # type: ignore[arg-type]
         cap_left=cap_left,
         rules_version=rules_version,
-        benefit_ratio=benefit_ratio,
+        benefit_ratio=ratio,
         group=group,
         condition_code=condition_code,
         ends_cover=ends_cover,
@@ -239,10 +251,6 @@ def _known_codes(codes: list[str]) -> bool:
     )
 
 
-Reason = tuple[str, str]
-"""A reason code and the sentence saying why it applies."""
-
-
 def ordered_reasons(reasons: list[Reason]) -> list[Reason]:
     """Reasons in the stable order of REASON_CODES, each code once."""
     if not reasons:
@@ -253,26 +261,6 @@ def ordered_reasons(reasons: list[Reason]) -> list[Reason]:
             raise ValueError(f"unknown reason code {reason[0]!r}")
         first.setdefault(reason[0], reason)
     return sorted(first.values(), key=lambda reason: _REASON_ORDER[reason[0]])
-
-
-@dataclass(slots=True)
-class KindOutcome:
-    """What a kind's rules found, before the dispatcher adds the period and the verdict.
-
-    `payout` is None when it cannot be computed (no cover, or the event is in the waiting
-    period); `term_left` is the term cap x shares minus used, before this payout, or None.
-    (Not frozen: it never leaves the engine, and a frozen dataclass costs a second per 250,000
-    assessments to build.)
-    """
-
-    lines: tuple[AssessmentLine, ...]
-    reasons: tuple[Reason, ...] = ()
-    payout: Decimal | None = None
-    benefit_text: str = ""
-    term_left: Decimal | None = None
-    group: str | None = None
-    condition_code: str | None = None
-    ends_cover: bool = False
 
 
 def term_cap_left(cap_per_share: Decimal, shares: int, used: Decimal) -> Decimal:

@@ -5,16 +5,18 @@ from decimal import Decimal
 from services.plan_rules import DailyAllowanceRules
 
 from .assessment import (
-    KindOutcome,
+    Assessment,
     Reason,
     amount_line,
     cap_reached,
+    finish,
     shares_text,
     term_cap,
     text_line,
 )
 from .facts import DailyFacts, Usage
-from .fast import money_text, percent_text, to_fen
+from .fast import day_text, money_text, percent_text, to_fen
+from .periods import Verdict
 
 
 def paid_days(rules: DailyAllowanceRules, days: int) -> int:
@@ -34,18 +36,23 @@ def _days_text(rules: DailyAllowanceRules, days: int, paid: int) -> str:
 def assess_daily(
     rules: DailyAllowanceRules,
     facts: DailyFacts,
-    *,
     shares: int | None,
     ratio: Decimal | None,
+    period: Verdict | None,
     usage: Usage,
-) -> KindOutcome:
-    """Stay -> paid days x amount per day x shares -> period ratio -> term cap."""
-    reasons: list[Reason] = []
-    days = facts.days
+    reasons: list[Reason],
+    rules_version: str,
+) -> Assessment:
+    """Stay -> paid days x amount per day x shares -> period ratio -> term cap.
+
+    (The arguments as for hospital.assess_hospital.)"""
+    admitted_on, discharged_on = facts.admitted_on, facts.discharged_on
+    days = (discharged_on - admitted_on).days  # facts.days
     paid = paid_days(rules, days)
     submitted = text_line(
         "submitted",
-        f"stay at {facts.hospital} from {facts.admitted_on} to {facts.discharged_on}: {days} days",
+        f"stay at {facts.hospital} from {day_text(admitted_on)} to {day_text(discharged_on)}: "
+        f"{days} days",
     )
     per_day = rules.amount_per_day_per_share
     days_text = _days_text(rules, days, paid)
@@ -58,35 +65,24 @@ def assess_daily(
             f"{days_text}, {paid} x {money_text(per_day)} x {shares_text(shares)} "
             f"= {money_text(eligible)}"
         )
-    lines = (
-        submitted,
-        amount_line("eligible", eligible_text, eligible),
-    )
+    lines = [submitted, amount_line("eligible", eligible_text, eligible)]
     if shares is None:
-        return KindOutcome(lines=lines)
+        return finish(lines, reasons, None, "", None, period, rules_version)
 
     term_left, term_text = term_cap(rules.term_cap_per_share, shares, usage.used)
     cap_reason = cap_reached(term_left, term_text)
     if cap_reason is not None:
         reasons.append(cap_reason)
     if ratio is None:
-        return KindOutcome(lines=lines, reasons=tuple(reasons), term_left=term_left)
+        return finish(lines, reasons, None, "", term_left, period, rules_version)
 
-    steps = []
     after_ratio = to_fen(eligible * ratio)
     if ratio != 1:
-        steps.append(f"{money_text(eligible)} x {percent_text(ratio)} = {money_text(after_ratio)}")
+        ratio_step = f"{money_text(eligible)} x {percent_text(ratio)} = {money_text(after_ratio)}"
     else:
-        steps.append(f"daily allowance {money_text(after_ratio)}")
+        ratio_step = f"daily allowance {money_text(after_ratio)}"
     payout = min(after_ratio, term_left)
-    if payout < after_ratio:
-        steps.append(f"capped at the {term_text}")
-    else:
-        steps.append(f"within the {term_text}")
-    return KindOutcome(
-        lines=lines,
-        reasons=tuple(reasons),
-        payout=payout,
-        benefit_text="; ".join(steps),
-        term_left=term_left,
+    cap_step = f"capped at the {term_text}" if payout < after_ratio else f"within the {term_text}"
+    return finish(
+        lines, reasons, payout, f"{ratio_step}; {cap_step}", term_left, period, rules_version
     )

@@ -13,14 +13,15 @@ These helpers give the very same results, faster:
   depends on the value only); `day_text(d)` is `f"{d}"`, cached;
 - `money_value` / `ratio_ok` tell, with plain Python, whether validation would keep a value as
   it is (or what it would make of it). The builders of claims_api.engine.assessment
-  (`amount_line`, `text_line`, `ratio_line`, `new_assessment`) then make the instance as
+  (`amount_line`, `text_line`, `ratio_line`, `finish`) then make the instance as
   `BaseModel.model_construct` does (its `__dict__`, `__pydantic_fields_set__`,
   `__pydantic_extra__`, `__pydantic_private__`), with what validation would have stored; anything
   unusual goes through the model's own validation instead, so that a value validation refuses
   still raises the same `ValidationError`.
 
 Every answer of the engine is the same as before these helpers, to the Decimal exponent, the
-fields set and the repr (checked on the property tests' strategies and the bench's cases).
+fields set and the repr: tests/claims/test_engine_equivalence.py checks it against the engine
+as first written (tests/claims/engine_reference.py) on random plans, covers, facts and usage.
 """
 
 from datetime import date
@@ -29,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.money import FEN, MAX_YUAN, format_money, percent
+from services.money import FEN, MAX_YUAN, format_money, percent, to_fen
 
 _CACHE_SIZE = 1024
 _percents: dict[Decimal, str] = {}
@@ -42,11 +43,6 @@ set_attribute = object.__setattr__  # (for "__dict__")
 set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-
-
-def to_fen(amount: Decimal) -> Decimal:
-    """services.money.to_fen: half-up to the fen (a positional argument: a faster call)."""
-    return amount.quantize(FEN, ROUND_HALF_UP)
 
 
 def money_text(amount: Decimal) -> str:

@@ -5,10 +5,11 @@ from decimal import Decimal
 from services.plan_rules import Condition, FixedBenefitRules, normalise_icd10
 
 from .assessment import (
-    KindOutcome,
+    Assessment,
     Reason,
     amount_line,
     cap_reached,
+    finish,
     shares_text,
     term_cap,
     term_cap_left,
@@ -16,6 +17,7 @@ from .assessment import (
 )
 from .facts import FixedFacts, Usage
 from .fast import day_text, money_text, percent_text, to_fen
+from .periods import Verdict
 
 
 def match_condition(rules: FixedBenefitRules, code: str) -> tuple[Condition, str] | None:
@@ -69,13 +71,16 @@ def _prefixes(rules: FixedBenefitRules) -> list[tuple[str, Condition, str]]:
 def assess_fixed(
     rules: FixedBenefitRules,
     facts: FixedFacts,
-    *,
     shares: int | None,
     ratio: Decimal | None,
+    period: Verdict | None,
     usage: Usage,
-) -> KindOutcome:
-    """Diagnosis -> condition -> amount x shares x period ratio + fixed extra -> term cap."""
-    reasons: list[Reason] = []
+    reasons: list[Reason],
+    rules_version: str,
+) -> Assessment:
+    """Diagnosis -> condition -> amount x shares x period ratio + fixed extra -> term cap.
+
+    (The arguments as for hospital.assess_hospital.)"""
     submitted = text_line(
         "submitted",
         f"first diagnosis {facts.diagnosis_code} on {day_text(facts.diagnosed_on)} at "
@@ -85,11 +90,11 @@ def assess_fixed(
     if match is None:
         text = f"ICD-10 code {facts.diagnosis_code} matches no condition of the plan"
         reasons.append(("condition_not_covered", text))
-        lines = (submitted, text_line("eligible", text))
+        lines = [submitted, text_line("eligible", text)]
         term_left = None
         if shares is not None and rules.term_cap_per_share is not None:
             term_left = term_cap_left(rules.term_cap_per_share, shares, usage.used)
-        return KindOutcome(lines=lines, reasons=tuple(reasons), term_left=term_left)
+        return finish(lines, reasons, None, "", term_left, period, rules_version)
 
     condition, prefix = match
     described = (
@@ -104,17 +109,15 @@ def assess_fixed(
             f"{described}: {money_text(condition.amount_per_share)} x {shares_text(shares)} "
             f"= {money_text(eligible)}"
         )
-    lines = (submitted, amount_line("eligible", eligible_text, eligible))
-    group, ends_cover = condition.group, rules.ends_cover_after_payout
+    lines = [submitted, amount_line("eligible", eligible_text, eligible)]
+    group, code, ends_cover = condition.group, condition.code, rules.ends_cover_after_payout
     if shares is None:
-        return KindOutcome(
-            lines=lines, group=group, condition_code=condition.code, ends_cover=ends_cover
+        return finish(
+            lines, reasons, None, "", None, period, rules_version, group, code, ends_cover
         )
 
-    if condition.group in usage.groups_paid:
-        reasons.append(
-            ("already_paid_group", f"group {condition.group} was already paid on this enrolment")
-        )
+    if group in usage.groups_paid:
+        reasons.append(("already_paid_group", f"group {group} was already paid on this enrolment"))
     term_left = term_text = None
     if rules.term_cap_per_share is not None:
         term_left, term_text = term_cap(rules.term_cap_per_share, shares, usage.used)
@@ -122,13 +125,8 @@ def assess_fixed(
         if cap_reason is not None:
             reasons.append(cap_reason)
     if ratio is None:
-        return KindOutcome(
-            lines=lines,
-            reasons=tuple(reasons),
-            term_left=term_left,
-            group=group,
-            condition_code=condition.code,
-            ends_cover=ends_cover,
+        return finish(
+            lines, reasons, None, "", term_left, period, rules_version, group, code, ends_cover
         )
 
     steps = []
@@ -150,15 +148,17 @@ def assess_fixed(
             steps.append(f"capped at the {term_text}")
         else:
             steps.append(f"within the {term_text}")
-    if rules.ends_cover_after_payout:
+    if ends_cover:
         steps.append("this payout ends the cover")
-    return KindOutcome(
-        lines=lines,
-        reasons=tuple(reasons),
-        payout=payout,
-        benefit_text="; ".join(steps),
-        term_left=term_left,
-        group=group,
-        condition_code=condition.code,
-        ends_cover=ends_cover,
+    return finish(
+        lines,
+        reasons,
+        payout,
+        "; ".join(steps),
+        term_left,
+        period,
+        rules_version,
+        group,
+        code,
+        ends_cover,
     )

@@ -1,20 +1,21 @@
 """hospital_reimbursement: a second reimbursement of one stay after basic medical insurance."""
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from services.plan_rules import Band, HospitalReimbursementRules
 
 from .assessment import (
     ZERO,
-    KindOutcome,
+    Assessment,
     Reason,
     amount_line,
-    cap_reached,
+    finish,
     shares_text,
 )
 from .facts import HospitalFacts, Usage
-from .fast import money_pair, money_text, percent_text, to_fen
+from .fast import FEN, money_pair, money_text, percent_text, to_fen
+from .periods import FULL, Verdict
 
 
 def base_amount(rules: HospitalReimbursementRules, facts: HospitalFacts) -> tuple[Decimal, str]:
@@ -159,27 +160,31 @@ def _progressive(plan: _Plan, amount: Decimal) -> tuple[Decimal, str]:
 def assess_hospital(
     rules: HospitalReimbursementRules,
     facts: HospitalFacts,
-    *,
     shares: int | None,
     ratio: Decimal | None,
+    period: Verdict | None,
     usage: Usage,
-) -> KindOutcome:
+    reasons: list[Reason],
+    rules_version: str,
+) -> Assessment:
     """Bill -> base -> threshold -> deductible -> bands -> period ratio -> caps.
 
     `shares` is None when no enrolment covers the claim, `ratio` None when the event is not
     covered (no cover, or waiting period): the steps that need them are then left out.
+    `period`, `reasons` (the dispatcher's so far) and `rules_version` go to `finish`.
     """
-    plan = _plan(rules)
-    reasons: list[Reason] = []
+    plan = _plans.get(id(rules))
+    if plan is None or plan.rules is not rules:  # the cache holds rules: ids are not reused
+        plan = _plan(rules)
     insurance, out_of_pocket = facts.insurance_paid, facts.out_of_pocket_in_policy
+    self_pay, total_cost = facts.self_pay, facts.total_cost
     insurance_text = money_text(insurance)
     out_of_pocket_fen, out_of_pocket_text = money_pair(out_of_pocket)
-    parts = facts.parts_total
+    parts = insurance + out_of_pocket + self_pay  # facts.parts_total
     parts_text = (
         f"insurance paid {insurance_text} + out of pocket in policy {out_of_pocket_text} + "
-        f"self pay {money_text(facts.self_pay)}"
+        f"self pay {money_text(self_pay)}"
     )
-    total_cost = facts.total_cost
     total_fen, total_text = money_pair(total_cost)
     if parts == total_cost:
         submitted = f"total cost {total_text} = {parts_text}"
@@ -207,29 +212,28 @@ def assess_hospital(
         eligible_text = f"{eligible_text}, {note}"
 
     # min(deductible, base), as min() answers: the first of two equal values
-    deducted = base if base < plan.deductible else plan.deductible
-    eligible = base - deducted
-    if deducted is plan.deductible:
+    deductible = plan.deductible
+    if base < deductible:
+        deducted, deducted_fen, deducted_text = base, base_fen, base_text
+    else:
+        deducted = deductible
         deducted_fen, deducted_text = plan.deductible_pair
-    elif deducted is base:
-        deducted_fen, deducted_text = base_fen, base_text
-    else:  # pragma: no cover - min() answers one of the two
-        deducted_fen, deducted_text = money_pair(deducted)
+    eligible = base - deducted
     deductible_text = (
         f"{plan.deductible_head}{base_text} - {deducted_text} = {money_text(eligible)}"
     )
-    lines = (
+    lines = [
         amount_line("submitted", submitted, total_cost, total_fen),
         amount_line("eligible", eligible_text, base, base_fen),
         amount_line("deductible", deductible_text, deducted, deducted_fen),
-    )
+    ]
     if plan.whole:
         amount, band_text = whole(rules.bands, eligible)
     else:
         amount, band_text = _progressive(plan, eligible)
 
     if shares is None:
-        return KindOutcome(lines=lines, reasons=tuple(reasons), benefit_text=band_text)
+        return finish(lines, reasons, None, band_text, None, period, rules_version)
 
     # term_cap(rules.term_cap_per_share, shares, usage.used)
     used = usage.used
@@ -237,25 +241,27 @@ def assess_hospital(
     term_left = left if left > ZERO else ZERO  # max(ZERO, left), as max() answers
     shares_said = shares_text(shares)
     term_text = f"{plan.term_head}{shares_said} - {money_text(used)} used = {money_text(term_left)}"
-    cap_reason = cap_reached(term_left, term_text)
-    if cap_reason is not None:
-        reasons.append(cap_reason)
+    if term_left <= 0:  # cap_reached(term_left, term_text)
+        reasons.append(("cap_reached", f"nothing is left of the {term_text}"))
     limit = plan.max_claims
     if limit is not None and usage.claims_count >= limit:
         reasons.append(
             ("cap_reached", f"{usage.claims_count} claims already paid, at most {limit} a term")
         )
     if ratio is None:
-        return KindOutcome(
-            lines=lines, reasons=tuple(reasons), benefit_text=band_text, term_left=term_left
-        )
+        return finish(lines, reasons, None, band_text, term_left, period, rules_version)
 
-    steps = [band_text]
-    after_ratio = to_fen(amount * ratio)
-    if ratio != 1:
-        steps.append(
-            f"{money_text(amount)} x {percent_text(ratio)} period ratio = {money_text(after_ratio)}"
-        )
+    if ratio is FULL:  # amount x 1 is amount, to the exponent; already to the fen
+        after_ratio = amount
+        ratio_step = None
+    else:
+        after_ratio = (amount * ratio).quantize(FEN, ROUND_HALF_UP)  # to_fen
+        ratio_step = None
+        if ratio != 1:
+            ratio_step = (
+                f"{money_text(amount)} x {percent_text(ratio)} period ratio = "
+                f"{money_text(after_ratio)}"
+            )
     stay_cap = plan.stay_cap_per_share * shares
     payout = after_ratio  # min(after_ratio, stay_cap, term_left), as min() answers
     if stay_cap < payout:
@@ -264,11 +270,14 @@ def assess_hospital(
         payout = term_left
     if payout == after_ratio:
         stay_text = f"{plan.stay_head}{shares_said} = {money_text(stay_cap)}"
-        steps.append(f"within the {stay_text} and the {term_text}")
+        cap_step = f"within the {stay_text} and the {term_text}"
     elif payout == stay_cap:
         stay_text = f"{plan.stay_head}{shares_said} = {money_text(stay_cap)}"
-        steps.append(f"capped at the {stay_text}")
+        cap_step = f"capped at the {stay_text}"
     else:
-        steps.append(f"capped at the {term_text}")
-    # KindOutcome(lines, reasons, payout, benefit_text, term_left): positional, the hot path
-    return KindOutcome(lines, tuple(reasons), payout, "; ".join(steps), term_left)
+        cap_step = f"capped at the {term_text}"
+    if ratio_step is None:
+        benefit_text = f"{band_text}; {cap_step}"
+    else:
+        benefit_text = f"{band_text}; {ratio_step}; {cap_step}"
+    return finish(lines, reasons, payout, benefit_text, term_left, period, rules_version)

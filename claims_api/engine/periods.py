@@ -6,10 +6,11 @@ from decimal import Decimal
 
 from services.plan_rules import EnrollmentCover, PlanTerms
 
-from .assessment import Reason
+from .assessment import AssessmentLine, Reason, ratio_line
 from .fast import day_text, percent_text
 
 FULL = Decimal("1")
+_NO_RATIO = Decimal("0")
 
 
 @dataclass(frozen=True)
@@ -64,19 +65,49 @@ def period_of(
     return FULL, text
 
 
+Verdict = tuple[Decimal | None, str, AssessmentLine]
+_CACHE_SIZE = 4096
+_verdicts: dict[tuple[date, date | None, date | None, bool], Verdict] = {}
+
+
+def period_verdict(terms: PlanTerms, cover: EnrollmentCover, event_date: date) -> Verdict:
+    """`period_of`'s (ratio, text) and the eligpercent line that shows it (the ratio, 0 for the
+    waiting period), remembered by the dates they depend on: claims under one plan fall on a
+    few hundred days and most covers share their period ends (a renewal has none).
+
+    Only the waiting period (no ratio) and the full benefit (FULL) are remembered; a reduced
+    period answers the plan's own `reduced_ratio` object, so it is worked out every time. The
+    line is frozen, so answers may share it.
+    """
+    key = (event_date, cover.waiting_ends_on, cover.reduced_ends_on, cover.renewal)
+    found = _verdicts.get(key)
+    if found is None:
+        ratio, text = period_of(terms, cover, event_date)
+        found = (ratio, text, ratio_line(text, _NO_RATIO if ratio is None else ratio))
+        if ratio is None or ratio is FULL:
+            if len(_verdicts) >= _CACHE_SIZE:
+                _verdicts.clear()
+            _verdicts[key] = found
+    return found
+
+
 _spans: dict[int, timedelta] = {}
 
 
-def claim_deadline(terms: PlanTerms, end_date: date) -> date:
-    """The last day a claim may be filed: discharge / diagnosis plus `claim_deadline_days`."""
-    days = terms.claim_deadline_days
+def deadline_span(days: int) -> timedelta:
+    """`timedelta(days=days)`, remembered: plans share a few claim deadlines."""
     span = _spans.get(days)
     if span is None:
         span = timedelta(days=days)
         if len(_spans) >= 1024:
             _spans.clear()
         _spans[days] = span
-    return end_date + span
+    return span
+
+
+def claim_deadline(terms: PlanTerms, end_date: date) -> date:
+    """The last day a claim may be filed: discharge / diagnosis plus `claim_deadline_days`."""
+    return end_date + deadline_span(terms.claim_deadline_days)
 
 
 def deadline_reason(terms: PlanTerms, end_date: date, filed_on: date) -> Reason | None:
