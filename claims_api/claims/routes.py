@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from claims_api.audit import audit
 from claims_api.claims import review, service
@@ -61,9 +61,13 @@ async def quote_claim(
     return await service.quote(session, members, request, principal, body)
 
 
+# The answer is serialised once, for the response and the Idempotency-Key's record alike:
+# returned as a model, FastAPI would validate it against the response model again (the hot
+# path of claim filing). response_model keeps the documented schema.
 @router.post(
     "",
     status_code=201,
+    response_model=ClaimRead,
     summary="File a claim (member for itself, hr, admin)",
     responses=REGISTRY_PROBLEMS,
 )
@@ -74,10 +78,12 @@ async def submit_claim(
     principal: PrincipalDep,
     members: MembersClientDep,
     idempotency: IdempotencyDep,
-) -> ClaimRead:
+) -> Response:
     claim, events = await service.submit(session, members, request, principal, body)
     read = await _answer(session, request, principal, claim, "claim.submit", None, events)
-    return await idempotency.remember(201, read)
+    answer = read.model_dump_json()
+    await idempotency.remember_json(201, answer)
+    return Response(content=answer, status_code=201, media_type="application/json")
 
 
 @router.get("", summary="Claims visible to the caller, filtered")
