@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.database import SessionDep
+from services.database import ReadSessionDep, SessionDep
 from services.idempotency import HEADER, IdempotencyDep
 
 PROBLEM_JSON = "application/problem+json"
@@ -61,7 +61,8 @@ DESCRIPTIONS: dict[int, str] = {
     504: "A service this route needs did not answer in time",
 }
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_SESSION = get_args(SessionDep)[1].dependency  # the request's database session
+# the request's database session, writing or only reading
+_SESSIONS = {get_args(dep)[1].dependency for dep in (SessionDep, ReadSessionDep)}
 _IDEMPOTENCY = get_args(IdempotencyDep)[1].dependency
 IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
     "name": HEADER,
@@ -98,7 +99,7 @@ def _common_statuses(route: APIRoute) -> set[int]:
         statuses |= {400, 413}
     if route.methods & _WRITES:
         statuses.add(409)
-    if any(d.call is _SESSION for d in dependants):
+    if any(d.call in _SESSIONS for d in dependants):
         statuses.add(503)  # the database unreachable (services.db_errors)
     return statuses
 

@@ -8,7 +8,7 @@ from members_api.coverage.schemas import CoverageRead
 from members_api.enrollments.schemas import ID_PATTERN
 from services.auth import PrincipalDep
 from services.clock import today
-from services.database import SessionDep
+from services.database import ReadSessionDep
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
     summary="Is this member covered by this plan on that day (member: itself)",
 )
 async def get_coverage(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     member_id: Annotated[str, Query(pattern=ID_PATTERN)],
     plan_code: Annotated[str, Query(pattern=ID_PATTERN)],
