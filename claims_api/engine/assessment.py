@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.money import Money, Ratio
+from services.money import MAX_YUAN, Money, Ratio
 
 from .fast import (
     money_pair,
@@ -193,10 +193,30 @@ def finish(
         raise AssertionError("no payout computed for a claim without refusal")
     else:
         payable = payout
-        payable_fen, payable_text = money_pair(payout)
+        payable_text = str(payout)
+        # money_pair(payout), inline: "d.dd" is kept as it is below a trillion
+        if (
+            type(payout) is Decimal
+            and len(payable_text) > 3
+            and payable_text[-3] == "."
+            and payable_text[0] != "-"
+            and payout < MAX_YUAN
+        ):
+            payable_fen = payout
+        else:
+            payable_fen, payable_text = money_pair(payout)
         text = f"{benefit_text}; payable {payable_text}"
         reason_codes = []
-    lines.append(amount_line("benefit", text, payable, payable_fen))
+    if payable_fen is not None and len(text) <= 2000:  # amount_line("benefit", ...), inline
+        line = new_object(AssessmentLine)
+        values = {"category": "benefit", "amount": payable_fen, "ratio": None, "text": text}
+        set_attribute(line, "__dict__", values)
+        set_fields_set(line, {"category", "amount", "text"})
+        set_extra(line, None)
+        set_private(line, None)
+        lines.append(line)
+    else:
+        lines.append(amount_line("benefit", text, payable, payable_fen))
 
     cap_left = cap_fen = None
     if term_left is not None:

@@ -6,6 +6,7 @@ from services.plan_rules import DailyAllowanceRules
 
 from .assessment import (
     Assessment,
+    AssessmentLine,
     Reason,
     amount_line,
     cap_reached,
@@ -33,6 +34,39 @@ def _days_text(rules: DailyAllowanceRules, days: int, paid: int) -> str:
     return f"{text}: {paid} days"
 
 
+_CACHE_SIZE = 1024
+_eligibles: dict[
+    tuple[int, int, int | None], tuple[DailyAllowanceRules, Decimal, AssessmentLine]
+] = {}
+
+
+def _eligible(
+    rules: DailyAllowanceRules, days: int, shares: int | None
+) -> tuple[DailyAllowanceRules, Decimal, AssessmentLine]:
+    """(rules, the eligible amount, its eligible line) for a stay of `days` on a cover of
+    `shares`, remembered per rules object (the cache holds it, so its id is not reused
+    meanwhile): stays last a few days to a few weeks, on covers of a few share counts. The
+    line is frozen, so answers may share it."""
+    paid = paid_days(rules, days)
+    per_day = rules.amount_per_day_per_share
+    days_text = _days_text(rules, days, paid)
+    if shares is None:
+        eligible = paid * per_day
+        eligible_text = f"{days_text}, {paid} x {money_text(per_day)} per share"
+    else:
+        eligible = paid * per_day * shares
+        eligible_text = (
+            f"{days_text}, {paid} x {money_text(per_day)} x {shares_text(shares)} "
+            f"= {money_text(eligible)}"
+        )
+    found = (rules, eligible, amount_line("eligible", eligible_text, eligible))
+    if shares is None or type(shares) is int:  # (True is 1 to a dict, but says "True share")
+        if len(_eligibles) >= _CACHE_SIZE:
+            _eligibles.clear()
+        _eligibles[(id(rules), days, shares)] = found
+    return found
+
+
 def assess_daily(
     rules: DailyAllowanceRules,
     facts: DailyFacts,
@@ -47,25 +81,18 @@ def assess_daily(
 
     (The arguments as for hospital.assess_hospital.)"""
     admitted_on, discharged_on = facts.admitted_on, facts.discharged_on
-    days = (discharged_on - admitted_on).days  # facts.days
-    paid = paid_days(rules, days)
+    # facts.days, without the property call unless a subclass might answer otherwise
+    days = (discharged_on - admitted_on).days if type(facts) is DailyFacts else facts.days
     submitted = text_line(
         "submitted",
         f"stay at {facts.hospital} from {day_text(admitted_on)} to {day_text(discharged_on)}: "
         f"{days} days",
     )
-    per_day = rules.amount_per_day_per_share
-    days_text = _days_text(rules, days, paid)
-    if shares is None:
-        eligible = paid * per_day
-        eligible_text = f"{days_text}, {paid} x {money_text(per_day)} per share"
-    else:
-        eligible = paid * per_day * shares
-        eligible_text = (
-            f"{days_text}, {paid} x {money_text(per_day)} x {shares_text(shares)} "
-            f"= {money_text(eligible)}"
-        )
-    lines = [submitted, amount_line("eligible", eligible_text, eligible)]
+    found = _eligibles.get((id(rules), days, shares))
+    if found is None or found[0] is not rules or (shares is not None and type(shares) is not int):
+        found = _eligible(rules, days, shares)
+    eligible = found[1]
+    lines = [submitted, found[2]]
     if shares is None:
         return finish(lines, reasons, None, "", None, period, rules_version)
 

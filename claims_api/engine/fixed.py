@@ -6,6 +6,7 @@ from services.plan_rules import Condition, FixedBenefitRules, normalise_icd10
 
 from .assessment import (
     Assessment,
+    AssessmentLine,
     Reason,
     amount_line,
     cap_reached,
@@ -68,6 +69,39 @@ def _prefixes(rules: FixedBenefitRules) -> list[tuple[str, Condition, str]]:
     return found
 
 
+_eligibles: dict[
+    tuple[int, str, str, int | None], tuple[FixedBenefitRules, Decimal, AssessmentLine]
+] = {}
+
+
+def _eligible(
+    rules: FixedBenefitRules, condition: Condition, prefix: str, shares: int | None
+) -> tuple[FixedBenefitRules, Decimal, AssessmentLine]:
+    """(rules, the eligible amount, its eligible line) for a condition matched by `prefix` on a
+    cover of `shares`, remembered per rules object (the cache holds it, so its id is not
+    reused meanwhile; condition codes are unique in a plan): claims under one plan match a few
+    conditions on covers of a few share counts. The line is frozen, so answers may share it.
+    """
+    described = (
+        f"{condition.code} {condition.name} (ICD-10 prefix {prefix}, group {condition.group})"
+    )
+    if shares is None:
+        eligible = condition.amount_per_share
+        eligible_text = f"{described}: {money_text(eligible)} per share"
+    else:
+        eligible = condition.amount_per_share * shares
+        eligible_text = (
+            f"{described}: {money_text(condition.amount_per_share)} x {shares_text(shares)} "
+            f"= {money_text(eligible)}"
+        )
+    found = (rules, eligible, amount_line("eligible", eligible_text, eligible))
+    if shares is None or type(shares) is int:  # (True is 1 to a dict, but says "True share")
+        if len(_eligibles) >= _CACHE_SIZE:
+            _eligibles.clear()
+        _eligibles[(id(rules), condition.code, prefix, shares)] = found
+    return found
+
+
 def assess_fixed(
     rules: FixedBenefitRules,
     facts: FixedFacts,
@@ -97,19 +131,12 @@ def assess_fixed(
         return finish(lines, reasons, None, "", term_left, period, rules_version)
 
     condition, prefix = match
-    described = (
-        f"{condition.code} {condition.name} (ICD-10 prefix {prefix}, group {condition.group})"
-    )
-    if shares is None:
-        eligible = condition.amount_per_share
-        eligible_text = f"{described}: {money_text(eligible)} per share"
-    else:
-        eligible = condition.amount_per_share * shares
-        eligible_text = (
-            f"{described}: {money_text(condition.amount_per_share)} x {shares_text(shares)} "
-            f"= {money_text(eligible)}"
-        )
-    lines = [submitted, amount_line("eligible", eligible_text, eligible)]
+    key = (id(rules), condition.code, prefix, shares)
+    found = _eligibles.get(key)
+    if found is None or found[0] is not rules or (shares is not None and type(shares) is not int):
+        found = _eligible(rules, condition, prefix, shares)
+    eligible = found[1]
+    lines = [submitted, found[2]]
     group, code, ends_cover = condition.group, condition.code, rules.ends_cover_after_payout
     if shares is None:
         return finish(

@@ -8,13 +8,25 @@ from services.plan_rules import Band, HospitalReimbursementRules
 from .assessment import (
     ZERO,
     Assessment,
+    AssessmentLine,
     Reason,
     amount_line,
     finish,
     shares_text,
 )
 from .facts import HospitalFacts, Usage
-from .fast import FEN, money_pair, money_text, percent_text, to_fen
+from .fast import (
+    FEN,
+    money_pair,
+    money_text,
+    new_object,
+    percent_text,
+    set_attribute,
+    set_extra,
+    set_fields_set,
+    set_private,
+    to_fen,
+)
 from .periods import FULL, Verdict
 
 
@@ -96,6 +108,33 @@ class _Plan:
     term_cap_per_share: Decimal
     term_head: str
     max_claims: int | None
+    by_shares: dict[int, "_Shares"]  # _shares(plan, shares), remembered
+
+
+@dataclass(slots=True)
+class _Shares:
+    """What every claim of a cover with this many shares reuses under one rule set."""
+
+    said: str  # shares_text(shares)
+    term_cap: Decimal  # term_cap_per_share x shares
+    stay_cap: Decimal  # per_stay_cap_per_share x shares
+    stay_text: str  # "per-stay cap 10000.00 x 2 shares = 20000.00"
+
+
+def _shares(plan: "_Plan", shares: int) -> _Shares:
+    said = shares_text(shares)
+    stay_cap = plan.stay_cap_per_share * shares
+    found = _Shares(
+        said=said,
+        term_cap=plan.term_cap_per_share * shares,
+        stay_cap=stay_cap,
+        stay_text=f"{plan.stay_head}{said} = {money_text(stay_cap)}",
+    )
+    if type(shares) is int:  # (True is 1 to a dict, but says "True share")
+        if len(plan.by_shares) >= _CACHE_SIZE:
+            plan.by_shares.clear()
+        plan.by_shares[shares] = found
+    return found
 
 
 _CACHE_SIZE = 256
@@ -134,6 +173,7 @@ def _plan(rules: HospitalReimbursementRules) -> _Plan:
         term_cap_per_share=rules.term_cap_per_share,
         term_head=f"term cap left: {money_text(rules.term_cap_per_share)} x ",
         max_claims=rules.max_claims_per_term,
+        by_shares={},
     )
     if len(_plans) >= _CACHE_SIZE:
         _plans.clear()
@@ -146,12 +186,13 @@ def _progressive(plan: _Plan, amount: Decimal) -> tuple[Decimal, str]:
     exact = ZERO
     parts: list[str] = []
     for above, upper, ratio, ratio_text in plan.slices:
-        top = amount if upper is None else min(amount, upper)
+        # min(amount, upper), as min() answers: the first of two equal values
+        top = amount if upper is None or not upper < amount else upper
         if top > above:
             part = top - above
             exact += part * ratio
             parts.append(f"{money_text(part)} x {ratio_text}")
-    total = to_fen(exact)
+    total = exact.quantize(FEN, ROUND_HALF_UP)  # to_fen(exact)
     if not parts:
         return total, f"progressive bands: nothing to reimburse, {money_text(total)}"
     return total, f"progressive bands: {' + '.join(parts)} = {money_text(total)}"
@@ -180,7 +221,10 @@ def assess_hospital(
     self_pay, total_cost = facts.self_pay, facts.total_cost
     insurance_text = money_text(insurance)
     out_of_pocket_fen, out_of_pocket_text = money_pair(out_of_pocket)
-    parts = insurance + out_of_pocket + self_pay  # facts.parts_total
+    if type(facts) is HospitalFacts:
+        parts = insurance + out_of_pocket + self_pay  # facts.parts_total, without the call
+    else:
+        parts = facts.parts_total
     parts_text = (
         f"insurance paid {insurance_text} + out of pocket in policy {out_of_pocket_text} + "
         f"self pay {money_text(self_pay)}"
@@ -222,11 +266,53 @@ def assess_hospital(
     deductible_text = (
         f"{plan.deductible_head}{base_text} - {deducted_text} = {money_text(eligible)}"
     )
-    lines = [
-        amount_line("submitted", submitted, total_cost, total_fen),
-        amount_line("eligible", eligible_text, base, base_fen),
-        amount_line("deductible", deductible_text, deducted, deducted_fen),
-    ]
+    if (
+        total_fen is not None
+        and base_fen is not None
+        and deducted_fen is not None
+        and len(submitted) <= 2000
+        and len(eligible_text) <= 2000
+        and len(deductible_text) <= 2000
+    ):  # the three amount_line()s below, inline: what they check is checked above
+        submitted_line = new_object(AssessmentLine)
+        set_attribute(
+            submitted_line,
+            "__dict__",
+            {"category": "submitted", "amount": total_fen, "ratio": None, "text": submitted},
+        )
+        set_fields_set(submitted_line, {"category", "amount", "text"})
+        set_extra(submitted_line, None)
+        set_private(submitted_line, None)
+        eligible_line = new_object(AssessmentLine)
+        set_attribute(
+            eligible_line,
+            "__dict__",
+            {"category": "eligible", "amount": base_fen, "ratio": None, "text": eligible_text},
+        )
+        set_fields_set(eligible_line, {"category", "amount", "text"})
+        set_extra(eligible_line, None)
+        set_private(eligible_line, None)
+        deductible_line = new_object(AssessmentLine)
+        set_attribute(
+            deductible_line,
+            "__dict__",
+            {
+                "category": "deductible",
+                "amount": deducted_fen,
+                "ratio": None,
+                "text": deductible_text,
+            },
+        )
+        set_fields_set(deductible_line, {"category", "amount", "text"})
+        set_extra(deductible_line, None)
+        set_private(deductible_line, None)
+        lines = [submitted_line, eligible_line, deductible_line]
+    else:
+        lines = [
+            amount_line("submitted", submitted, total_cost, total_fen),
+            amount_line("eligible", eligible_text, base, base_fen),
+            amount_line("deductible", deductible_text, deducted, deducted_fen),
+        ]
     if plan.whole:
         amount, band_text = whole(rules.bands, eligible)
     else:
@@ -235,12 +321,16 @@ def assess_hospital(
     if shares is None:
         return finish(lines, reasons, None, band_text, None, period, rules_version)
 
-    # term_cap(rules.term_cap_per_share, shares, usage.used)
+    # term_cap(rules.term_cap_per_share, shares, usage.used), the per-stay cap, their texts
+    per_shares = plan.by_shares.get(shares)
+    if per_shares is None or type(shares) is not int:
+        per_shares = _shares(plan, shares)
     used = usage.used
-    left = plan.term_cap_per_share * shares - used
+    left = per_shares.term_cap - used
     term_left = left if left > ZERO else ZERO  # max(ZERO, left), as max() answers
-    shares_said = shares_text(shares)
-    term_text = f"{plan.term_head}{shares_said} - {money_text(used)} used = {money_text(term_left)}"
+    term_text = (
+        f"{plan.term_head}{per_shares.said} - {money_text(used)} used = {money_text(term_left)}"
+    )
     if term_left <= 0:  # cap_reached(term_left, term_text)
         reasons.append(("cap_reached", f"nothing is left of the {term_text}"))
     limit = plan.max_claims
@@ -262,18 +352,16 @@ def assess_hospital(
                 f"{money_text(amount)} x {percent_text(ratio)} period ratio = "
                 f"{money_text(after_ratio)}"
             )
-    stay_cap = plan.stay_cap_per_share * shares
+    stay_cap = per_shares.stay_cap
     payout = after_ratio  # min(after_ratio, stay_cap, term_left), as min() answers
     if stay_cap < payout:
         payout = stay_cap
     if term_left < payout:
         payout = term_left
     if payout == after_ratio:
-        stay_text = f"{plan.stay_head}{shares_said} = {money_text(stay_cap)}"
-        cap_step = f"within the {stay_text} and the {term_text}"
+        cap_step = f"within the {per_shares.stay_text} and the {term_text}"
     elif payout == stay_cap:
-        stay_text = f"{plan.stay_head}{shares_said} = {money_text(stay_cap)}"
-        cap_step = f"capped at the {stay_text}"
+        cap_step = f"capped at the {per_shares.stay_text}"
     else:
         cap_step = f"capped at the {term_text}"
     if ratio_step is None:
