@@ -327,3 +327,83 @@ def test_facts_of_another_kind_are_refused_alike(
 ) -> None:
     terms, facts = case
     check(terms, cover, facts, usage, START, "v1")
+
+
+# A few plans for a whole run: the engine's caches per rules object (plan constants, eligible
+# lines per share count or stay length) and per period dates see claim after claim.
+def plan(kind: str, benefit: dict[str, Any], **terms: Any) -> PlanTerms:
+    return PlanTerms.model_validate(
+        {
+            "kind": kind,
+            "coverage_start": str(START),
+            "coverage_end": "2026-12-31",
+            "enrol_from": "2025-11-01",
+            "enrol_until": "2026-12-31",
+            "contribution_per_share": "36",
+            "benefit": {"kind": kind, **benefit},
+            **terms,
+        }
+    )
+
+
+BANDS = [{"above": "0", "ratio": "0.5"}, {"above": "5000", "ratio": "0.6"}]
+SHARED_PLANS = {
+    "hospital": [
+        plan(
+            "hospital_reimbursement",
+            {"threshold": "1000", "bands": BANDS, "per_stay_cap_per_share": "10000"}
+            | {"term_cap_per_share": "20000"},
+        ),
+        plan(
+            "hospital_reimbursement",
+            {"base": "total_in_policy", "deductible": "800.50", "band_mode": "whole"}
+            | {"bands": BANDS, "per_stay_cap_per_share": "9000", "term_cap_per_share": "30000"}
+            | {"max_claims_per_term": 2},
+            reduced_ratio="0.75",
+        ),
+    ],
+    "fixed": [
+        plan(
+            "fixed_benefit",
+            {"conditions": [condition("A", ["C50"], D("10000"), "g1")], "fixed_extra": "2000"}
+            | {"ends_cover_after_payout": True},
+        ),
+        plan(
+            "fixed_benefit",
+            {"conditions": [condition("B", ["C50.9", "D05"], D("7000.5"), "g2")]}
+            | {"term_cap_per_share": "9000"},
+            reduced_ratio="0.5",
+        ),
+    ],
+    "daily": [
+        plan(
+            "daily_allowance",
+            {"amount_per_day_per_share": "50", "from_day": 4, "max_days_per_stay": 30}
+            | {"term_cap_per_share": "3000"},
+        ),
+        plan(
+            "daily_allowance",
+            {"amount_per_day_per_share": "80.25", "max_days_per_stay": 10}
+            | {"term_cap_per_share": "1000"},
+            reduced_ratio="0.333333",
+        ),
+    ],
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.tuples(st.sampled_from(SHARED_PLANS["hospital"]), hospital_facts()),
+        st.tuples(st.sampled_from(SHARED_PLANS["fixed"]), fixed_facts()),
+        st.tuples(st.sampled_from(SHARED_PLANS["daily"]), daily_facts()),
+    ),
+    optional_covers,
+    usages(),
+    filing_dates,
+)
+def test_claims_under_the_same_plans_equal_the_reference(
+    case: tuple[PlanTerms, Any], cover: EnrollmentCover | None, usage: Usage, filed_on: date
+) -> None:
+    terms, facts = case
+    check(terms, cover, facts, usage, filed_on, "v1")
