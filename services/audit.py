@@ -67,6 +67,32 @@ class AuditLog:
             changes=[(entity_id, before, after)],
         )
 
+    def row(
+        self,
+        principal: Principal,
+        request: Request | None,
+        *,
+        action: str,
+        entity: str,
+        entity_id: str,
+        before: Any = None,
+        after: Any = None,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """One event's values, for a caller that writes it within a statement of its own."""
+        return {
+            "id": new_id("aud"),
+            "at": at or datetime.now(UTC),
+            "actor": principal.sub,
+            "role": principal.role.value,
+            "action": action,
+            "entity": entity,
+            "entity_id": entity_id,
+            "request_id": getattr(request.state, "request_id", None) if request else None,
+            "before": _jsonable(before),
+            "after": _jsonable(after),
+        }
+
     async def record_many(
         self,
         session: AsyncSession,
@@ -79,21 +105,18 @@ class AuditLog:
     ) -> None:
         """One event per (entity_id, before, after), written with one executemany per 5,000
         (bulk operations that change many records, each of which keeps its own history)."""
-        request_id = getattr(request.state, "request_id", None) if request is not None else None
         at = datetime.now(UTC)
         events = [
-            {
-                "id": new_id("aud"),
-                "at": at,
-                "actor": principal.sub,
-                "role": principal.role.value,
-                "action": action,
-                "entity": entity,
-                "entity_id": entity_id,
-                "request_id": request_id,
-                "before": _jsonable(before),
-                "after": _jsonable(after),
-            }
+            self.row(
+                principal,
+                request,
+                action=action,
+                entity=entity,
+                entity_id=entity_id,
+                before=before,
+                after=after,
+                at=at,
+            )
             for entity_id, before, after in changes
         ]
         for start in range(0, len(events), 5_000):

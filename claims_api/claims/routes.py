@@ -15,7 +15,7 @@ from claims_api.claims.schemas import (
     WithdrawCreate,
 )
 from claims_api.members_client import REGISTRY_PROBLEMS, MembersClientDep
-from claims_api.models import Claim, ClaimEvent
+from claims_api.models import Claim
 from services.auth import Principal, PrincipalDep
 from services.database import SessionDep
 from services.idempotency import IdempotencyDep
@@ -32,9 +32,8 @@ async def _answer(
     claim: Claim,
     action: str,
     before: str | None,
-    events: list[ClaimEvent] | None = None,
 ) -> ClaimRead:
-    read = await service.read_claim(session, claim, events)
+    read = await service.read_claim(session, claim)
     await audit.record(
         session,
         principal,
@@ -80,8 +79,8 @@ async def submit_claim(
     idempotency: IdempotencyDep,
 ) -> Response:
     claim, events = await service.submit(session, members, request, principal, body)
-    read = await _answer(session, request, principal, claim, "claim.submit", None, events)
-    answer = read.model_dump_json()
+    # audited with the claim, in the statement that stored it (claims_api.claims.storing)
+    answer = (await service.read_claim(session, claim, events)).model_dump_json()
     await idempotency.remember_json(201, answer)
     return Response(content=answer, status_code=201, media_type="application/json")
 

@@ -5,9 +5,10 @@ from datetime import date, datetime
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from claims_api.audit import audit
 from claims_api.claims import usage as usage_queries
 from claims_api.claims.assessing import (
     Decided,
@@ -23,6 +24,7 @@ from claims_api.claims.schemas import (
     ClaimStatus,
     QuoteRead,
 )
+from claims_api.claims.storing import CLAIM_COLUMNS, EVENT_COLUMNS, store_filing
 from claims_api.engine import ClaimFacts
 from claims_api.members_client import Coverage, MembersClient
 from claims_api.models import Claim, ClaimEvent
@@ -31,12 +33,6 @@ from services.clock import now, today
 from services.errors import Conflict, NotFound
 from services.ids import new_id
 from services.pagination import PageParams
-
-# Built once: a filing writes its claim and events with these Core INSERTs instead of an ORM
-# flush, whose unit-of-work bookkeeping cost more CPU than the writes (README: performance).
-_INSERT_CLAIM, _INSERT_EVENTS = insert(Claim), insert(ClaimEvent)
-_CLAIM_COLUMNS = tuple(column.key for column in Claim.__table__.columns)
-_EVENT_COLUMNS = tuple(c.key for c in ClaimEvent.__table__.columns if c.key != "id")
 
 FILERS = (Role.member, Role.hr, Role.admin)
 READERS = (Role.admin, Role.reviewer, Role.finance, Role.auditor)
@@ -202,8 +198,9 @@ async def _store(
         created_at=at,
         updated_at=at,
     )
-    # The claim is built with its final status and both events before anything is written:
-    # one INSERT of the claim, one of its events. Neither joins the session: nothing later in
+    # The claim is built with its final status, both events and its audit event before
+    # anything is written (claims_api.claims.storing), without an ORM flush, whose unit-of-work
+    # bookkeeping cost more CPU than the writes. Neither joins the session: nothing later in
     # the request changes them.
     events = [_event(claim, principal, request, "submitted", at=at)]
     status = filing.status
@@ -217,24 +214,39 @@ async def _store(
         events.append(_event(claim, None, request, "approved", reason, at=at))
     else:
         events.append(_event(claim, None, request, "pending_review", at=at))
-    connection = await session.connection()
-    await connection.execute(_INSERT_CLAIM, {c: getattr(claim, c) for c in _CLAIM_COLUMNS})
-    await connection.execute(
-        _INSERT_EVENTS, [{c: getattr(event, c) for c in _EVENT_COLUMNS} for event in events]
+    invoices = [] if status == "rejected" else invoices_of(filing.facts)
+    audited = audit.row(
+        principal,
+        request,
+        action="claim.submit",
+        entity="claim",
+        entity_id=claim.id,
+        after={"status": claim.status, "payable": str(claim.payable)},
+        at=at,
     )
-    if status != "rejected":
-        await hold_invoices(session, claim, invoices_of(filing.facts))
+    held = await store_filing(
+        session,
+        {c: getattr(claim, c) for c in CLAIM_COLUMNS},
+        [{c: getattr(event, c) for c in EVENT_COLUMNS} for event in events],
+        audited,
+        invoices,
+    )
+    _refuse_unheld(held, invoices)
     return claim, events
 
 
-async def hold_invoices(session: AsyncSession, claim: Claim, invoices: list[str]) -> None:
+def _refuse_unheld(held: int, invoices: list[str]) -> None:
     """A duplicate (stored, or being stored by a concurrent claim) is a Conflict; the request
     fails with it, so its whole transaction is rolled back: no SAVEPOINT is needed."""
-    held = await usage_queries.register_invoices(session, claim.id, claim.plan_code, invoices)
     if held < len(invoices):
         raise Conflict(
             "an invoice of this claim was just filed in another claim", code="duplicate_invoice"
         )
+
+
+async def hold_invoices(session: AsyncSession, claim: Claim, invoices: list[str]) -> None:
+    held = await usage_queries.register_invoices(session, claim.id, claim.plan_code, invoices)
+    _refuse_unheld(held, invoices)
 
 
 def can_see(principal: Principal, claim: Claim) -> bool:
