@@ -75,9 +75,8 @@ def assess(
         if late is not None:
             reasons.append(late)
 
-    return _KINDS[kind][1](
-        terms.benefit, facts, shares, ratio, period, usage, reasons, rules_version
-    )
+    # (found is not None here: an unknown kind raised in _check_facts)
+    return found[1](terms.benefit, facts, shares, ratio, period, usage, reasons, rules_version)
 
 
 def _check_facts(kind: str, facts: ClaimFacts) -> None:

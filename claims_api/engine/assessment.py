@@ -42,6 +42,8 @@ LineCategory = Literal["submitted", "eligible", "deductible", "eligpercent", "be
 """The FHIR adjudication categories, in the order the lines come."""
 
 ZERO = Decimal("0.00")
+FULL = Decimal("1")
+"""The ratio of a full benefit (after the waiting and reduced periods)."""
 
 
 class AssessmentLine(BaseModel):
@@ -221,7 +223,17 @@ def finish(
     cap_left = cap_fen = None
     if term_left is not None:
         cap_left = term_left - payable
-        cap_fen = money_value(cap_left)
+        cap_text = str(cap_left)
+        # money_value(cap_left), inline: "d.dd" is kept as it is below a trillion
+        if (
+            type(cap_left) is Decimal
+            and cap_text[-3:-2] == "."
+            and cap_text[0] != "-"
+            and cap_left < MAX_YUAN
+        ):
+            cap_fen = cap_left
+        else:
+            cap_fen = money_value(cap_left)
     if (
         payable_fen is not None
         and (cap_fen is not None or cap_left is None)
@@ -230,7 +242,7 @@ def finish(
         and (not reason_codes or _known_codes(reason_codes))
         and type(rules_version) is str
         and len(rules_version) <= 200
-        and (ratio is None or ratio_ok(ratio))
+        and (ratio is None or ratio is FULL or ratio_ok(ratio))
         and (group is None or (type(group) is str and len(group) <= 40))
         and (condition_code is None or (type(condition_code) is str and len(condition_code) <= 40))
         and type(ends_cover) is bool

@@ -127,6 +127,7 @@ def ratio_ok(value: Any) -> bool:
 
 __all__ = [
     "FEN",
+    "format_money",
     "new_object",
     "set_attribute",
     "set_extra",

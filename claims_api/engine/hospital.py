@@ -17,6 +17,7 @@ from .assessment import (
 from .facts import HospitalFacts, Usage
 from .fast import (
     FEN,
+    format_money,
     money_pair,
     money_text,
     new_object,
@@ -191,11 +192,15 @@ def _progressive(plan: _Plan, amount: Decimal) -> tuple[Decimal, str]:
         if top > above:
             part = top - above
             exact += part * ratio
-            parts.append(f"{money_text(part)} x {ratio_text}")
+            part_text = str(part)
+            if part_text[-3:-2] != ".":  # money_text(part): str() shows "d.dd" as it is
+                part_text = format_money(part)
+            parts.append(f"{part_text} x {ratio_text}")
     total = exact.quantize(FEN, ROUND_HALF_UP)  # to_fen(exact)
+    # money_text(total) is str(total): a quantized amount shows its two places
     if not parts:
-        return total, f"progressive bands: nothing to reimburse, {money_text(total)}"
-    return total, f"progressive bands: {' + '.join(parts)} = {money_text(total)}"
+        return total, f"progressive bands: nothing to reimburse, {str(total)}"
+    return total, f"progressive bands: {' + '.join(parts)} = {str(total)}"
 
 
 def assess_hospital(
@@ -219,7 +224,13 @@ def assess_hospital(
         plan = _plan(rules)
     insurance, out_of_pocket = facts.insurance_paid, facts.out_of_pocket_in_policy
     self_pay, total_cost = facts.self_pay, facts.total_cost
-    insurance_text = money_text(insurance)
+    # money_text(x) is str(x) when that shows "d.dd" (validated amounts do), written out here
+    insurance_text = str(insurance)
+    if insurance_text[-3:-2] != ".":
+        insurance_text = format_money(insurance)
+    self_pay_text = str(self_pay)
+    if self_pay_text[-3:-2] != ".":
+        self_pay_text = format_money(self_pay)
     out_of_pocket_fen, out_of_pocket_text = money_pair(out_of_pocket)
     if type(facts) is HospitalFacts:
         parts = insurance + out_of_pocket + self_pay  # facts.parts_total, without the call
@@ -227,7 +238,7 @@ def assess_hospital(
         parts = facts.parts_total
     parts_text = (
         f"insurance paid {insurance_text} + out of pocket in policy {out_of_pocket_text} + "
-        f"self pay {money_text(self_pay)}"
+        f"self pay {self_pay_text}"
     )
     total_fen, total_text = money_pair(total_cost)
     if parts == total_cost:
@@ -263,9 +274,10 @@ def assess_hospital(
         deducted = deductible
         deducted_fen, deducted_text = plan.deductible_pair
     eligible = base - deducted
-    deductible_text = (
-        f"{plan.deductible_head}{base_text} - {deducted_text} = {money_text(eligible)}"
-    )
+    eligible_said = str(eligible)
+    if eligible_said[-3:-2] != ".":  # money_text(eligible)
+        eligible_said = format_money(eligible)
+    deductible_text = f"{plan.deductible_head}{base_text} - {deducted_text} = {eligible_said}"
     if (
         total_fen is not None
         and base_fen is not None
@@ -328,9 +340,13 @@ def assess_hospital(
     used = usage.used
     left = per_shares.term_cap - used
     term_left = left if left > ZERO else ZERO  # max(ZERO, left), as max() answers
-    term_text = (
-        f"{plan.term_head}{per_shares.said} - {money_text(used)} used = {money_text(term_left)}"
-    )
+    used_text = str(used)
+    if used_text[-3:-2] != ".":  # money_text(used)
+        used_text = format_money(used)
+    left_text = str(term_left)
+    if left_text[-3:-2] != ".":  # money_text(term_left)
+        left_text = format_money(term_left)
+    term_text = f"{plan.term_head}{per_shares.said} - {used_text} used = {left_text}"
     if term_left <= 0:  # cap_reached(term_left, term_text)
         reasons.append(("cap_reached", f"nothing is left of the {term_text}"))
     limit = plan.max_claims

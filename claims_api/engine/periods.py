@@ -6,10 +6,9 @@ from decimal import Decimal
 
 from services.plan_rules import EnrollmentCover, PlanTerms
 
-from .assessment import AssessmentLine, Reason, ratio_line
+from .assessment import FULL, AssessmentLine, Reason, ratio_line
 from .fast import day_text, percent_text
 
-FULL = Decimal("1")
 _NO_RATIO = Decimal("0")
 
 
