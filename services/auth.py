@@ -1,8 +1,10 @@
 """Bearer JWTs (HS256) with the roles of DOMAIN.md, and the `Principal` every route receives."""
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated
 
 import jwt
@@ -70,6 +72,18 @@ def issue_token(
 
 
 def decode_token(token: str, secret: str) -> Principal:
+    """The token's principal. A token seen before is not verified again (the claims service
+    and the registry each decode a member's token on every claim filed, README: performance),
+    but its expiry is checked on every use."""
+    principal, expires_at = _verified(token, secret)
+    if expires_at <= time.time():
+        raise Unauthorized("the token has expired")
+    return principal
+
+
+# lru_cache keeps only what returned: a refused token is verified (and refused) every time.
+@lru_cache(maxsize=4096)
+def _verified(token: str, secret: str) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "role"]}
@@ -87,12 +101,13 @@ def decode_token(token: str, secret: str) -> Principal:
         raise Unauthorized("invalid token: an hr token must name its unit_id")
     if role == Role.member and not isinstance(member_id, str):
         raise Unauthorized("invalid token: a member token must name its member_id")
-    return Principal(
+    principal = Principal(
         sub=str(claims["sub"]),
         role=role,
         unit_id=unit_id if role == Role.hr else None,
         member_id=member_id if role == Role.member else None,
     )
+    return principal, float(claims["exp"])
 
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from `mutualaid token`")

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -66,6 +67,15 @@ class TestTokenAttacks:
         response = await api.get("/api/v1/plans", headers=_bearer(token))
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_a_token_that_worked_is_refused_once_it_expires(self, api, monkeypatch):
+        token = issue_token(DEVELOPMENT_JWT_SECRET, role="admin", ttl=timedelta(minutes=5))
+        assert (await api.get("/api/v1/plans", headers=_bearer(token))).status_code == 200
+        later = time.time() + 301
+        monkeypatch.setattr("services.auth.time.time", lambda: later)
+        expired = await api.get("/api/v1/plans", headers=_bearer(token))
+        assert expired.status_code == 401, expired.text
+        assert "expired" in expired.json()["detail"]
 
     async def test_a_member_token_naming_another_member_finds_nothing(self, api):
         unit = await new_unit(api)
