@@ -17,6 +17,7 @@ from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -165,9 +166,6 @@ class Database:
             if self.is_sqlite
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
-        self.read_sessions = async_sessionmaker(
-            self.reading_engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
-        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -207,20 +205,21 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
                 raise
 
 
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     database: Database = request.app.state.database
-    async with database.read_sessions() as session:
-        try:
-            yield session
-        except Exception as exc:
-            if is_database_unavailable(exc):
-                raise DatabaseUnavailable() from None
-            raise
+    try:
+        async with database.reading_engine.connect() as connection:
+            yield connection
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            raise DatabaseUnavailable() from None
+        raise
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is
 # answered as an error instead of after a 2xx has already gone out.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
-ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
-"""For routes that only read: each statement commits by itself (Postgres), so a write made
-through it would not be undone by a later error. Writers take SessionDep."""
+ReadConnectionDep = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
+"""For routes that only read, a connection without an ORM session (its bookkeeping is a tenth
+of a cheap read's CPU): each statement commits by itself (Postgres), so a write made through it
+would not be undone by a later error. Writers take SessionDep."""

@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.database import ReadSessionDep, SessionDep
+from services.database import ReadConnectionDep, SessionDep
 from services.idempotency import HEADER, IdempotencyDep
 
 PROBLEM_JSON = "application/problem+json"
@@ -62,7 +62,7 @@ DESCRIPTIONS: dict[int, str] = {
 }
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # the request's database session, writing or only reading
-_SESSIONS = {get_args(dep)[1].dependency for dep in (SessionDep, ReadSessionDep)}
+_SESSIONS = {get_args(dep)[1].dependency for dep in (SessionDep, ReadConnectionDep)}
 _IDEMPOTENCY = get_args(IdempotencyDep)[1].dependency
 IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
     "name": HEADER,

@@ -8,7 +8,7 @@ from members_api.coverage.schemas import CoverageRead
 from members_api.enrollments.schemas import ID_PATTERN
 from services.auth import PrincipalDep
 from services.clock import today
-from services.database import ReadSessionDep
+from services.database import ReadConnectionDep
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 
@@ -22,11 +22,11 @@ router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
     summary="Is this member covered by this plan on that day (member: itself)",
 )
 async def get_coverage(
-    session: ReadSessionDep,
+    connection: ReadConnectionDep,
     principal: PrincipalDep,
     member_id: Annotated[str, Query(pattern=ID_PATTERN)],
     plan_code: Annotated[str, Query(pattern=ID_PATTERN)],
     on: Annotated[date | None, Query(description="YYYY-MM-DD; default: today")] = None,
 ) -> Response:
-    answer = await service.coverage(session, principal, member_id, plan_code, on or today())
+    answer = await service.coverage(connection, principal, member_id, plan_code, on or today())
     return Response(content=answer.model_dump_json(), media_type="application/json")

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Row, Text, and_, bindparam, cast, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from members_api.coverage.schemas import CoveragePlan, CoverageRead, CoveredMember
 from members_api.enrollments.schemas import EnrollmentRead
@@ -91,14 +91,12 @@ def _cover(rows: Sequence[Row[Any]], on: date) -> tuple[EnrollmentRead, int] | N
 
 
 async def coverage(
-    session: AsyncSession, principal: Principal, member_id: str, plan_code: str, on: date
+    connection: AsyncConnection, principal: Principal, member_id: str, plan_code: str, on: date
 ) -> CoverageRead:
     """Not covered, in order of precedence: `not_enrolled` (no active enrolment's cover
     contains the day), `member_left` (the day is after `left_on`), `waiting_period`."""
     if principal.role == Role.member and principal.member_id != member_id:
         raise NotFound(f"member {member_id} not found")
-    # On the request's transaction, without the ORM session's per-statement bookkeeping.
-    connection = await session.connection()
     result = await connection.execute(
         _COVERAGE_QUERY, {"member_id": member_id, "plan_code": plan_code}
     )
