@@ -114,15 +114,23 @@ class Idempotency:
 
     async def remember_json(self, status_code: int, body: str) -> None:
         """For answers built as JSON text directly (bulk results too large for a model)."""
-        if self.key is not None and self.table is not None:
-            _, statement = _statements(self.table, self.session.bind.dialect.name)
-            values = {
-                "p": self.principal,
-                "k": self.key,
-                "status_code": status_code,
-                "response_body": body,
-            }
-            await (await self.session.connection()).execute(statement, values)
+        remembering = self.remembering(status_code, body)
+        if remembering is not None:
+            await (await self.session.connection()).execute(*remembering)
+
+    def remembering(self, status_code: int, body: str) -> tuple[Any, dict[str, Any]] | None:
+        """The UPDATE that keeps this answer, with its parameters, for a caller that runs it
+        within a statement of its own; None when the request has no key."""
+        if self.key is None or self.table is None:
+            return None
+        _, statement = _statements(self.table, self.session.bind.dialect.name)
+        parameters = {
+            "p": self.principal,
+            "k": self.key,
+            "status_code": status_code,
+            "response_body": body,
+        }
+        return statement, parameters
 
 
 def request_digest(request: Request) -> "hashlib._Hash":

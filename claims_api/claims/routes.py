@@ -78,10 +78,8 @@ async def submit_claim(
     members: MembersClientDep,
     idempotency: IdempotencyDep,
 ) -> Response:
-    claim, events = await service.submit(session, members, request, principal, body)
-    # audited with the claim, in the statement that stored it (claims_api.claims.storing)
-    answer = (await service.read_claim(session, claim, events)).model_dump_json()
-    await idempotency.remember_json(201, answer)
+    # audited and kept for the Idempotency-Key with the claim (claims_api.claims.storing)
+    answer = await service.submit(session, members, request, principal, body, idempotency)
     return Response(content=answer, status_code=201, media_type="application/json")
 
 

@@ -31,6 +31,7 @@ from claims_api.models import Claim, ClaimEvent
 from services.auth import Principal, Role
 from services.clock import now, today
 from services.errors import Conflict, NotFound
+from services.idempotency import Idempotency
 from services.ids import new_id
 from services.pagination import PageParams
 
@@ -159,10 +160,11 @@ async def submit(
     request: Request,
     principal: Principal,
     body: ClaimCreate,
-) -> tuple[Claim, list[ClaimEvent]]:
-    """The stored claim and its history (in order), for read_claim without reading it back."""
+    idempotency: Idempotency,
+) -> str:
+    """The answer (ClaimRead as JSON), stored with the claim for the Idempotency-Key."""
     filing = await _assess_filing(session, client, request, principal, body, lock=True)
-    return await _store(session, request, principal, body, filing)
+    return await _store(session, request, principal, body, filing, idempotency)
 
 
 async def _store(
@@ -171,7 +173,8 @@ async def _store(
     principal: Principal,
     body: ClaimCreate,
     filing: Filing,
-) -> tuple[Claim, list[ClaimEvent]]:
+    idempotency: Idempotency,
+) -> str:
     at = now()
     coverage, decided = filing.coverage, filing.decided
     cover = coverage.cover
@@ -224,15 +227,18 @@ async def _store(
         after={"status": claim.status, "payable": str(claim.payable)},
         at=at,
     )
+    # Nothing in the answer comes from the database: it is kept with the claim, in one write.
+    answer = (await read_claim(session, claim, events)).model_dump_json()
     held = await store_filing(
         session,
         {c: getattr(claim, c) for c in CLAIM_COLUMNS},
         [{c: getattr(event, c) for c in EVENT_COLUMNS} for event in events],
         audited,
         invoices,
+        idempotency.remembering(201, answer),
     )
     _refuse_unheld(held, invoices)
-    return claim, events
+    return answer
 
 
 def _refuse_unheld(held: int, invoices: list[str]) -> None:

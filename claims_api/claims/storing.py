@@ -1,10 +1,11 @@
-"""Writing a filed claim: the claim, its two events, its audit event and its invoice numbers.
+"""Writing a filed claim: the claim, its two events, its audit event, its invoice numbers and
+the answer kept for its Idempotency-Key.
 
-Postgres: one statement, the four INSERTs as data-modifying CTEs (executed once and to the end
-whether or not the outer query reads them; the foreign keys of the events and invoices to the
-claim are checked at the end of the statement, when the claim is there). A claim costs about
-0.2 ms of the service's CPU per statement (README: performance), so one instead of four.
-SQLite: one statement each, in the same transaction.
+Postgres: one statement, the INSERTs and the UPDATE as data-modifying CTEs (executed once and
+to the end whether or not the outer query reads them; the foreign keys of the events and
+invoices to the claim are checked at the end of the statement, when the claim is there). A
+claim cost about 0.2 ms of the service's CPU per statement (README: performance), so one
+instead of five. SQLite: one statement each, in the same transaction.
 
 Both answer how many invoice numbers were held: fewer than asked means a concurrent claim holds
 one (usage.register_invoices), and the request fails and is rolled back."""
@@ -30,8 +31,9 @@ _INSERT_CLAIM, _INSERT_EVENTS, _INSERT_AUDIT = (
 
 
 @cache
-def _one_statement(event_count: int) -> Any:
-    """Built once per number of events (a filing has two)."""
+def _one_statement(event_count: int, remember: Any = None) -> Any:
+    """Built once per number of events (a filing has two) and answer-keeping UPDATE (the
+    service's idempotency table's, or none)."""
     claim = insert(Claim).values({c: bindparam(f"claim_{c}") for c in CLAIM_COLUMNS})
     # One single-row INSERT per event (SQLAlchemy does not cache an INSERT of several VALUES
     # rows: it would be compiled again on every filing, 1.2 ms), each after the one before:
@@ -60,11 +62,10 @@ def _one_statement(event_count: int) -> Any:
         .returning(ClaimInvoice.invoice_number)
         .cte("held_invoice")
     )
-    return (
-        select(func.count())
-        .select_from(held)
-        .add_cte(claim.cte("stored_claim"), *events, audit.cte("audited"))
-    )
+    writes = [claim.cte("stored_claim"), *events, audit.cte("audited")]
+    if remember is not None:
+        writes.append(remember.cte("remembered"))
+    return select(func.count()).select_from(held).add_cte(*writes)
 
 
 async def store_filing(
@@ -73,13 +74,17 @@ async def store_filing(
     events: list[dict[str, Any]],
     audit: dict[str, Any],
     invoices: list[str],
+    remembering: tuple[Any, dict[str, Any]] | None,
 ) -> int:
-    """Write it all in the request's transaction: how many of `invoices` were held."""
+    """Write it all in the request's transaction: how many of `invoices` were held.
+    `remembering`: services.idempotency.Idempotency.remembering's UPDATE and parameters."""
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         await connection.execute(_INSERT_CLAIM, claim)
         await connection.execute(_INSERT_EVENTS, events)
         await connection.execute(_INSERT_AUDIT, audit)
+        if remembering is not None:
+            await connection.execute(*remembering)
         return await usage_queries.register_invoices(
             session, claim["id"], claim["plan_code"], invoices
         )
@@ -90,4 +95,9 @@ async def store_filing(
     parameters.update(
         invoice_claim_id=claim["id"], invoice_plan_code=claim["plan_code"], invoice_numbers=invoices
     )
-    return (await connection.execute(_one_statement(len(events)), parameters)).scalar_one()
+    remember = None
+    if remembering is not None:
+        remember, remembered = remembering
+        parameters.update(remembered)
+    statement = _one_statement(len(events), remember)
+    return (await connection.execute(statement, parameters)).scalar_one()

@@ -17,6 +17,10 @@ IDEMPOTENCY = metadata.tables["idempotency_record"]
     "name, statement",
     [
         ("filing written in one statement", storing._one_statement(2)),
+        (
+            "filing and its answer written in one statement",
+            storing._one_statement(2, _statements(IDEMPOTENCY, "postgresql")[1]),
+        ),
         ("prior claims", usage._prior_claims_query(True, False)),
         ("prior claims of a fixed benefit", usage._prior_claims_query(False, False)),
         ("prior claims, one excluded", usage._prior_claims_query(True, True)),
