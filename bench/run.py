@@ -437,10 +437,23 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def ensure_tools(*tools: str) -> None:
+    """Debian's packages of the tools missing, when this can install them (as root, with
+    apt-get), as scripts/test.sh does for the tests: a fresh machine runs the bench after the
+    README's set-up."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if not missing:
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"bench: installing {' '.join(missing)}", file=sys.stderr)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
+        return
+    raise SystemExit(f"bench: {', '.join(missing)} required (apt-get install {' '.join(missing)})")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    for tool in ("nginx", "wrk"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"bench: {tool} is required (apt-get install {tool})")
+    ensure_tools("nginx", "wrk")
     seconds = 3.0 if args.quick else args.seconds
     report_claims = args.report_claims or (100_000 if args.quick else 1_000_000)
     import_rows = args.import_rows or (20_000 if args.quick else 100_000)
