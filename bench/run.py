@@ -446,8 +446,8 @@ def ensure_tools(*tools: str) -> None:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
         print(f"bench: installing {' '.join(missing)}", file=sys.stderr)
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, stdout=sys.stderr)
         return
     raise SystemExit(f"bench: {', '.join(missing)} required (apt-get install {' '.join(missing)})")
 
