@@ -236,14 +236,17 @@ def assess_hospital(
         parts = insurance + out_of_pocket + self_pay  # facts.parts_total, without the call
     else:
         parts = facts.parts_total
-    parts_text = (
-        f"insurance paid {insurance_text} + out of pocket in policy {out_of_pocket_text} + "
-        f"self pay {self_pay_text}"
-    )
     total_fen, total_text = money_pair(total_cost)
-    if parts == total_cost:
-        submitted = f"total cost {total_text} = {parts_text}"
+    if parts == total_cost:  # the sentence below in one piece
+        submitted = (
+            f"total cost {total_text} = insurance paid {insurance_text} + out of pocket in "
+            f"policy {out_of_pocket_text} + self pay {self_pay_text}"
+        )
     else:
+        parts_text = (
+            f"insurance paid {insurance_text} + out of pocket in policy {out_of_pocket_text} + "
+            f"self pay {self_pay_text}"
+        )
         submitted = f"total cost {total_text} is not {parts_text} = {money_text(parts)}"
         reasons.append(("amounts_inconsistent", submitted))
 
