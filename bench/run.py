@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -50,6 +49,17 @@ from stdnum.cn import ric
 
 from bench import report_fixture
 from bench.cpu import CpuMeter
+from bench.loads import (
+    BASELINE_PATH,
+    CONNECTIONS,
+    THREADS,
+    figures,
+    profile,
+    with_baseline,
+    wrk,
+    wrk_command,
+)
+from bench.verdicts import table, verdicts
 from services.auth import issue_token
 from services.clock import today
 from services.gateway.nginx import GatewaySettings
@@ -57,22 +67,9 @@ from services.launcher import SplitStack, free_port, run_async
 from services.settings import DEVELOPMENT_JWT_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
-WRK_DIR = Path(__file__).resolve().parent / "wrk"
 PREFIX = "mutualaid_bench"
-THREADS, CONNECTIONS = 2, 32
 STAY_GAP_DAYS = 3
 WAITING_DAYS = 30
-
-TARGETS = {
-    "claims_submit_ratio": 0.30,  # of the baseline's requests/s (BASELINE_PATH)
-    "claims_submit_p99_ms": 100.0,
-    "coverage_ratio": 0.50,
-    "import_rows_per_second": 20_000,
-    "import_to_copy_ratio": 0.30,
-    "report_p50_ms": 200.0,
-    "engine_assessments_per_second": 50_000,
-}
-
 
 # --- the data set, through the API ---------------------------------------------------------
 
@@ -164,148 +161,6 @@ async def seed(base_url: str, members: int, units: int, headers: dict[str, str])
     }
 
 
-# --- wrk -----------------------------------------------------------------------------------
-
-
-def wrk(url: str, script: str, seconds: float, args: list[str] | None = None) -> dict[str, Any]:
-    """One wrk run; its Lua `done` prints the figures as a `WRKJSON {...}` line."""
-    command = [
-        "wrk",
-        f"-t{THREADS}",
-        f"-c{CONNECTIONS}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "10s",
-        "--latency",
-        "-s",
-        str(WRK_DIR / script),
-        url,
-    ]
-    if args:
-        command += ["--", *args]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
-    for line in finished.stdout.splitlines():
-        if line.startswith("WRKJSON "):
-            result = json.loads(line[len("WRKJSON ") :])
-            result["statuses"] = {int(k): v for k, v in result["statuses"].items()}
-            return result
-    raise RuntimeError(f"wrk printed no result:\n{finished.stdout}\n{finished.stderr}")
-
-
-def figures(run: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "requests_per_second": round(run["requests_per_second"]),
-        "p50_ms": round(run["p50_ms"], 2),
-        "p99_ms": round(run["p99_ms"], 2),
-        "requests": run["requests"],
-        "statuses": run["statuses"],
-    }
-
-
-BASELINE_PATH = "/healthz/members"
-"""nginx -> one uvicorn worker (the registry's) -> its /healthz, one `SELECT 1`: the
-framework's own ceiling behind the same gateway, as the brief measured it (README:
-performance). The gateway's own /healthz asks both services, so it is half as fast."""
-
-
-def with_baseline(
-    meter: CpuMeter, url: str, script: str, seconds: float, args: list[str], marker: str
-) -> dict[str, Any]:
-    """The target run between two baseline runs; the baseline is their mean."""
-    before = wrk(url + BASELINE_PATH, "healthz.lua", seconds)
-    target, cpu = meter.measure(lambda: wrk(url + script_path(script), script, seconds, args))
-    after = wrk(url + BASELINE_PATH, "healthz.lua", seconds)
-    baseline = (before["requests_per_second"] + after["requests_per_second"]) / 2
-    result = figures(target)
-    result["cpu_ms_per_request"] = cpu
-    result[marker] = target["marked"]
-    # every answer as expected (201 and approved; 200 and covered), none refused or failed
-    result[f"all_{marker}"] = target["marked"] == target["requests"] and not any(
-        target["errors"].values()
-    )
-    result["baseline"] = f"GET {BASELINE_PATH} through the gateway"
-    result["baseline_requests_per_second"] = round(baseline)
-    result["baseline_runs_requests_per_second"] = [
-        round(before["requests_per_second"]),
-        round(after["requests_per_second"]),
-    ]
-    result["ratio_to_baseline"] = round(target["requests_per_second"] / baseline, 4)
-    return result
-
-
-def script_path(script: str) -> str:
-    return {"claims.lua": "/api/v1/claims", "coverage.lua": "/api/v1/coverage"}.get(script, "/")
-
-
-# --- profiling -----------------------------------------------------------------------------
-
-
-def profile(pid: int, seconds: float, out: Path, name: str) -> dict[str, Any]:
-    """py-spy on one service process while wrk loads it: the raw stacks (a flame graph:
-    flamegraph.pl or speedscope), and where the samples were."""
-    if shutil.which("py-spy") is None:
-        return {"profiled": False, "reason": "py-spy is not installed (pip install py-spy)"}
-    out.mkdir(parents=True, exist_ok=True)
-    raw = out / f"{name}.txt"
-    command = ["py-spy", "record", "--pid", str(pid), "--duration", str(round(seconds))]
-    command += ["--rate", "200", "--format", "raw", "-o", str(raw)]
-    finished = subprocess.run(command, capture_output=True, text=True)
-    if finished.returncode != 0 or not raw.exists():
-        return {"profiled": False, "reason": (finished.stderr or finished.stdout)[-500:]}
-    return {"profiled": True, "stacks": str(raw), **top_frames(raw)}
-
-
-IDLE = ("WorkerThread.run", "Thread._bootstrap")
-OWN = ("claims_api/", "members_api/", "services/")
-
-
-def top_frames(raw: Path, count: int = 12) -> dict[str, Any]:
-    """Samples of the event loop's thread (idle worker threads left out): by the package of
-    the frame that was running (self), and the project's own functions (inclusive)."""
-    self_area: dict[str, int] = {}
-    own: dict[str, int] = {}
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, number = line.rpartition(" ")
-        if not number.isdigit() or any(idle in stack for idle in IDLE):
-            continue
-        samples = int(number)
-        total += samples
-        frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
-        leaf = _area(frames[-1])
-        self_area[leaf] = self_area.get(leaf, 0) + samples
-        for frame in {f for f in frames if any(f"({p}" in f for p in OWN)}:
-            own[frame] = own.get(frame, 0) + samples
-    if not total:
-        return {"samples": 0}
-
-    def share(table: dict[str, int], size: int) -> dict[str, float]:
-        best = sorted(table.items(), key=lambda item: -item[1])[:size]
-        return {name: round(n / total, 3) for name, n in best}
-
-    return {
-        "samples": total,
-        "self_by_package": share(self_area, count),
-        "inclusive_own_functions": share(own, 2 * count),
-    }
-
-
-_FRAME_FILE = re.compile(
-    r"\((?:.*/site-packages/)?(?:.*/lib/python3\.\d+/)?([^/():]+)(?:/([^/():]+))?"
-)
-
-
-def _area(frame: str) -> str:
-    """A frame's package: sqlalchemy, asyncpg, pydantic, claims_api/claims, ..."""
-    found = _FRAME_FILE.search(frame)
-    if not found:
-        return frame or "(native)"
-    first, second = found.group(1), found.group(2)
-    if first in ("claims_api", "members_api", "services") and second and "." not in second:
-        return f"{first}/{second}"
-    return first.removesuffix(".py")
-
-
 # --- the claims report over 1,000,000 claims -----------------------------------------------
 
 
@@ -394,47 +249,6 @@ async def drop_databases(postgres: str) -> None:
             await connection.execute(f'DROP DATABASE IF EXISTS "{PREFIX}_{service}" WITH (FORCE)')
     finally:
         await connection.close()
-
-
-def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
-    claims, coverage = result["claims_submit"], result["coverage"]
-    rows = [
-        ("claims_submit_ratio", claims["ratio_to_baseline"], ">="),
-        ("claims_submit_p99_ms", claims["p99_ms"], "<"),
-        ("coverage_ratio", coverage["ratio_to_baseline"], ">="),
-    ]
-    imported = result["import"]
-    if imported.get("measured"):
-        rows.append(("import_rows_per_second", imported["rows_per_second"], ">="))
-        rows.append(("import_to_copy_ratio", imported["import_to_copy_rate_ratio"], ">="))
-    rows.append(("report_p50_ms", result["report"]["p50_ms"], "<"))
-    engine_rate = result["engine"]["engine_assessments_per_cpu_second"]
-    rows.append(("engine_assessments_per_second", engine_rate, ">="))
-    found = []
-    for name, value, sense in rows:
-        target = TARGETS[name]
-        met = value >= target if sense == ">=" else value < target
-        found.append(
-            {
-                "figure": name,
-                "value": value,
-                "target": f"{sense} {target}",
-                "pass": met,
-                "by": round(value / target, 4),
-            }
-        )
-    if not imported.get("measured"):
-        for name in ("import_rows_per_second", "import_to_copy_ratio"):
-            found.append(
-                {
-                    "figure": name,
-                    "value": None,
-                    "target": f">= {TARGETS[name]}",
-                    "pass": None,
-                    "note": imported["reason"],
-                }
-            )
-    return found
 
 
 def ensure_tools(*tools: str) -> None:
@@ -548,7 +362,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 members_pid = stack.processes["members"].pid
                 found: dict[str, Any] = {}
                 loader = subprocess.Popen(
-                    _wrk_command(url, "claims.lua", profile_seconds + 2, claims_args(next_claim)),
+                    wrk_command(url, "claims.lua", profile_seconds + 2, claims_args(next_claim)),
                     stdout=subprocess.DEVNULL,
                 )
                 time.sleep(1)
@@ -558,7 +372,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 loader.wait()
                 next_claim += 100_000
                 loader = subprocess.Popen(
-                    _wrk_command(url, "coverage.lua", profile_seconds + 2, coverage_args),
+                    wrk_command(url, "coverage.lua", profile_seconds + 2, coverage_args),
                     stdout=subprocess.DEVNULL,
                 )
                 time.sleep(1)
@@ -583,21 +397,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _wrk_command(url: str, script: str, seconds: float, args: list[str]) -> list[str]:
-    path = script_path(script)
-    return [
-        "wrk",
-        f"-t{THREADS}",
-        f"-c{CONNECTIONS}",
-        f"-d{round(seconds)}s",
-        "-s",
-        str(WRK_DIR / script),
-        url + path,
-        "--",
-        *args,
-    ]
-
-
 def setup_of(stack: SplitStack) -> dict[str, Any]:
     from claims_api.members_client import MembersClient  # noqa: F401  (the limits below)
 
@@ -612,84 +411,6 @@ def setup_of(stack: SplitStack) -> dict[str, Any]:
         "registry_client": "httpx + httpx-aiohttp, max 100 connections (claims_api.members_client)",
         "load_generator": f"wrk, {THREADS} threads, {CONNECTIONS} connections, same machine",
     }
-
-
-def table(result: dict[str, Any]) -> str:
-    """The README's performance table, from one run's JSON."""
-    claims, coverage = result["claims_submit"], result["coverage"]
-    report, engine, imported = result["report"], result["engine"], result["import"]
-    verdict = {row["figure"]: row for row in result["targets"]}
-
-    def mark(name: str) -> str:
-        row = verdict.get(name)
-        if row is None or row["pass"] is None:
-            return "not measured"
-        if row["pass"]:
-            return "met"
-        if row["target"].startswith("<"):
-            return f"**missed** ({row['by']:.1f}× the limit)"
-        return f"**missed** ({row['by']:.1%} of the target)"
-
-    lines = [
-        "| figure | measured | baseline (same run) | ratio | target | verdict |",
-        "|---|---|---|---|---|---|",
-        f"| `POST /api/v1/claims` via gateway, 32 conn. | {claims['requests_per_second']} req/s, "
-        f"p50 {claims['p50_ms']} ms, p99 {claims['p99_ms']} ms | `GET {BASELINE_PATH}` "
-        f"{claims['baseline_requests_per_second']} req/s | "
-        f"{claims['ratio_to_baseline']:.1%} | ≥ 30%, p99 < 100 ms | "
-        f"{mark('claims_submit_ratio')}; p99 {mark('claims_submit_p99_ms')} |",
-        f"| `GET /api/v1/coverage` via gateway | {coverage['requests_per_second']} req/s, "
-        f"p50 {coverage['p50_ms']} ms, p99 {coverage['p99_ms']} ms | `GET {BASELINE_PATH}` "
-        f"{coverage['baseline_requests_per_second']} req/s | "
-        f"{coverage['ratio_to_baseline']:.1%} | ≥ 50% | {mark('coverage_ratio')} |",
-        f"| `GET /api/v1/coverage` on the registry's port | "
-        f"{result['coverage_direct_to_registry']['requests_per_second']} req/s, p50 "
-        f"{result['coverage_direct_to_registry']['p50_ms']} ms | (the gateway's cost) | "
-        f"gateway/direct {result['gateway_cost']['coverage_gateway_to_direct_ratio']:.1%} | | |",
-        f"| `GET /healthz` of the gateway (both services asked) | "
-        f"{result['gateway_healthz']['requests_per_second']} req/s, p50 "
-        f"{result['gateway_healthz']['p50_ms']} ms | | | | |",
-        f"| nginx alone (its 404) | {result['nginx_alone_404']['requests_per_second']} req/s "
-        f"| | | | |",
-    ]
-    if imported.get("measured"):
-        lines.append(
-            f"| {imported['rows']:,}-row import | {imported['rows_per_second']} rows/s | "
-            f"COPY of the same rows "
-            f"{imported['copy_rows_per_second']} rows/s | "
-            f"{imported['import_to_copy_rate_ratio']:.1%} | ≥ 20,000 rows/s, ≥ 30% of COPY | "
-            f"{mark('import_rows_per_second')}; {mark('import_to_copy_ratio')} |"
-        )
-    else:
-        lines.append(f"| 100,000-row import | not measured: {imported['reason']} | | | | |")
-    fixture = report["fixture"]
-    lines.append(
-        f"| claims report, {fixture['claims']:,} claims ({report['plan_code']}: "
-        f"{fixture['report_plan_claims']:,} claims, {fixture['report_plan_paid_claims']:,} paid) "
-        f"| p50 {report['p50_ms']} ms, p90 {report['p90_ms']} ms | | | p50 < 200 ms | "
-        f"{mark('report_p50_ms')} |"
-    )
-    lines.append(
-        f"| payout engine alone, one core | {engine['engine_assessments_per_cpu_second']:,} "
-        f"assessments per CPU second ({engine['engine_assessments_per_second']:,}/s wall) | | | "
-        f"≥ 50,000/s | {mark('engine_assessments_per_second')} |"
-    )
-    lines += [
-        "",
-        "CPU milliseconds per request, by process, during the loads above "
-        "(`cpu_ms_per_request`, bench/cpu.py):",
-        "",
-        "| load | claims replicas | registry | nginx | PostgreSQL | all |",
-        "|---|---|---|---|---|---|",
-    ]
-    loads = (("`POST /api/v1/claims`", claims), ("`GET /api/v1/coverage`", coverage))
-    for name, figures_of in loads:
-        cpu = figures_of["cpu_ms_per_request"]
-        lines.append(
-            f"| {name} | {cpu['claims']} | {cpu['members']} | {cpu['nginx']} | "
-            f"{cpu['postgres']} | {cpu['total']} |"
-        )
-    return "\n".join(lines)
 
 
 def main() -> None:
