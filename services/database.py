@@ -120,10 +120,9 @@ def make_engine(
 
 
 def _replace_closed_connections(engine: AsyncEngine) -> None:
-    """Instead of pool_pre_ping's SELECT 1 on every checkout (a round trip that cost a quarter
-    of a cheap request's CPU, README: performance): a connection whose socket the server
-    closed is already marked closed by asyncpg, and DisconnectionError makes the pool take
-    another."""
+    """Instead of pool_pre_ping on every checkout (BEGIN, a ping, ROLLBACK on asyncpg: three
+    round trips a request; README: performance): a connection whose socket the server closed
+    is already marked closed by asyncpg, and DisconnectionError makes the pool take another."""
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
