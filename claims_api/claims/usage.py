@@ -73,7 +73,8 @@ async def prior_claims(
     stay: tuple[date, date] | None,
     excluding_claim: str | None = None,
 ) -> PriorClaims:
-    """`stay`: the (start, end) to check for overlaps; None for a fixed benefit (no stay)."""
+    """`stay`: the (start, end) to check for overlaps; None for a fixed benefit (no stay).
+    Each row: its look-up's tag, then a claim's id (an invoice number for `invoice` rows)."""
     parameters: dict[str, Any] = {
         # no enrolment (not covered): no usage; an id no claim has matches nothing
         "enrollment_id": enrollment_id or "",
