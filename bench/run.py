@@ -13,7 +13,8 @@ as uvicorn processes, nginx in front) on fresh databases `mutualaid_bench_member
   `SELECT 1`): the baseline of the two below, measured right before and right after each of
   them, their mean being the baseline;
 - `POST /api/v1/claims`: unique invoices, a different member (or a later stay) per request,
-  each approved at once, with its coverage call to the registry;
+  each approved at once, with its coverage call to the registry, whose share of the claim's
+  time the claims replicas' own metrics tell (bench/hop.py);
 - `GET /api/v1/coverage` for random members through the gateway, and the same directly on
   the registry's port (what the gateway costs); with both, the CPU milliseconds each part of
   the stack spent per request (bench/cpu.py); for comparison the gateway's own `/healthz`
@@ -47,7 +48,7 @@ import asyncpg
 import httpx
 from stdnum.cn import ric
 
-from bench import report_fixture
+from bench import hop, report_fixture
 from bench.cpu import CpuMeter
 from bench.loads import (
     BASELINE_PATH,
@@ -334,9 +335,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             next_claim += warm["requests"] + 10 * CONNECTIONS
 
             meter = CpuMeter(stack, args.postgres)
+            # the baseline runs around the claims load do not reach the claims replicas
+            hop_before = hop.snapshot(stack.claims_ports)
             result["claims_submit"] = with_baseline(
                 meter, url, "claims.lua", seconds, claims_args(next_claim), "approved"
             )
+            result["claims_submit"]["registry_hop"] = hop.since(stack.claims_ports, hop_before)
             next_claim += result["claims_submit"]["requests"] + 10 * CONNECTIONS
             result["coverage"] = with_baseline(
                 meter, url, "coverage.lua", seconds, coverage_args, "covered"

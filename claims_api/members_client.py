@@ -2,6 +2,7 @@
 `httpx.AsyncClient` per process, with explicit timeouts. The registry being down or slow is a
 503 / 504 problem, never a 500 and never a half-stored claim."""
 
+import time
 from datetime import date
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from claims_api.settings import ClaimsSettings
 from services.errors import NotFound, UpstreamTimeout, UpstreamUnavailable
+from services.metrics import ServiceMetrics
 from services.plan_rules import EnrollmentCover, PlanTerms
 
 log = structlog.get_logger()
@@ -67,12 +69,17 @@ def _transport(settings: ClaimsSettings) -> httpx.AsyncBaseTransport:
 
 
 class MembersClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, metrics: ServiceMetrics | None = None) -> None:
         self.http = http
+        # the hop every claim makes, timed: mutualaid_upstream_request_duration_seconds
+        self.metrics = metrics
 
     @classmethod
     def for_settings(
-        cls, settings: ClaimsSettings, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        settings: ClaimsSettings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> "MembersClient":
         timeout = httpx.Timeout(
             settings.members_timeout_seconds, connect=settings.members_connect_timeout_seconds
@@ -84,7 +91,7 @@ class MembersClient:
             limits=limits,
             transport=transport or _transport(settings),
         )
-        return cls(http)
+        return cls(http, metrics)
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -102,7 +109,16 @@ class MembersClient:
         if request_id:
             headers["X-Request-ID"] = request_id
         params = {"member_id": member_id, "plan_code": plan_code, "on": on.isoformat()}
-        response = await self._get("/api/v1/coverage", params, headers)
+        started, outcome = time.perf_counter(), "unreachable"
+        try:
+            response = await self._get("/api/v1/coverage", params, headers)
+            outcome = _OUTCOMES.get(response.status_code, "error")
+        except UpstreamTimeout:
+            outcome = "timeout"
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.observe_upstream("members", outcome, time.perf_counter() - started)
         if response.status_code == 404:
             detail = _detail(response) or "member or plan not found"
             raise NotFound(detail)
@@ -131,6 +147,9 @@ class MembersClient:
         )
 
 
+_OUTCOMES = {200: "ok", 404: "not_found"}
+
+
 def _refused(exc: httpx.TimeoutException) -> bool:
     """httpx-aiohttp reports a refused connection (aiohttp's ClientConnectorError, an OSError)
     as httpx.ConnectTimeout: nothing timed out, the registry is down, so that is a 503."""
@@ -147,7 +166,9 @@ def _detail(response: httpx.Response) -> str | None:
 
 async def open_members_client(app: FastAPI) -> None:
     transport = getattr(app.state, "members_transport", None)
-    app.state.members_client = MembersClient.for_settings(app.state.settings, transport)
+    app.state.members_client = MembersClient.for_settings(
+        app.state.settings, transport, app.state.metrics
+    )
 
 
 async def close_members_client(app: FastAPI) -> None:

@@ -48,6 +48,18 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+        self.upstream_latency = Histogram(
+            "mutualaid_upstream_request_duration_seconds",
+            "Time a call to another service took, by that service and its outcome (ok, "
+            "not_found, error, unreachable, timeout)",
+            ["service", "upstream", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_upstream(self, upstream: str, outcome: str, seconds: float) -> None:
+        self.upstream_latency.labels(self.service, upstream, outcome).observe(seconds)
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(self.service, method, route, str(status)).inc()
         self.latency.labels(self.service, method, route).observe(seconds)

@@ -250,3 +250,17 @@ def problem(response: httpx.Response, status: int, code: str | None = None) -> d
     if code is not None:
         assert body.get("code") == code, body
     return body
+
+
+async def registry_calls(claims_app: Any, outcome: str) -> float:
+    """How many calls to the registry the claims service timed with this outcome, read from
+    its own /metrics (not served through the gateway)."""
+    transport = httpx.ASGITransport(app=claims_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://claims") as client:
+        text = (await client.get("/metrics")).text
+    series = (
+        f'mutualaid_upstream_request_duration_seconds_count{{outcome="{outcome}",'
+        'service="claims",upstream="members"} '
+    )
+    found = [line for line in text.splitlines() if line.startswith(series)]
+    return float(found[0].removeprefix(series)) if found else 0.0

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from claims_api.app import create_app
 from claims_api.models import metadata
 from claims_api.settings import ClaimsSettings
-from tests.claims.support_claims import CLAIMS, hospital_stay
+from tests.claims.support_claims import CLAIMS, hospital_stay, registry_calls
 from tests.databases import postgres_database, wipe
 from tests.support import ADMIN
 
@@ -129,6 +129,13 @@ class TestRegistryUnreachable:
             assert response.headers["retry-after"] == "5"
             await _nothing_stored(client)
 
+    async def test_the_failed_call_is_timed_as_unreachable(self, registry_down_app):
+        before = await registry_calls(registry_down_app, "unreachable")
+        async with await _client(registry_down_app) as client:
+            response = await client.post(CLAIMS, json=_claim_body(), headers=ADMIN)
+            assert response.status_code == 503, response.text
+        assert await registry_calls(registry_down_app, "unreachable") == before + 1
+
     async def test_a_retry_with_the_same_key_is_worked_on_again(self, registry_down_app):
         headers = {**ADMIN, "Idempotency-Key": "file-once"}
         async with await _client(registry_down_app) as client:
@@ -160,3 +167,4 @@ class TestRegistrySlow:
             # It gave up after its own timeout, well before the registry would have answered.
             assert TIMEOUT_SECONDS <= waited < SLOW_SECONDS - 1
             await _nothing_stored(client)
+        assert await registry_calls(registry_slow_app, "timeout") >= 1
