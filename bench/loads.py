@@ -52,7 +52,7 @@ def figures(run: dict[str, Any]) -> dict[str, Any]:
 BASELINE_PATH = "/healthz/members"
 """nginx -> one uvicorn worker (the registry's) -> its /healthz, one `SELECT 1`: the
 framework's own ceiling behind the same gateway, as the brief measured it (README:
-performance). The gateway's own /healthz asks both services, so it is half as fast."""
+performance). The gateway's own /healthz asks both services: slower than one."""
 
 
 def with_baseline(
