@@ -40,7 +40,9 @@ def create_service_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(settings.database_url, echo=settings.sql_echo)
+        database = Database(
+            settings.database_url, echo=settings.sql_echo, pool_size=settings.database_pool_size
+        )
         if settings.migrate_on_start:
             await upgrade(database.engine, service)
         app.state.database = database

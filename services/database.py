@@ -85,8 +85,9 @@ POOL_TIMEOUT_SECONDS = 10
 # connection (up to POOL_TIMEOUT_SECONDS) instead of opening one that is closed again when it
 # is given back. Under 32 concurrent requests a pool of 20 + 10 overflow opened and closed
 # connections continuously (connect, authentication, SSL negotiation, statements prepared
-# again), more CPU than the requests themselves (README: performance). 20 per process keeps
-# the registry and three claims replicas under Postgres' default max_connections of 100.
+# again), more CPU than the requests themselves (README: performance). 20 per process (the
+# default of *_DATABASE_POOL_SIZE) keeps the registry and three claims replicas under
+# Postgres' default max_connections of 100.
 POOL_SIZE = 20
 POOL_OVERFLOW = 0
 
@@ -150,9 +151,9 @@ def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = POOL_SIZE) -> None:
         self.url = async_url(url)
-        self.engine = make_engine(self.url, echo=echo)
+        self.engine = make_engine(self.url, echo=echo, pool_size=pool_size)
         self.sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
         )

@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("MUTUALAID_JWT_SECRET"),
     )
     database_url: str = "sqlite+aiosqlite:///./data/service.db"
+    # Postgres connections kept per process (services.database: no overflow); every replica
+    # has its own, so replicas x this stays under the server's max_connections.
+    database_pool_size: int = Field(default=20, ge=1, le=500)
     migrate_on_start: bool = True
     max_body_bytes: int = 2 * 1024 * 1024
     sql_echo: bool = False
