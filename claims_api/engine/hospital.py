@@ -8,7 +8,6 @@ from services.plan_rules import Band, HospitalReimbursementRules
 from .assessment import (
     ZERO,
     Assessment,
-    AssessmentLine,
     Reason,
     amount_line,
     finish,
@@ -20,12 +19,7 @@ from .fast import (
     format_money,
     money_pair,
     money_text,
-    new_object,
     percent_text,
-    set_attribute,
-    set_extra,
-    set_fields_set,
-    set_private,
     to_fen,
 )
 from .periods import FULL, Verdict
@@ -281,53 +275,11 @@ def assess_hospital(
     if eligible_said[-3:-2] != ".":  # money_text(eligible)
         eligible_said = format_money(eligible)
     deductible_text = f"{plan.deductible_head}{base_text} - {deducted_text} = {eligible_said}"
-    if (
-        total_fen is not None
-        and base_fen is not None
-        and deducted_fen is not None
-        and len(submitted) <= 2000
-        and len(eligible_text) <= 2000
-        and len(deductible_text) <= 2000
-    ):  # the three amount_line()s below, inline: what they check is checked above
-        submitted_line = new_object(AssessmentLine)
-        set_attribute(
-            submitted_line,
-            "__dict__",
-            {"category": "submitted", "amount": total_fen, "ratio": None, "text": submitted},
-        )
-        set_fields_set(submitted_line, {"category", "amount", "text"})
-        set_extra(submitted_line, None)
-        set_private(submitted_line, None)
-        eligible_line = new_object(AssessmentLine)
-        set_attribute(
-            eligible_line,
-            "__dict__",
-            {"category": "eligible", "amount": base_fen, "ratio": None, "text": eligible_text},
-        )
-        set_fields_set(eligible_line, {"category", "amount", "text"})
-        set_extra(eligible_line, None)
-        set_private(eligible_line, None)
-        deductible_line = new_object(AssessmentLine)
-        set_attribute(
-            deductible_line,
-            "__dict__",
-            {
-                "category": "deductible",
-                "amount": deducted_fen,
-                "ratio": None,
-                "text": deductible_text,
-            },
-        )
-        set_fields_set(deductible_line, {"category", "amount", "text"})
-        set_extra(deductible_line, None)
-        set_private(deductible_line, None)
-        lines = [submitted_line, eligible_line, deductible_line]
-    else:
-        lines = [
-            amount_line("submitted", submitted, total_cost, total_fen),
-            amount_line("eligible", eligible_text, base, base_fen),
-            amount_line("deductible", deductible_text, deducted, deducted_fen),
-        ]
+    lines = [
+        amount_line("submitted", submitted, total_cost, total_fen),
+        amount_line("eligible", eligible_text, base, base_fen),
+        amount_line("deductible", deductible_text, deducted, deducted_fen),
+    ]
     if plan.whole:
         amount, band_text = whole(rules.bands, eligible)
     else:
