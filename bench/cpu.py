@@ -65,7 +65,9 @@ class CpuMeter:
             if read is None:
                 continue
             used, parent = read
-            group = groups.get(int(entry)) or (groups.get(parent) == "nginx" and "nginx")
+            group = groups.get(int(entry))
+            if group is None and groups.get(parent) == "nginx":
+                group = "nginx"  # a worker of the stack's nginx
             if group:
                 seconds[int(entry)] = (group, used)
         return seconds

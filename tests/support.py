@@ -158,3 +158,10 @@ async def enrol(
 ) -> Any:
     body = {"member_id": member_id, "plan_code": plan_code, "shares": shares, **extra}
     return await client.post("/api/v1/enrollments", json=body, headers=headers or ADMIN)
+
+
+def metric_value(exposition: str, series: str) -> float:
+    """The value of one series (name and labels, as Prometheus writes them, then a space) in a
+    /metrics text; 0 when it is not there yet."""
+    found = [line for line in exposition.splitlines() if line.startswith(series)]
+    return float(found[0].removeprefix(series)) if found else 0.0

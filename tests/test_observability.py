@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.support import ADMIN
+from tests.support import ADMIN, metric_value
 
 IDENTITY_NUMBER = "11010519491231002X"
 
@@ -79,9 +79,7 @@ class TestMetrics:
         )
 
         async def count() -> float:
-            text = (await call(registry, "GET", "/metrics")).text
-            found = [line for line in text.splitlines() if line.startswith(series)]
-            return float(found[0].removeprefix(series)) if found else 0.0
+            return metric_value((await call(registry, "GET", "/metrics")).text, series)
 
         before = await count()
         for unit in ("unt_a", "unt_b", "unt_c"):

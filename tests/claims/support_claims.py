@@ -12,7 +12,15 @@ from typing import Any
 import httpx
 
 from services.clock import today
-from tests.support import ADMIN, FINANCE, REVIEWER, bearer, national_id, plan_body
+from tests.support import (
+    ADMIN,
+    FINANCE,
+    REVIEWER,
+    bearer,
+    metric_value,
+    national_id,
+    plan_body,
+)
 
 CLAIMS = "/api/v1/claims"
 PAYOUTS = "/api/v1/payouts"
@@ -262,5 +270,4 @@ async def registry_calls(claims_app: Any, outcome: str) -> float:
         f'mutualaid_upstream_request_duration_seconds_count{{outcome="{outcome}",'
         'service="claims",upstream="members"} '
     )
-    found = [line for line in text.splitlines() if line.startswith(series)]
-    return float(found[0].removeprefix(series)) if found else 0.0
+    return metric_value(text, series)
