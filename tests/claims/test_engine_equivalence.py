@@ -51,18 +51,23 @@ def maybe(key: str, values: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[st
     return st.one_of(st.just({}), values.map(lambda value: {key: value}))
 
 
-@st.composite
-def terms_of(draw: st.DrawFn, kind: str, benefit: dict[str, Any]) -> PlanTerms:
-    plan: dict[str, Any] = {
+def plan_document(kind: str, benefit: dict[str, Any], **terms: Any) -> dict[str, Any]:
+    """A 2026 plan of `kind` with `benefit`, as the registry stores its terms."""
+    return {
         "kind": kind,
         "coverage_start": str(START),
         "coverage_end": "2026-12-31",
         "enrol_from": "2025-11-01",
         "enrol_until": "2026-12-31",
         "contribution_per_share": "36",
-        "max_shares": 3,
         "benefit": {"kind": kind, **benefit},
+        **terms,
     }
+
+
+@st.composite
+def terms_of(draw: st.DrawFn, kind: str, benefit: dict[str, Any]) -> PlanTerms:
+    plan = plan_document(kind, benefit, max_shares=3)
     plan |= draw(maybe("reduced_ratio", ratios.map(str)))
     plan |= draw(rarely(st.integers(1, 800).map(lambda days: {"claim_deadline_days": days}), {}))
     return PlanTerms.model_validate(plan)
@@ -332,18 +337,7 @@ def test_facts_of_another_kind_are_refused_alike(
 # A few plans for a whole run: the engine's caches per rules object (plan constants, eligible
 # lines per share count or stay length) and per period dates see claim after claim.
 def plan(kind: str, benefit: dict[str, Any], **terms: Any) -> PlanTerms:
-    return PlanTerms.model_validate(
-        {
-            "kind": kind,
-            "coverage_start": str(START),
-            "coverage_end": "2026-12-31",
-            "enrol_from": "2025-11-01",
-            "enrol_until": "2026-12-31",
-            "contribution_per_share": "36",
-            "benefit": {"kind": kind, **benefit},
-            **terms,
-        }
-    )
+    return PlanTerms.model_validate(plan_document(kind, benefit, **terms))
 
 
 BANDS = [{"above": "0", "ratio": "0.5"}, {"above": "5000", "ratio": "0.6"}]
