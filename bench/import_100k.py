@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from members_api.app import create_app  # noqa: E402
 from members_api.settings import MembersSettings  # noqa: E402
+from services import clock  # noqa: E402
 from services.auth import issue_token  # noqa: E402
 from services.settings import DEVELOPMENT_JWT_SECRET  # noqa: E402
 
@@ -82,7 +83,7 @@ async def import_once(url: str, rows: int) -> float:
                 json={"name": "大型制造企业", "insured_headcount": rows},
                 headers=ADMIN,
             )
-            today = date.today()
+            today = clock.today()
             plan = json.loads(
                 (Path(__file__).parent.parent / "examples/plan-med-2026.json").read_text()
             )

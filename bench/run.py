@@ -61,6 +61,7 @@ from bench.loads import (
     wrk_command,
 )
 from bench.verdicts import table, verdicts
+from services import clock
 from services.auth import issue_token
 from services.clock import today
 from services.gateway.nginx import GatewaySettings
@@ -273,7 +274,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report_claims = args.report_claims or (100_000 if args.quick else 1_000_000)
     import_rows = args.import_rows or (20_000 if args.quick else 100_000)
     result: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": clock.now().isoformat(timespec="seconds"),
         "quick": args.quick,
         "machine": {
             "cpus": os.cpu_count(),
@@ -397,7 +398,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             run_async(lambda: drop_databases(args.postgres))
             shutil.rmtree(run_dir, ignore_errors=True)
     result["targets"] = verdicts(result)
-    result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    result["finished_at"] = clock.now().isoformat(timespec="seconds")
     return result
 
 

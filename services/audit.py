@@ -2,7 +2,7 @@
 under which request, with the values before and after."""
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, Column, MetaData, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import clock
 from services.auth import Principal, PrincipalDep, Role
 from services.database import SessionDep, UtcDateTime
 from services.errors import InvalidInput
@@ -82,7 +83,7 @@ class AuditLog:
         """One event's values, for a caller that writes it within a statement of its own."""
         return {
             "id": new_id("aud"),
-            "at": at or datetime.now(UTC),
+            "at": at or clock.now(),
             "actor": principal.sub,
             "role": principal.role.value,
             "action": action,
@@ -105,7 +106,7 @@ class AuditLog:
     ) -> None:
         """One event per (entity_id, before, after), written with one executemany per 5,000
         (bulk operations that change many records, each of which keeps its own history)."""
-        at = datetime.now(UTC)
+        at = clock.now()
         events = [
             self.row(
                 principal,

@@ -57,7 +57,9 @@ def issue_token(
     ttl: timedelta = timedelta(hours=12),
 ) -> str:
     role = Role(role)
-    now = datetime.now(UTC)
+    # Real time, not the scheme's clock: PyJWT checks `exp` against the host's time.time(),
+    # and a clock pinned for tests must not mint tokens that are already expired.
+    now = datetime.now(UTC)  # noqa: TID251
     claims: dict[str, object] = {
         "sub": sub or f"{role.value}:{unit_id or member_id or 'local'}",
         "role": role.value,

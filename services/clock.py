@@ -1,14 +1,60 @@
-"""The scheme's calendar: dates are local to the federation (China Standard Time)."""
+"""The scheme's calendar: dates are local to the federation (China Standard Time).
 
+Every "today" and "now" in the services and in the tests comes from here. The clock can be
+pinned to one instant, for the tests that must hold at awkward hours (23:59 and 00:01 in
+Shanghai, New Year's Eve, 29 February): in-process with `pin()`, or for a whole run and every
+process it starts with the environment variable `MUTUALAID_CLOCK_PINNED_AT` (an ISO 8601
+instant with its offset). A pinned clock does not move; production refuses to start with one.
+"""
+
+import os
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 SCHEME_TZ = ZoneInfo("Asia/Shanghai")
+PIN_VARIABLE = "MUTUALAID_CLOCK_PINNED_AT"
 
 
-def today() -> date:
-    return datetime.now(SCHEME_TZ).date()
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant that says its offset (`2027-01-01T00:01:00+08:00`), in UTC."""
+    instant = datetime.fromisoformat(text)
+    if instant.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset: an instant must say which one")
+    return instant.astimezone(UTC)
+
+
+def _pinned_by_environment() -> datetime | None:
+    text = os.environ.get(PIN_VARIABLE, "").strip()
+    return parse_instant(text) if text else None
+
+
+_pinned: datetime | None = _pinned_by_environment()
+
+
+def pin(instant: datetime | None) -> None:
+    """Stop the clock at `instant` (timezone-aware), or let it run again with None."""
+    global _pinned
+    if instant is not None and instant.tzinfo is None:
+        raise ValueError("a pinned instant must be timezone-aware")
+    _pinned = None if instant is None else instant.astimezone(UTC)
+
+
+def pinned() -> datetime | None:
+    return _pinned
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    """The current instant, in UTC."""
+    return _pinned if _pinned is not None else datetime.now(UTC)
+
+
+def today() -> date:
+    """The federation's calendar day now."""
+    return now().astimezone(SCHEME_TZ).date()
+
+
+def local_date(instant: datetime) -> date:
+    """The federation's calendar day of an instant (a stored `*_at`)."""
+    if instant.tzinfo is None:  # SQLite hands back naive UTC
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(SCHEME_TZ).date()

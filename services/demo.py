@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from stdnum.cn import ric
 
+from services import clock
 from services.auth import issue_token
 from services.settings import ServiceSettings
 
@@ -289,7 +290,7 @@ async def load_demo(client: httpx.AsyncClient, secret: str, seed: int = 2023) ->
             role="finance",
             json={
                 "claim_ids": approved[start : start + 500],
-                "paid_on": date.today().isoformat(),
+                "paid_on": clock.today().isoformat(),
                 "reference": f"DEMO-BATCH-{start // 500 + 1:02d}",
             },
         )

@@ -8,7 +8,6 @@ does the work itself). A crash can never leave the work done without its key, or
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, TypeVar
 
@@ -20,6 +19,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from services import clock
 from services.auth import Principal, PrincipalDep
 from services.database import SessionDep
 from services.errors import Conflict, InvalidInput
@@ -101,7 +101,7 @@ class Idempotency:
             "principal": self.principal,
             "key": self.key,
             "request_hash": request_hash,
-            "created_at": datetime.now(UTC),
+            "created_at": clock.now(),
         }
         connection = await self.session.connection()
         if (await connection.execute(statement, values)).first() is None:

@@ -5,6 +5,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services import clock
+
 DEVELOPMENT_JWT_SECRET = "mutualaid-development-secret-not-for-production"
 MIN_PRODUCTION_SECRET_LENGTH = 32
 
@@ -41,4 +43,8 @@ class ServiceSettings(BaseSettings):
             )
         if self.database_url.startswith("sqlite"):
             raise ValueError("production needs a PostgreSQL database_url, not SQLite")
+        if clock.pinned() is not None:
+            raise ValueError(
+                f"{clock.PIN_VARIABLE} pins the clock: it is for tests, not production"
+            )
         return self

@@ -1,9 +1,20 @@
 """Test databases and apps. Every registry and claims test runs against both Postgres (the
 machine's server, a database this suite creates) and SQLite; the schema comes from Alembic.
-Postgres being absent is a failure, never a skip."""
+Postgres being absent is a failure, never a skip.
 
+The services' clock is frozen here, before any test module computes a day from it, at the
+instant MUTUALAID_CLOCK_PINNED_AT names or else at the run's start; the variable is set, so
+every process the suite starts (uvicorn, the CLI) shares that instant."""
+
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+
+from services import clock
+
+if clock.pinned() is None:
+    clock.pin(clock.now())
+    os.environ[clock.PIN_VARIABLE] = clock.now().isoformat()
 
 import httpx
 import pytest

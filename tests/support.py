@@ -2,13 +2,14 @@
 
 import itertools
 import random
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from stdnum.cn import ric, uscc
 
 from services.auth import issue_token
 from services.settings import DEVELOPMENT_JWT_SECRET
+from tests.dates import cover_window
 
 _serial = itertools.count(1)
 _random = random.Random(20231231)
@@ -51,8 +52,8 @@ FINANCE = bearer("finance")
 
 
 def plan_body(code: str, kind: str = "hospital_reimbursement", **overrides: Any) -> dict[str, Any]:
-    """A plan open for enrolment today, covering this year; overrides replace top-level keys."""
-    today = date.today()
+    """A plan open for enrolment today, covering the cover year (tests.dates); overrides
+    replace top-level keys."""
     benefit: dict[str, Any] = {
         "hospital_reimbursement": {
             "kind": "hospital_reimbursement",
@@ -95,10 +96,7 @@ def plan_body(code: str, kind: str = "hospital_reimbursement", **overrides: Any)
         "line": code.rsplit("-", 1)[0],
         "name": f"Plan {code}",
         "kind": kind,
-        "coverage_start": f"{today.year}-01-01",
-        "coverage_end": f"{today.year}-12-31",
-        "enrol_from": str(today - timedelta(days=30)),
-        "enrol_until": str(today + timedelta(days=30)),
+        **cover_window(),
         "contribution_per_share": "36.00",
         "max_shares": 3,
         "benefit": benefit,

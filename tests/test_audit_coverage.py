@@ -1,10 +1,9 @@
 """Every state-changing request appears in the audit log with actor, time, request id and the
 values before and after. A new POST or PATCH route without an entry here fails the suite."""
 
-from datetime import date
-
 from claims_api.app import create_app as create_claims
 from members_api.app import create_app as create_members
+from services.clock import today
 from tests.claims.support_claims import (
     approve,
     decide,
@@ -14,6 +13,7 @@ from tests.claims.support_claims import (
     new_member,
     pay,
 )
+from tests.dates import day
 from tests.support import ADMIN, FINANCE, valid_national_id
 
 # (method, path) -> (entity, action) it must record; quote changes nothing.
@@ -81,11 +81,11 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
     }
     batched = await api.post("/api/v1/enrollments/batch", json=batch, headers=ADMIN)
     assert batched.status_code == 200, batched.text
-    leaver = {"national_id": batch["rows"][0]["national_id"], "left_on": str(date.today())}
+    leaver = {"national_id": batch["rows"][0]["national_id"], "left_on": str(today())}
     left = await api.post("/api/v1/members/leaving", json={"rows": [leaver]}, headers=ADMIN)
     assert left.status_code == 200, left.text
 
-    claim = await file_claim(api, worker, hospital_stay(date(date.today().year, 2, 3)))
+    claim = await file_claim(api, worker, hospital_stay(day(2, 3)))
     await approve(api, claim["id"])
     paid = await pay(api, [claim["id"]])
     assert paid.status_code == 201
@@ -93,7 +93,7 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
         f"/api/v1/payouts/{paid.json()['id']}/reversal", json={"reason": "bounced"}, headers=FINANCE
     )
     assert reversal.status_code == 201
-    withdrawn = await file_claim(api, worker, hospital_stay(date(date.today().year, 4, 3)))
+    withdrawn = await file_claim(api, worker, hospital_stay(day(4, 3)))
     assert (await decide(api, withdrawn["id"], "request_info", "papers")).status_code == 200
     supplied = await api.post(
         f"/api/v1/claims/{withdrawn['id']}/supplement", json={"note": "sent"}, headers=worker.member

@@ -13,7 +13,7 @@ SQLite subset: an authorisation bug that shows on one database only is still cau
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -36,9 +36,9 @@ from tests.claims.support_claims import (
     pay,
 )
 from tests.databases import wipe
+from tests.dates import NEXT_COVER_START, YEAR
 from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER, bearer, plan_body
 
-YEAR = date.today().year
 _codes = itertools.count(1)
 
 
@@ -332,9 +332,8 @@ async def _(t: Target) -> Call:
 @builds("members", "POST", "/api/v1/enrollments/{enrollment_id}/cancel")
 async def _(t: Target) -> Call:
     """An enrolment in next year's plan: its cover has not started, so it can be cancelled."""
-    plan = await new_plan(
-        t.api, coverage_start=f"{YEAR + 1}-01-01", coverage_end=f"{YEAR + 1}-12-31"
-    )
+    next_end = NEXT_COVER_START.replace(year=NEXT_COVER_START.year + 1) - timedelta(days=1)
+    plan = await new_plan(t.api, coverage_start=str(NEXT_COVER_START), coverage_end=str(next_end))
     enrollment = await enrol(t.api, t.member, plan, starts_on=None)
     url = f"/api/v1/enrollments/{enrollment['id']}/cancel"
     return Call("POST", url, json={"reason": "the unit withdrew"})

@@ -3,7 +3,7 @@
 import base64
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import jwt
 import pytest
@@ -11,8 +11,10 @@ from pydantic import ValidationError
 
 from claims_api.settings import ClaimsSettings
 from members_api.settings import MembersSettings
+from services import clock
 from services.auth import issue_token
 from services.settings import DEVELOPMENT_JWT_SECRET
+from tests.dates import clock_at
 from tests.support import ADMIN, new_member, new_unit
 
 STRONG_SECRET = "x" * 48
@@ -31,7 +33,7 @@ def _unsigned(claims: dict) -> str:
 
 
 def _claims(**overrides) -> dict:
-    exp = int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
+    exp = int(time.time()) + 3600
     return {"sub": "someone", "role": "admin", "exp": exp, **overrides}
 
 
@@ -113,10 +115,19 @@ class TestProductionSettings:
         with pytest.raises(ValidationError, match="PostgreSQL"):
             settings_class(environment="production", database_url="sqlite:///x.db")
 
+    @pytest.mark.parametrize("settings_class", [MembersSettings, ClaimsSettings])
+    def test_a_pinned_clock_is_refused(self, settings_class, monkeypatch):
+        """The suite runs on a pinned clock: production must never start on one."""
+        monkeypatch.setenv("MUTUALAID_JWT_SECRET", STRONG_SECRET)
+        assert clock.pinned() is not None
+        with pytest.raises(ValidationError, match=clock.PIN_VARIABLE):
+            settings_class(environment="production", database_url=POSTGRES_URL)
+
     def test_a_strong_secret_and_postgres_start(self, monkeypatch):
         monkeypatch.setenv("MUTUALAID_JWT_SECRET", STRONG_SECRET)
         monkeypatch.setenv("MUTUALAID_ENVIRONMENT", "production")
         monkeypatch.setenv("MEMBERS_DATABASE_URL", POSTGRES_URL)
-        settings = MembersSettings()
+        with clock_at(None):  # production runs on the real clock
+            settings = MembersSettings()
         assert settings.environment == "production"
         assert settings.jwt_secret.get_secret_value() == STRONG_SECRET

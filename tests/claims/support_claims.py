@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from services.clock import today
+from tests.dates import COVER_START, YEAR, day  # noqa: F401  (day: re-exported for the tests)
 from tests.support import (
     ADMIN,
     FINANCE,
@@ -24,16 +25,10 @@ from tests.support import (
 
 CLAIMS = "/api/v1/claims"
 PAYOUTS = "/api/v1/payouts"
-YEAR = date.today().year
-JAN_1 = date(YEAR, 1, 1)
+JAN_1 = COVER_START  # the cover year's first day (tests.dates)
 
 _plans = itertools.count(1)
 _invoices = itertools.count(1)
-
-
-def day(month: int, day_of_month: int) -> date:
-    """A day of this year's cover."""
-    return date(YEAR, month, day_of_month)
 
 
 async def created(api: httpx.AsyncClient, path: str, body: Any, headers: Any = ADMIN) -> Any:
@@ -53,7 +48,7 @@ async def new_plan(
     benefit: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> str:
-    """A plan of this kind covering this year (tests.support.plan_body); `benefit` changes
+    """A plan of this kind covering the cover year (tests.support.plan_body); `benefit` changes
     keys of the kind's benefit rules, other keywords the plan's top-level keys."""
     line = {"hospital_reimbursement": "MED", "fixed_benefit": "WOMEN", "daily_allowance": "DAY"}
     code = f"{line[kind]}{next(_plans)}-{YEAR}"
@@ -81,7 +76,7 @@ async def enrol(
     shares: int = 1,
     starts_on: date | None = JAN_1,
 ) -> dict[str, Any]:
-    """An admin enrolment; `starts_on` places the cover start (default: this year's 1 January,
+    """An admin enrolment; `starts_on` places the cover start (default: the cover year's first day,
     as for records that arrive late)."""
     body: dict[str, Any] = {"member_id": member_id, "plan_code": plan_code, "shares": shares}
     if starts_on is not None:

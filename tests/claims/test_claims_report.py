@@ -3,13 +3,12 @@ the per-unit rows, the paid-date range, and the CSV and XLSX exports read back."
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
 
-from claims_api.claims import service as claims_service
 from services.clock import today
 from tests.claims.support_claims import (
     approve,
@@ -21,28 +20,29 @@ from tests.claims.support_claims import (
     new_unit,
     pay,
 )
+from tests.dates import clock_at, day, days_ago
 from tests.support import AUDITOR, bearer
 
 REPORT = "/api/v1/reports/claims"
 D = today()
 
 
-async def _file_on(api, monkeypatch, enrolled, facts, filed_on: date) -> dict:
-    """File a claim as if on `filed_on`, so that days-to-pay are known."""
-    monkeypatch.setattr(claims_service, "today", lambda: filed_on)
-    try:
-        return await file_claim(api, enrolled, facts)
-    finally:
-        monkeypatch.setattr(claims_service, "today", today)
+async def _file_on(api, enrolled, facts, days_before: int) -> dict:
+    """File and approve a claim `days_before` today (the services' clock moved back), so that
+    days-to-pay are known and a payment may be dated on or after the approval."""
+    with clock_at(days_ago(days_before)):
+        claim = await file_claim(api, enrolled, facts)
+        await approve(api, claim["id"])
+    return claim
 
 
 def _stay(month: int, out_of_pocket: str) -> dict:
     # the plan pays half of an in-policy out-of-pocket cost from 1,000 up to 5,000
-    return hospital_stay(date(D.year, month, 3), out_of_pocket=out_of_pocket)
+    return hospital_stay(day(month, 3), out_of_pocket=out_of_pocket)
 
 
 @pytest.fixture
-async def world(api, monkeypatch):
+async def world(api):
     plan = await new_plan(api)
     unit_a, unit_b = await new_unit(api, "甲厂"), await new_unit(api, "乙厂")
 
@@ -52,12 +52,12 @@ async def world(api, monkeypatch):
     a1, a2, a3 = [await worker(unit_a) for _ in range(3)]
     b1, b2 = [await worker(unit_b) for _ in range(2)]
     claims = {
-        "a1_first": await _file_on(api, monkeypatch, a1, _stay(2, "2000.00"), D - timedelta(10)),
-        "a1_second": await _file_on(api, monkeypatch, a1, _stay(5, "3000.02"), D - timedelta(6)),
-        "a2": await _file_on(api, monkeypatch, a2, _stay(3, "4000.00"), D - timedelta(8)),
-        "b1": await _file_on(api, monkeypatch, b1, _stay(4, "1234.56"), D - timedelta(3)),
-        "b2_reversed": await _file_on(api, monkeypatch, b2, _stay(6, "2500.00"), D),
-        "b2_unpaid": await _file_on(api, monkeypatch, b2, _stay(8, "1600.00"), D),
+        "a1_first": await _file_on(api, a1, _stay(2, "2000.00"), 10),
+        "a1_second": await _file_on(api, a1, _stay(5, "3000.02"), 6),
+        "a2": await _file_on(api, a2, _stay(3, "4000.00"), 8),
+        "b1": await _file_on(api, b1, _stay(4, "1234.56"), 3),
+        "b2_reversed": await _file_on(api, b2, _stay(6, "2500.00"), 0),
+        "b2_unpaid": await _file_on(api, b2, _stay(8, "1600.00"), 0),
     }
     below = await file_claim(api, a3, _stay(2, "500.00"))
     assert below["status"] == "rejected" and below["assessment"]["reason_codes"] == [
@@ -65,8 +65,6 @@ async def world(api, monkeypatch):
     ]
     refused = await file_claim(api, a3, _stay(7, "1800.00"))
     assert (await decide(api, refused["id"], "reject", "no discharge summary")).status_code == 200
-    for claim in claims.values():
-        await approve(api, claim["id"])
     ids = {name: claim["id"] for name, claim in claims.items()}
     first = await pay(api, [ids["a1_first"], ids["a2"]], paid_on=D - timedelta(1), reference="B1")
     second = await pay(api, [ids["a1_second"], ids["b1"]], paid_on=D, reference="B2")

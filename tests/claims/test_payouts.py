@@ -23,6 +23,7 @@ from tests.claims.support_claims import (
     pay,
     problem,
 )
+from tests.dates import clock_at, days_ago
 from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER, bearer
 
 
@@ -30,10 +31,14 @@ def token(role: str, sub: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(DEVELOPMENT_JWT_SECRET, role=role, sub=sub)}"}
 
 
-async def two_approved_claims(api):
+async def two_approved_claims(api, days_before: int = 0):
+    """Two claims of one worker, filed and approved `days_before` today."""
     worker = await enrolled_member(api)
-    first = await approved_claim(api, worker, hospital_stay(day(3, 2)))
-    second = await approved_claim(api, worker, hospital_stay(day(5, 2), out_of_pocket="6000.00"))
+    with clock_at(days_ago(days_before)):
+        first = await approved_claim(api, worker, hospital_stay(day(3, 2)))
+        second = await approved_claim(
+            api, worker, hospital_stay(day(5, 2), out_of_pocket="6000.00")
+        )
     assert (first["payable"], second["payable"]) == ("4000.00", "3100.00")
     return worker, first, second
 
@@ -46,7 +51,7 @@ async def reverse(api, batch_id, headers=FINANCE, **body):
 
 class TestPayingABatch:
     async def test_finance_pays_approved_claims_in_one_batch(self, api):
-        worker, first, second = await two_approved_claims(api)
+        worker, first, second = await two_approved_claims(api, days_before=1)
         paid_on = today() - timedelta(days=1)
         response = await pay(api, [first["id"], second["id"]], paid_on=paid_on, reference="B-01")
         assert response.status_code == 201, response.text
@@ -229,9 +234,10 @@ class TestLedger:
     async def test_ledger_filters_by_plan_unit_and_paid_dates(self, api):
         worker = await enrolled_member(api)
         other = await enrolled_member(api, unit_id=await new_unit(api, "第二纺织厂"))
-        early = await approved_claim(api, worker, hospital_stay(day(3, 2)))
-        late = await approved_claim(api, worker, hospital_stay(day(5, 2)))
-        elsewhere = await approved_claim(api, other, hospital_stay(day(3, 2)))
+        with clock_at(days_ago(10)):
+            early = await approved_claim(api, worker, hospital_stay(day(3, 2)))
+            late = await approved_claim(api, worker, hospital_stay(day(5, 2)))
+            elsewhere = await approved_claim(api, other, hospital_stay(day(3, 2)))
         ten_days_ago, three_days_ago = today() - timedelta(days=10), today() - timedelta(days=3)
         assert (await pay(api, [early["id"]], paid_on=ten_days_ago)).status_code == 201
         paid = await pay(api, [late["id"], elsewhere["id"]], paid_on=three_days_ago)

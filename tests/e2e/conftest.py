@@ -5,7 +5,7 @@ import itertools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,6 +13,7 @@ import pytest
 
 from services.clock import today
 from services.launcher import SplitStack
+from tests.dates import COVER_START
 from tests.split_stack import PrivatePostgres
 from tests.support import ADMIN, bearer, plan_body, valid_national_id
 
@@ -97,7 +98,7 @@ def enrol_new_member(gateway: httpx.Client) -> Enrolled:
                 "member_id": member["id"],
                 "plan_code": plan["code"],
                 "shares": 1,
-                "starts_on": str(date(today().year, 1, 1)),
+                "starts_on": str(COVER_START),
             },
             headers=ADMIN,
         )
@@ -106,9 +107,9 @@ def enrol_new_member(gateway: httpx.Client) -> Enrolled:
 
 
 def hospital_stay(reference: str) -> dict[str, Any]:
-    """A stay of this year's cover, over before today: 7,500.00 in-policy out of pocket."""
-    admitted = max(date(today().year, 1, 1), today() - timedelta(days=12))
-    discharged = min(admitted + timedelta(days=5), today())
+    """A stay of the cover year, over before today: 7,500.00 in-policy out of pocket."""
+    admitted = today() - timedelta(days=12)
+    discharged = admitted + timedelta(days=5)
     return {
         "admitted_on": str(admitted),
         "discharged_on": str(discharged),

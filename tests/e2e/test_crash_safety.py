@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +28,7 @@ import pytest
 
 from services.clock import today
 from services.launcher import SplitStack
+from tests.dates import COVER_START
 from tests.split_stack import PrivatePostgres, owner, running_stack
 from tests.support import ADMIN, FINANCE, REVIEWER, bearer, plan_body, valid_national_id
 
@@ -165,7 +166,7 @@ async def new_members(
                     "member_id": member["id"],
                     "plan_code": plan_code,
                     "shares": 1,
-                    "starts_on": str(date(today().year, 1, 1)),
+                    "starts_on": str(COVER_START),
                 },
                 headers=ADMIN,
             )
@@ -200,7 +201,7 @@ class Filing:
         )
 
     def body(self) -> dict[str, Any]:
-        admitted = date(today().year, 1, 2) + timedelta(days=3 * self.index)
+        admitted = COVER_START + timedelta(days=1 + 3 * self.index)
         insurance, self_pay = Decimal("1000.00"), Decimal("100.00")
         total = insurance + Decimal(self.out_of_pocket) + self_pay
         return {

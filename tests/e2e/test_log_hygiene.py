@@ -21,6 +21,7 @@ import pytest
 
 from services.clock import today
 from services.launcher import SplitStack
+from tests.dates import COVER_START, day
 from tests.split_stack import BURST, PrivatePostgres, running_stack
 from tests.support import (
     ADMIN,
@@ -136,7 +137,7 @@ def a_whole_journey(j: Journey) -> None:
             "member_id": member["id"],
             "plan_code": code,
             "shares": 1,
-            "starts_on": str(date(year, 1, 1)),
+            "starts_on": str(COVER_START),
         },
     )
     listed, refused_row = j.number(date(1979, 11, 2)), j.wrong(j.number(date(1988, 1, 20)))
@@ -159,8 +160,8 @@ def a_whole_journey(j: Journey) -> None:
 
     worker = j.bearer("member", member_id=member["id"])
     stay = {
-        "admitted_on": str(date(year, 1, 10)),
-        "discharged_on": str(date(year, 1, 15)),
+        "admitted_on": str(day(1, 10)),
+        "discharged_on": str(day(1, 15)),
         "hospital": "鄂尔多斯市中心医院",
         "diagnosis_codes": ["K35.8"],
         "invoice_numbers": [f"INV-HYG-{uuid.uuid4().hex[:8].upper()}"],

@@ -8,9 +8,10 @@ from typing import Any
 from openpyxl import Workbook
 from stdnum.cn import ric
 
+from services.clock import today
 from tests.support import ADMIN
 
-TODAY = date.today()
+TODAY = today()
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

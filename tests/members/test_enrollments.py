@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from members_api.enrollments import periods
 from members_api.models import audit_event
+from services.clock import today
 from services.plan_rules import PlanTerms
 from tests.support import (
     ADMIN,
@@ -19,7 +20,7 @@ from tests.support import (
     plan_body,
 )
 
-TODAY = date.today()
+TODAY = today()
 
 
 def year_2026(**overrides):

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from stdnum.cn import ric
 
 from members_api.models import audit_event
+from services.clock import today
 from tests.support import (
     ADMIN,
     AUDITOR,
@@ -299,7 +300,7 @@ class TestLeaving:
             members, unit["id"], national_id=valid_national_id(date(1985, 6, 15))
         )
         url = f"{MEMBERS}/{member['id']}"
-        too_late = str(date.today() + timedelta(days=400))
+        too_late = str(today() + timedelta(days=400))
         for body in (
             {"status": "left"},
             {"status": "left", "left_on": "1985-06-14"},
