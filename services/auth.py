@@ -47,6 +47,14 @@ class Principal:
             raise NotFound(f"{what} not found")
 
 
+def same_person(first: str | None, second: str | None) -> bool:
+    """Two tokens' `sub` name one person, whatever the letter case (separation of duties:
+    `ALICE` must not pay what `alice` approved). Unicode-aware: casefold, not lower."""
+    if first is None or second is None:
+        return False
+    return first.strip().casefold() == second.strip().casefold()
+
+
 def issue_token(
     secret: str,
     *,

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from services.dates import SchemeDate
 from services.money import Money, Ratio
 
 ICD10_PREFIX = r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{0,4})?$"
@@ -132,10 +133,10 @@ class PlanTerms(_Strict):
     """Everything about a plan but its identity: what a claim is assessed against."""
 
     kind: PlanKind
-    coverage_start: date
-    coverage_end: date
-    enrol_from: date
-    enrol_until: date
+    coverage_start: SchemeDate
+    coverage_end: SchemeDate
+    enrol_from: SchemeDate
+    enrol_until: SchemeDate
     contribution_per_share: Money
     max_shares: int = Field(default=1, ge=1, le=100)
     eligibility: Eligibility = Eligibility()

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from claims_api.claims import usage as usage_queries
@@ -19,6 +19,7 @@ from claims_api.engine import (
     assess,
     facts_model_for,
 )
+from services.dates import SchemeDate
 from services.errors import Problem
 from services.plan_rules import EnrollmentCover, PlanTerms
 
@@ -44,16 +45,20 @@ def parse_facts(kind: str, raw: dict[str, Any], where: str = "facts") -> ClaimFa
         ) from None
 
 
+_EVENT_DATE = TypeAdapter(SchemeDate)
+
+
 def event_date_of(raw: dict[str, Any], where: str = "facts") -> date:
     """The event date (admission or diagnosis) before the plan's kind is known."""
     for name in ("admitted_on", "diagnosed_on"):
         if name in raw:
             try:
-                return date.fromisoformat(str(raw[name]))
-            except ValueError:
+                return _EVENT_DATE.validate_python(str(raw[name]))
+            except ValidationError as exc:
+                message = exc.errors()[0]["msg"]
                 raise InvalidFacts(
-                    f"{where}.{name}: not a date (YYYY-MM-DD)",
-                    errors=[{"loc": [where, name], "msg": "not a date (YYYY-MM-DD)"}],
+                    f"{where}.{name}: {message}",
+                    errors=[{"loc": [where, name], "msg": message}],
                 ) from None
     raise InvalidFacts(
         f"{where}: needs admitted_on (a stay) or diagnosed_on (a diagnosis)",

@@ -16,7 +16,7 @@ from claims_api.claims.assessing import Decided, decide, invoices_of, parse_fact
 from claims_api.claims.schemas import DecisionCreate, SupplementCreate, WithdrawCreate
 from claims_api.claims.service import add_event, get_claim, hold_invoices
 from claims_api.models import Claim
-from services.auth import Principal, Role
+from services.auth import Principal, Role, same_person
 from services.clock import now
 from services.errors import InvalidInput, RuleViolation
 from services.plan_rules import EnrollmentCover, PlanTerms
@@ -97,6 +97,12 @@ async def decide_claim(
     if body.adjusted_facts and body.decision not in ("approve", "reopen"):
         raise InvalidInput(["adjusted_facts"], "facts can be adjusted when approving or reopening")
 
+    if body.decision == "approve" and same_person(claim.submitted_by, principal.sub):
+        raise RuleViolation(
+            f"claim {claim.id} was filed by you: another person must approve it",
+            code="separation_of_duties",
+            claim_id=claim.id,
+        )
     if body.decision in ("approve", "reopen"):
         decided, facts = await _reassess(session, claim, body.adjusted_facts, "adjusted_facts")
         details = {"adjusted_facts": body.adjusted_facts} if body.adjusted_facts else None

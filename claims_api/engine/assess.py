@@ -16,7 +16,14 @@ from .daily import assess_daily
 from .facts import ClaimFacts, DailyFacts, FixedFacts, HospitalFacts, Usage, facts_model_for
 from .fixed import assess_fixed
 from .hospital import assess_hospital
-from .periods import Verdict, cover_reasons, deadline_reason, deadline_span, period_verdict
+from .periods import (
+    Verdict,
+    cover_reasons,
+    deadline_reason,
+    deadline_span,
+    future_reason,
+    period_verdict,
+)
 
 # Per plan kind: its facts model and its rules. Each kind's function takes (rules, facts,
 # shares, ratio, period, usage, reasons, rules_version) and answers the Assessment through
@@ -74,6 +81,8 @@ def assess(
         late = deadline_reason(terms, end_date, filed_on)
         if late is not None:
             reasons.append(late)
+    elif end_date > filed_on:
+        reasons.append(future_reason(event_date, end_date, filed_on))  # type: ignore[arg-type]
 
     # (found is not None here: an unknown kind raised in _check_facts)
     return found[1](terms.benefit, facts, shares, ratio, period, usage, reasons, rules_version)

@@ -27,6 +27,7 @@ ReasonCode = Literal[
     "not_enrolled",
     "waiting_period",
     "deadline_passed",
+    "event_in_future",
     "member_left",
     "amounts_inconsistent",
     "condition_not_covered",

@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 
+from services.dates import SchemeDate
 from services.money import Money
 from services.plan_rules import Code, Icd10Code, PlanKind
 
@@ -60,8 +61,8 @@ class _Facts(BaseModel):
 
 
 class _StayFacts(_Facts):
-    admitted_on: date
-    discharged_on: date
+    admitted_on: SchemeDate
+    discharged_on: SchemeDate
     hospital: HospitalName
     diagnosis_codes: list[ClaimIcd10] = Field(min_length=1, max_length=MAX_DIAGNOSES)
     invoice_numbers: list[InvoiceNumber] = Field(min_length=1, max_length=MAX_INVOICES)
@@ -124,7 +125,7 @@ class FixedFacts(_Facts):
 
     kind: ClassVar[PlanKind] = "fixed_benefit"
 
-    diagnosed_on: date
+    diagnosed_on: SchemeDate
     diagnosis_code: ClaimIcd10
     hospital: HospitalName
     pathology_report_no: ReportNumber

@@ -120,6 +120,18 @@ def deadline_reason(terms: PlanTerms, end_date: date, filed_on: date) -> Reason 
     )
 
 
+def future_reason(event_date: date, end_date: date, filed_on: date) -> Reason | None:
+    """An admission, discharge or diagnosis after the day of filing: nothing has happened yet
+    that the scheme could pay for."""
+    if end_date <= filed_on:  # the facts' own check keeps event_date <= end_date
+        return None
+    if event_date == end_date:
+        happened = f"dated {event_date}"
+    else:
+        happened = f"from {event_date} to {end_date}"
+    return ("event_in_future", f"the event is {happened}, after the day of filing {filed_on}")
+
+
 def cover_reasons(
     cover: EnrollmentCover | None, event_date: date, cover_ended: bool
 ) -> list[Reason]:

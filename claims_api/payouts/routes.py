@@ -1,4 +1,3 @@
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -13,6 +12,7 @@ from claims_api.payouts.schemas import (
 )
 from services.auth import PrincipalDep
 from services.database import SessionDep
+from services.dates import SchemeDate
 from services.idempotency import IdempotencyDep
 from services.pagination import Page, PageDep
 
@@ -49,8 +49,8 @@ async def ledger(
     page: PageDep,
     plan_code: Filter = None,
     unit_id: Filter = None,
-    paid_from: date | None = None,
-    paid_to: date | None = None,
+    paid_from: SchemeDate | None = None,
+    paid_to: SchemeDate | None = None,
 ) -> Page[PayoutEntryRead]:
     rows = await service.ledger(
         session,

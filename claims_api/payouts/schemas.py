@@ -4,6 +4,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from claims_api.claims.schemas import Id, Reason
+from services.dates import SchemeDate
 from services.money import SignedMoney
 
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -15,7 +16,7 @@ class PayoutCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     claim_ids: list[Id] = Field(min_length=1, max_length=1000)
-    paid_on: date
+    paid_on: SchemeDate
     reference: Reference
 
 
@@ -26,7 +27,7 @@ class ReversalCreate(BaseModel):
 
     reason: Reason
     claim_ids: list[Id] | None = Field(default=None, min_length=1, max_length=1000)
-    reversed_on: date | None = None
+    reversed_on: SchemeDate | None = None
 
 
 class PayoutEntryRead(BaseModel):

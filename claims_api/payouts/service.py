@@ -16,8 +16,8 @@ from claims_api.payouts.schemas import (
     PayoutEntryRead,
     ReversalCreate,
 )
-from services.auth import Principal, Role
-from services.clock import now, today
+from services.auth import Principal, Role, same_person
+from services.clock import local_date, now, today
 from services.errors import InvalidInput, NotFound, RuleViolation
 from services.ids import new_id
 from services.pagination import PageParams
@@ -46,11 +46,18 @@ async def pay(
                 code="not_approved",
                 claim_id=claim_id,
             )
-        if claim.approved_by == principal.sub:
+        if same_person(claim.approved_by, principal.sub):
             raise RuleViolation(
                 f"claim {claim_id} was approved by you: another person must pay it",
                 code="separation_of_duties",
                 claim_id=claim_id,
+            )
+        approved_on = local_date(claim.approved_at) if claim.approved_at else None
+        if approved_on is not None and body.paid_on < approved_on:
+            raise InvalidInput(
+                ["paid_on"],
+                f"claim {claim_id} was approved on {approved_on}: "
+                f"a payment cannot be dated {body.paid_on}, before its approval",
             )
     at = now()
     batch = PayoutBatch(
@@ -124,6 +131,13 @@ async def reverse(
             "every payment of this batch is already reversed", code="already_reversed"
         )
     on = body.reversed_on or today()
+    if on > today():
+        raise InvalidInput(["reversed_on"], "a reversal cannot be dated in the future")
+    if on < batch.paid_on:
+        raise InvalidInput(
+            ["reversed_on"],
+            f"the batch was paid on {batch.paid_on}: a reversal cannot be dated {on}, before it",
+        )
     for index, claim_id in enumerate(wanted):
         payment = standing.get(claim_id)
         if payment is None:

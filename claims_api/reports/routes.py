@@ -1,4 +1,3 @@
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -8,6 +7,7 @@ from claims_api.reports import exports, service
 from claims_api.reports.schemas import ClaimsReport
 from services.auth import PrincipalDep
 from services.database import SessionDep
+from services.dates import SchemeDate
 from services.exports import XLSX_TYPE, ExportFormat
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -25,8 +25,8 @@ async def claims_report(
     session: SessionDep,
     principal: PrincipalDep,
     plan_code: Annotated[str | None, Query(pattern=PLAN_CODE_PATTERN)] = None,
-    paid_from: date | None = None,
-    paid_to: date | None = None,
+    paid_from: SchemeDate | None = None,
+    paid_to: SchemeDate | None = None,
     format: ExportFormat = "json",
 ) -> ClaimsReport | Response:
     report = await service.claims_report(session, principal, plan_code, paid_from, paid_to)

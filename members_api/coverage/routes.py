@@ -1,4 +1,3 @@
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -9,6 +8,7 @@ from members_api.enrollments.schemas import ID_PATTERN
 from services.auth import PrincipalDep
 from services.clock import today
 from services.database import ReadConnectionDep
+from services.dates import SchemeDate
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 
@@ -26,7 +26,7 @@ async def get_coverage(
     principal: PrincipalDep,
     member_id: Annotated[str, Query(pattern=ID_PATTERN)],
     plan_code: Annotated[str, Query(pattern=ID_PATTERN)],
-    on: Annotated[date | None, Query(description="YYYY-MM-DD; default: today")] = None,
+    on: Annotated[SchemeDate | None, Query(description="YYYY-MM-DD; default: today")] = None,
 ) -> Response:
     answer = await service.coverage(connection, principal, member_id, plan_code, on or today())
     return Response(content=answer.model_dump_json(), media_type="application/json")

@@ -1,4 +1,3 @@
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
@@ -20,6 +19,7 @@ from members_api.enrollments.schemas import (
 from members_api.enrollments.uploads import read_upload, template
 from services.auth import PrincipalDep, Role
 from services.database import SessionDep
+from services.dates import SchemeDate
 from services.exports import XLSX_TYPE
 from services.idempotency import IdempotencyDep, claim_idempotency
 from services.pagination import Page, PageDep
@@ -118,8 +118,10 @@ async def import_enrollments(
     file: Annotated[UploadFile, File(description="CSV or XLSX")],
     unit_id: Annotated[str, Form(pattern=ID_PATTERN)],
     plan_code: Annotated[str, Form(pattern=ID_PATTERN)],
-    enrolled_on: Annotated[date | None, Form(description="admin only; default: today")] = None,
-    starts_on: Annotated[date | None, Form(description="admin only")] = None,
+    enrolled_on: Annotated[
+        SchemeDate | None, Form(description="admin only; default: today")
+    ] = None,
+    starts_on: Annotated[SchemeDate | None, Form(description="admin only")] = None,
 ) -> Response:
     fields = {"unit_id": unit_id, "plan_code": plan_code, "filename": file.filename}
     fields |= {"enrolled_on": enrolled_on, "starts_on": starts_on}

@@ -5,6 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from members_api.bulk import MAX_ROWS, RowError
 from members_api.members.schemas import MemberPhone, NationalId, PersonName
+from services.dates import SchemeDate
 from services.money import Money
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
@@ -22,8 +23,8 @@ class EnrollmentCreate(BaseModel):
     unit_id: Id | None = Field(
         default=None, description="default: the member's current unit; hr: its own unit"
     )
-    enrolled_on: date | None = Field(default=None, description="admin only; default: today")
-    starts_on: date | None = Field(
+    enrolled_on: SchemeDate | None = Field(default=None, description="admin only; default: today")
+    starts_on: SchemeDate | None = Field(
         default=None,
         description="admin only; default: the day after enrolled_on, or coverage_start if later",
     )
@@ -89,8 +90,8 @@ class EnrollmentBatch(BaseModel):
         description='each {"national_id", "name", "phone"?, "shares"}, checked row by row',
         json_schema_extra={"items": EnrollmentBatchRow.model_json_schema()},
     )
-    enrolled_on: date | None = Field(default=None, description="admin only; default: today")
-    starts_on: date | None = Field(
+    enrolled_on: SchemeDate | None = Field(default=None, description="admin only; default: today")
+    starts_on: SchemeDate | None = Field(
         default=None,
         description="admin only (records arriving late, a legacy migration); default: the day "
         "after enrolled_on, or coverage_start if later",

@@ -12,6 +12,7 @@ from pydantic import (
 
 from members_api.bulk import MAX_ROWS, RowError
 from members_api.units.schemas import Phone
+from services.dates import SchemeDate
 from services.identity import validate_national_id
 
 # Ids are issued here (services.ids: prefix_hex); anything else cannot name a record.
@@ -57,7 +58,7 @@ class MemberUpdate(BaseModel):
     phone: MemberPhone | None = None
     unit_id: UnitId | None = None
     status: Status | None = None
-    left_on: date | None = None
+    left_on: SchemeDate | None = None
 
     @field_validator("name", "unit_id", "status")
     @classmethod
@@ -94,7 +95,7 @@ class MemberLeavingRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     national_id: NationalId
-    left_on: date
+    left_on: SchemeDate
 
 
 class MembersLeaving(BaseModel):

@@ -5,6 +5,8 @@ Plain and slow on purpose: every model built by validation, every amount text ro
 caches. Only the shared models (the facts, the plan terms, `Assessment`) come from the code
 under test; the money helpers are restated here, so a change to services/money.py is checked
 too.
+
+Rules added to DOMAIN.md since are added here too, written plainly: `event_in_future`.
 """
 
 from dataclasses import dataclass, replace
@@ -135,6 +137,17 @@ def deadline_reason(terms: PlanTerms, end_date: date, filed_on: date) -> Reason 
         f"filed on {filed_on}, after the deadline {deadline}, "
         f"{terms.claim_deadline_days} days after {end_date}",
     )
+
+
+def future_reason(facts: HospitalFacts | FixedFacts | DailyFacts, filed_on: date) -> Reason | None:
+    """DOMAIN.md: an admission, discharge or diagnosis after the day of filing."""
+    if facts.end_date <= filed_on:
+        return None
+    if facts.event_date == facts.end_date:
+        happened = f"dated {facts.event_date}"
+    else:
+        happened = f"from {facts.event_date} to {facts.end_date}"
+    return ("event_in_future", f"the event is {happened}, after the day of filing {filed_on}")
 
 
 def cover_reasons(
@@ -524,6 +537,9 @@ def reference_assess(
     late = deadline_reason(terms, facts.end_date, filed_on)
     if late is not None:
         reasons.append(late)
+    future = future_reason(facts, filed_on)
+    if future is not None:
+        reasons.append(future)
 
     ratio = period[0] if period is not None else None
     outcome = _KINDS[terms.kind](
