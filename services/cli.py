@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from services.auth import Role, issue_token
+from services.preflight import MissingPrerequisite, require_free_port
 from services.settings import ServiceSettings
 
 
@@ -41,9 +42,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     from services.logging import configure_logging
 
     if args.split:
-        from services.launcher import run_split
+        from services.up_split import run_split
 
         return run_split(args)
+    try:
+        require_free_port(args.host, args.port)
+    except MissingPrerequisite as exc:
+        print(f"mutualaid: {exc}", file=sys.stderr)
+        return 1
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     members_settings, claims_settings = _embedded_settings(data_dir)
