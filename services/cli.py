@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from services.auth import Role, issue_token
+from services.preflight import MissingPrerequisite, require_free_port
 from services.settings import ServiceSettings
 
 
@@ -37,23 +38,35 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     from claims_api.app import create_app as create_claims
     from members_api.app import create_app as create_members
+    from services.gateway.client_limits import uvicorn_options
     from services.gateway.embedded import create_gateway
+    from services.gateway.nginx import GatewaySettings
     from services.logging import configure_logging
 
     if args.split:
-        from services.launcher import run_split
+        from services.up_split import run_split
 
         return run_split(args)
+    try:
+        require_free_port(args.host, args.port)
+    except MissingPrerequisite as exc:
+        print(f"mutualaid: {exc}", file=sys.stderr)
+        return 1
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     members_settings, claims_settings = _embedded_settings(data_dir)
-    gateway = create_gateway(create_members(members_settings), create_claims(claims_settings))
+    limits = GatewaySettings()
+    gateway = create_gateway(
+        create_members(members_settings), create_claims(claims_settings), limits
+    )
     configure_logging()
     print(
         f"mutualaid: http://{args.host}:{args.port} (docs at /docs, data in {data_dir})",
         file=sys.stderr,
     )
-    uvicorn.run(gateway, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(
+        gateway, host=args.host, port=args.port, log_level="warning", **uvicorn_options(limits)
+    )
     return 0
 
 

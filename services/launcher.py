@@ -8,7 +8,6 @@ nginx first, then the services: terminate, wait, kill.
 `SplitStack` is also what the end-to-end tests start; they stop and restart single processes
 through it to inject faults."""
 
-import argparse
 import asyncio
 import os
 import signal
@@ -133,6 +132,8 @@ class ManagedProcess:
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
+        except OSError as exc:
+            raise StackError(f"{self.name} could not be started ({self.argv[0]}): {exc}") from exc
         finally:
             log.close()
 
@@ -291,7 +292,8 @@ class SplitStack:
         try:
             run_async(setup)
         except (OSError, asyncpg.PostgresError) as exc:
-            raise StackError(f"PostgreSQL at {self.postgres_url}: {exc}") from exc
+            shown = make_url(self.postgres_url).render_as_string(hide_password=True)
+            raise StackError(f"PostgreSQL at {shown}: {exc}") from exc
         write_run_dir(self.topology)
 
     def start(self) -> "SplitStack":
@@ -358,60 +360,3 @@ class SplitStack:
                 last = repr(exc)
             time.sleep(0.1)
         raise StackError(f"{name} not ready after {timeout:.0f} s ({last}):\n{process.log_tail()}")
-
-
-def run_split(args: argparse.Namespace) -> int:
-    """The `mutualaid up --split` command: start, supervise, stop on Ctrl-C / SIGTERM."""
-    if not args.postgres:
-        print("mutualaid up --split needs --postgres postgresql://...", file=sys.stderr)
-        return 2
-    stack = SplitStack(
-        args.postgres,
-        run_dir=Path(args.data_dir) / "split",
-        port=args.port,
-        host=args.host,
-        claims_replicas=args.claims_replicas,
-        database_prefix=args.database_prefix,
-    )
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stopping.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        try:
-            stack.start()
-        except StackError as exc:
-            print(f"mutualaid: {exc}", file=sys.stderr)
-            return 1
-        ports = [f"members :{stack.members_port}"]
-        ports += [f"claims-{i} :{p}" for i, p in enumerate(stack.claims_ports, start=1)]
-        print(
-            f"mutualaid: http://{args.host}:{args.port} (docs at /docs; {', '.join(ports)}; "
-            f"databases {stack.members_db}, {stack.claims_db}; logs in {stack.run_dir}/logs)",
-            file=sys.stderr,
-        )
-        return _supervise(stack, stopping)
-    finally:
-        stack.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        print("mutualaid: stopped", file=sys.stderr)
-
-
-def _supervise(stack: SplitStack, stopping: threading.Event) -> int:
-    """Restart a service process that died (nginx routes around it meanwhile); stop the whole
-    stack if nginx itself dies."""
-    while not stopping.wait(1.0):
-        if not stack.processes["nginx"].running:
-            print("mutualaid: nginx exited; stopping", file=sys.stderr)
-            return 1
-        for name in stack.service_names:
-            if not stack.processes[name].running:
-                print(f"mutualaid: {name} exited; restarting it", file=sys.stderr)
-                try:
-                    stack.restart(name)
-                except StackError as exc:
-                    print(f"mutualaid: {exc}", file=sys.stderr)
-    return 0

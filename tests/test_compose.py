@@ -146,6 +146,17 @@ class TestComposeGateway:
         assert '"https://b.example:8443" $http_origin;' in config
         assert "rate=7r/s" in config and "client_max_body_size 1m;" in config
 
+    def test_the_client_limits_are_the_embedded_gateways_settings(self) -> None:
+        config = self.render(
+            MUTUALAID_GATEWAY_MAX_HEADER_BYTES="16384",
+            MUTUALAID_GATEWAY_CLIENT_HEADER_TIMEOUT_SECONDS="7",
+            MUTUALAID_GATEWAY_CLIENT_BODY_TIMEOUT_SECONDS="9",
+            MUTUALAID_GATEWAY_KEEPALIVE_TIMEOUT_SECONDS="11",
+        )
+        assert "large_client_header_buffers 4 4096;" in config
+        assert "client_header_timeout 7s;" in config and "client_body_timeout 9s;" in config
+        assert "keepalive_timeout 11s;" in config
+
     def test_nginx_accepts_it(self, tmp_path: Path) -> None:
         """The host names resolve only inside the compose network: loopback stands in."""
         if shutil.which("nginx") is None:

@@ -14,16 +14,27 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from services.errors import install_problem_handlers, problem_response
+from services.gateway.client_limits import ClientBodyLimits
+from services.gateway.nginx import GatewaySettings
 from services.gateway.routing import owner_of
 
 
 class EmbeddedGateway:
     """Public API paths go to their owner; /healthz, /docs and lifespan to the gateway's own app."""
 
-    def __init__(self, own: FastAPI, services: dict[str, FastAPI]) -> None:
+    def __init__(
+        self,
+        own: FastAPI,
+        services: dict[str, FastAPI],
+        settings: GatewaySettings | None = None,
+    ) -> None:
         self.own, self.services = own, services
+        self.limited = ClientBodyLimits(self.route, settings or GatewaySettings())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.limited(scope, receive, send)
+
+    async def route(self, scope: Scope, receive: Receive, send: Send) -> None:
         owner = None
         if scope["type"] == "http":
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -37,7 +48,12 @@ class EmbeddedGateway:
         await self.services[owner](scope, receive, send)
 
 
-def create_gateway(members_app: FastAPI, claims_app: FastAPI) -> EmbeddedGateway:
+def create_gateway(
+    members_app: FastAPI, claims_app: FastAPI, settings: GatewaySettings | None = None
+) -> EmbeddedGateway:
+    """The gateway in front of both apps, with nginx's client limits (`settings`, from the
+    MUTUALAID_GATEWAY_* environment when not given) on request bodies; its head limits are
+    the server's (services.gateway.client_limits.uvicorn_options)."""
     services = {"members": members_app, "claims": claims_app}
     claims_app.state.members_transport = httpx.ASGITransport(app=members_app)
 
@@ -85,7 +101,7 @@ def create_gateway(members_app: FastAPI, claims_app: FastAPI) -> EmbeddedGateway
     async def docs() -> HTMLResponse:
         return docs_page()
 
-    return EmbeddedGateway(gateway, services)
+    return EmbeddedGateway(gateway, services, settings)
 
 
 def docs_page() -> HTMLResponse:

@@ -52,6 +52,14 @@ class GatewaySettings(BaseSettings):
     read_timeout_seconds: int = Field(default=30, ge=1)
     upload_read_timeout_seconds: int = Field(default=120, ge=1)
     worker_processes: str = "auto"
+    # What clients are allowed, the same in nginx and in `mutualaid up`'s embedded gateway:
+    # the request line and headers together (nginx: 4 buffers of a quarter each, no header
+    # line longer than one), and how long a client may take to send them, between two reads
+    # of its body, and idle between two requests.
+    max_header_bytes: int = Field(default=32 * 1024, ge=4 * 1024)
+    client_header_timeout_seconds: int = Field(default=15, ge=1)
+    client_body_timeout_seconds: int = Field(default=30, ge=1)
+    keepalive_timeout_seconds: int = Field(default=65, ge=1)
 
     @field_validator("cors_origins")
     @classmethod
@@ -71,6 +79,20 @@ class GatewaySettings(BaseSettings):
     @property
     def origins(self) -> tuple[str, ...]:
         return tuple(_split(self.cors_origins))
+
+    @property
+    def max_body_bytes(self) -> int:
+        return size_bytes(self.max_body)
+
+    @property
+    def upload_max_body_bytes(self) -> int:
+        return size_bytes(self.upload_max_body)
+
+
+def size_bytes(size: str) -> int:
+    """An nginx size (`2m`, `512k`, `4096`) in bytes."""
+    factor = {"k": 1024, "m": 1024 * 1024}.get(size[-1:], 1)
+    return int(size.rstrip("km")) * factor
 
 
 def _split(value: str) -> list[str]:
@@ -195,6 +217,10 @@ def render(topology: Topology) -> str:
         "upload_max_body": settings.upload_max_body,
         "connect_timeout": str(settings.connect_timeout_seconds),
         "read_timeout": str(settings.read_timeout_seconds),
+        "header_buffer": str(settings.max_header_bytes // 4),
+        "client_header_timeout": str(settings.client_header_timeout_seconds),
+        "client_body_timeout": str(settings.client_body_timeout_seconds),
+        "keepalive_timeout": str(settings.keepalive_timeout_seconds),
         "api_locations": api_locations(settings),
         "audit_default": owner_of(AUDIT_PATH) or "claims",
         "audit_entity_lines": "\n".join(

@@ -14,9 +14,13 @@ PUBLIC_ROUTES: tuple[tuple[str, Service], ...] = (
     ("/api/v1/enrollments", "members"),
     ("/api/v1/coverage", "members"),
     ("/api/v1/reports/enrollment", "members"),
+    ("/api/v1/payout-accounts", "members"),
+    ("/api/v1/contributions", "members"),
+    ("/api/v1/reports/contributions", "members"),
     ("/api/v1/claims", "claims"),
     ("/api/v1/payouts", "claims"),
     ("/api/v1/reports/claims", "claims"),
+    ("/api/v1/webhooks", "claims"),
     ("/api/v1/audit-events", "claims"),
 )
 

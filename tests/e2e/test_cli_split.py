@@ -3,6 +3,7 @@ up behind nginx, and Ctrl-C stops all of them."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -115,3 +116,87 @@ def test_up_split_starts_everything_and_ctrl_c_stops_it(tmp_path: Path, prefix: 
     output = (tmp_path / "up.log").read_text()
     assert f"http://127.0.0.1:{port}" in output and "stopped" in output
     assert (tmp_path / "split" / "logs" / "members.log").exists()
+
+
+def run_up(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`mutualaid up ARGS` as a user runs it, to its end; PATH replaced when given."""
+    env = {**os.environ, "MUTUALAID_ENVIRONMENT": "test"}
+    if path is not None:
+        env["PATH"] = path
+    command = [sys.executable, "-m", "services.cli", "up", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+
+
+def refusal(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failed start says, after checking it failed and said only that."""
+    assert result.returncode != 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+async def databases_named(prefix: str) -> set[str]:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        rows = await connection.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{prefix}%"
+        )
+        return {row["datname"] for row in rows}
+    finally:
+        await connection.close()
+
+
+def split_args(
+    tmp_path: Path, prefix: str, port: int, postgres: str = POSTGRES_ADMIN_URL
+) -> tuple[str, ...]:
+    return (
+        "--split",
+        "--postgres",
+        postgres,
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path),
+        "--database-prefix",
+        prefix,
+    )
+
+
+class TestMissingPrerequisites:
+    """Each is one line naming what is missing and how to get it, found before a database is
+    created or a process started."""
+
+    def test_without_nginx_it_says_how_to_install_it(self, tmp_path: Path, prefix: str) -> None:
+        empty = tmp_path / "bin"
+        empty.mkdir()
+        result = run_up(*split_args(tmp_path, prefix, free_port()), path=str(empty))
+        line = refusal(result)
+        assert "nginx is not installed" in line and "apt-get install nginx" in line
+        assert run_async(lambda: databases_named(prefix)) == set()
+        assert not (tmp_path / "split").exists()
+
+    def test_an_unreachable_postgres_is_named_with_the_fix(
+        self, tmp_path: Path, prefix: str
+    ) -> None:
+        closed = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+        line = refusal(run_up(*split_args(tmp_path, prefix, free_port(), closed)))
+        assert f"PostgreSQL at {closed} is unreachable (connection refused)" in line
+        assert "start the server" in line and "--postgres" in line
+        assert not (tmp_path / "split").exists()
+
+    def test_a_busy_gateway_port_is_named_with_the_fix(self, tmp_path: Path, prefix: str) -> None:
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            line = refusal(run_up(*split_args(tmp_path, prefix, port)))
+        assert f"port {port} on 127.0.0.1 is already in use" in line and "--port" in line
+        assert run_async(lambda: databases_named(prefix)) == set()
+        assert not (tmp_path / "split").exists()
+
+    def test_the_embedded_stack_names_a_busy_port_too(self, tmp_path: Path) -> None:
+        data = tmp_path / "data"
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            line = refusal(run_up("--port", str(port), "--data-dir", str(data)))
+        assert f"port {port} on 127.0.0.1 is already in use" in line and "--port" in line
+        assert not data.exists()
