@@ -9,16 +9,22 @@ that would fail later is refused at creation, with the field named.
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from services.money import Money, Ratio
 
@@ -37,6 +43,9 @@ def normalise_icd10(code: str) -> str:
     return re.sub(r"[^0-9A-Z]", "", code.upper())
 
 
+RULES_KIND = "optional in a request: the plan's `kind`; when given, it must agree with it"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,7 +56,9 @@ class Band(_Strict):
 
 
 class HospitalReimbursementRules(_Strict):
-    kind: Literal["hospital_reimbursement"] = "hospital_reimbursement"
+    kind: Literal["hospital_reimbursement"] = Field(
+        default="hospital_reimbursement", description=RULES_KIND
+    )
     base: Literal["out_of_pocket_in_policy", "total_in_policy"] = "out_of_pocket_in_policy"
     deductible: Money = Decimal("0")
     threshold: Money = Decimal("0")
@@ -76,7 +87,7 @@ class Condition(_Strict):
 
 
 class FixedBenefitRules(_Strict):
-    kind: Literal["fixed_benefit"] = "fixed_benefit"
+    kind: Literal["fixed_benefit"] = Field(default="fixed_benefit", description=RULES_KIND)
     conditions: list[Condition] = Field(min_length=1, max_length=200)
     fixed_extra: Money = Decimal("0")
     ends_cover_after_payout: bool = False
@@ -102,16 +113,30 @@ class FixedBenefitRules(_Strict):
 
 
 class DailyAllowanceRules(_Strict):
-    kind: Literal["daily_allowance"] = "daily_allowance"
+    kind: Literal["daily_allowance"] = Field(default="daily_allowance", description=RULES_KIND)
     amount_per_day_per_share: Money
     from_day: int = Field(default=1, ge=1, le=365)
     max_days_per_stay: int = Field(ge=1, le=3650)
     term_cap_per_share: Money
 
 
+class _KindOptionalInRequests:
+    """A request's `benefit` may leave out its `kind` (the plan's decides), so the request
+    schema names no discriminator; what is stored and answered always carries it."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        if handler.mode == "validation":
+            schema.pop("discriminator", None)
+        return schema
+
+
 BenefitRules = Annotated[
     HospitalReimbursementRules | FixedBenefitRules | DailyAllowanceRules,
     Field(discriminator="kind"),
+    _KindOptionalInRequests(),
 ]
 PlanKind = Literal["hospital_reimbursement", "fixed_benefit", "daily_allowance"]
 
@@ -131,7 +156,7 @@ class Eligibility(_Strict):
 class PlanTerms(_Strict):
     """Everything about a plan but its identity: what a claim is assessed against."""
 
-    kind: PlanKind
+    kind: PlanKind = Field(description="which rules `benefit` holds")
     coverage_start: date
     coverage_end: date
     enrol_from: date
@@ -146,6 +171,25 @@ class PlanTerms(_Strict):
     claim_deadline_days: int = Field(default=730, ge=1, le=36500)
     auto_approve_limit: Money | None = None
     benefit: BenefitRules
+
+    @field_validator("benefit", mode="wrap")
+    @classmethod
+    def _kind_said_once(
+        cls, benefit: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        """DOMAIN.md: the plan's `kind` is said once, at the plan's level; a `kind` inside
+        `benefit` may be given, and must then agree. Stored terms keep it inside `benefit`
+        (older plans and claim snapshots have it there)."""
+        if not isinstance(benefit, dict):
+            return handler(benefit)
+        kind, given = info.data.get("kind"), benefit.get("kind")
+        if kind is None:
+            # The plan's kind is refused already; rules without one of their own cannot be
+            # read, and saying so too would only repeat that error.
+            return handler(benefit) if given is not None else benefit
+        if given is not None and given != kind:
+            raise ValueError(f"kind: {given} rules in a {kind} plan (the plan's kind decides)")
+        return handler({**benefit, "kind": kind})
 
     @model_validator(mode="after")
     def _consistent(self) -> "PlanTerms":
