@@ -20,12 +20,14 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from services.json_schema import NO_NUL
 from services.money import Money, Ratio
 
 ICD10_PREFIX = r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{0,4})?$"
@@ -33,8 +35,20 @@ Icd10Code = Annotated[
     str,
     BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
     StringConstraints(max_length=12, pattern=ICD10_PREFIX),
+    # the validator upper-cases first: the document takes either case
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 12,
+            "pattern": r"^[A-Za-z][0-9]{2}(\.?[0-9A-Za-z]{0,4})?$",
+            "examples": ["C50.9"],
+        }
+    ),
 ]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL),
+]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 
 
@@ -62,7 +76,9 @@ class HospitalReimbursementRules(_Strict):
     base: Literal["out_of_pocket_in_policy", "total_in_policy"] = "out_of_pocket_in_policy"
     deductible: Money = Decimal("0")
     threshold: Money = Decimal("0")
-    bands: list[Band] = Field(min_length=1, max_length=20)
+    bands: list[Band] = Field(
+        min_length=1, max_length=20, description="ascending; the first starts above 0"
+    )
     band_mode: Literal["progressive", "whole"] = "progressive"
     per_stay_cap_per_share: Money
     term_cap_per_share: Money
@@ -81,14 +97,18 @@ class HospitalReimbursementRules(_Strict):
 class Condition(_Strict):
     code: Code
     name: ShortText
-    icd10: list[Icd10Code] = Field(min_length=1, max_length=200)
+    icd10: list[Icd10Code] = Field(
+        min_length=1, max_length=200, description="prefixes, each under one condition only"
+    )
     amount_per_share: Money
     group: Code
 
 
 class FixedBenefitRules(_Strict):
     kind: Literal["fixed_benefit"] = Field(default="fixed_benefit", description=RULES_KIND)
-    conditions: list[Condition] = Field(min_length=1, max_length=200)
+    conditions: list[Condition] = Field(
+        min_length=1, max_length=200, description="each with its own code"
+    )
     fixed_extra: Money = Decimal("0")
     ends_cover_after_payout: bool = False
     term_cap_per_share: Money | None = None
@@ -144,7 +164,7 @@ PlanKind = Literal["hospital_reimbursement", "fixed_benefit", "daily_allowance"]
 class Eligibility(_Strict):
     sex: Literal["F", "M"] | None = None
     min_age: int | None = Field(default=None, ge=0, le=120)
-    max_age: int | None = Field(default=None, ge=0, le=120)
+    max_age: int | None = Field(default=None, ge=0, le=120, description="not below min_age")
 
     @model_validator(mode="after")
     def _range(self) -> "Eligibility":
@@ -158,14 +178,14 @@ class PlanTerms(_Strict):
 
     kind: PlanKind = Field(description="which rules `benefit` holds")
     coverage_start: date
-    coverage_end: date
-    enrol_from: date
-    enrol_until: date
+    coverage_end: date = Field(description="on or after coverage_start")
+    enrol_from: date = Field(description="on or before coverage_end")
+    enrol_until: date = Field(description="on or after enrol_from")
     contribution_per_share: Money
     max_shares: int = Field(default=1, ge=1, le=100)
     eligibility: Eligibility = Eligibility()
     waiting_days: int = Field(default=0, ge=0, le=3650)
-    reduced_days: int = Field(default=0, ge=0, le=3650)
+    reduced_days: int = Field(default=0, ge=0, le=3650, description="0, or waiting_days or more")
     reduced_ratio: Ratio = Decimal("1")
     renewal_grace_days: int = Field(default=0, ge=0, le=3650)
     claim_deadline_days: int = Field(default=730, ge=1, le=36500)
