@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from fastapi.responses import Response
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 ExportFormat = Literal["json", "csv", "xlsx"]
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -26,6 +27,14 @@ class Sheet:
 def _cell(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
+    return "" if value is None else value
+
+
+def _xlsx_cell(value: Any) -> Any:
+    # A worksheet cannot hold most control characters (openpyxl refuses the whole file):
+    # a stored name with one is shown with U+FFFD where it was.
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
     return "" if value is None else value
 
 
@@ -49,7 +58,7 @@ def xlsx_response(sheets: Sequence[Sheet], filename: str) -> Response:
         worksheet = workbook.create_sheet(sheet.title)
         worksheet.append(list(sheet.headers))
         for row in sheet.rows:
-            worksheet.append(["" if value is None else value for value in row])
+            worksheet.append([_xlsx_cell(value) for value in row])
         for cells in worksheet.iter_rows(min_row=2):
             for cell in cells:
                 if isinstance(cell.value, Decimal):

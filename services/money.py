@@ -65,7 +65,8 @@ Money = Annotated[
     BeforeValidator(_parse_decimal),
     AfterValidator(_check_money),
     PlainSerializer(format_money, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{2}$", "examples": ["863.31"]}),
+    # below MAX_YUAN: at most 12 digits before the point
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,12}\.\d{2}$", "examples": ["863.31"]}),
 ]
 """A non-negative amount in yuan, at most two decimal places; `"863.31"` in JSON."""
 
@@ -82,7 +83,9 @@ Ratio = Annotated[
     BeforeValidator(_parse_decimal),
     AfterValidator(_check_ratio),
     PlainSerializer(lambda r: format(r.normalize(), "f"), return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": r"^[01](\.\d+)?$", "examples": ["0.5"]}),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^(0(\.\d{1,6})?|1(\.0{1,6})?)$", "examples": ["0.5"]}
+    ),
 ]
 """A ratio from 0 to 1, e.g. `"0.6"` for 60%."""
 

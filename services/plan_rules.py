@@ -9,18 +9,26 @@ that would fail later is refused at creation, with the field named.
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from services.dates import SchemeDate
+from services.json_schema import NO_NUL
 from services.money import Money, Ratio
 
 ICD10_PREFIX = r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{0,4})?$"
@@ -28,14 +36,29 @@ Icd10Code = Annotated[
     str,
     BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
     StringConstraints(max_length=12, pattern=ICD10_PREFIX),
+    # the validator upper-cases first: the document takes either case
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 12,
+            "pattern": r"^[A-Za-z][0-9]{2}(\.?[0-9A-Za-z]{0,4})?$",
+            "examples": ["C50.9"],
+        }
+    ),
 ]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL),
+]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 
 
 def normalise_icd10(code: str) -> str:
     """'c50.9' -> 'C509': prefixes are compared without the dot."""
     return re.sub(r"[^0-9A-Z]", "", code.upper())
+
+
+RULES_KIND = "optional in a request: the plan's `kind`; when given, it must agree with it"
 
 
 class _Strict(BaseModel):
@@ -48,11 +71,15 @@ class Band(_Strict):
 
 
 class HospitalReimbursementRules(_Strict):
-    kind: Literal["hospital_reimbursement"] = "hospital_reimbursement"
+    kind: Literal["hospital_reimbursement"] = Field(
+        default="hospital_reimbursement", description=RULES_KIND
+    )
     base: Literal["out_of_pocket_in_policy", "total_in_policy"] = "out_of_pocket_in_policy"
     deductible: Money = Decimal("0")
     threshold: Money = Decimal("0")
-    bands: list[Band] = Field(min_length=1, max_length=20)
+    bands: list[Band] = Field(
+        min_length=1, max_length=20, description="ascending; the first starts above 0"
+    )
     band_mode: Literal["progressive", "whole"] = "progressive"
     per_stay_cap_per_share: Money
     term_cap_per_share: Money
@@ -71,14 +98,18 @@ class HospitalReimbursementRules(_Strict):
 class Condition(_Strict):
     code: Code
     name: ShortText
-    icd10: list[Icd10Code] = Field(min_length=1, max_length=200)
+    icd10: list[Icd10Code] = Field(
+        min_length=1, max_length=200, description="prefixes, each under one condition only"
+    )
     amount_per_share: Money
     group: Code
 
 
 class FixedBenefitRules(_Strict):
-    kind: Literal["fixed_benefit"] = "fixed_benefit"
-    conditions: list[Condition] = Field(min_length=1, max_length=200)
+    kind: Literal["fixed_benefit"] = Field(default="fixed_benefit", description=RULES_KIND)
+    conditions: list[Condition] = Field(
+        min_length=1, max_length=200, description="each with its own code"
+    )
     fixed_extra: Money = Decimal("0")
     ends_cover_after_payout: bool = False
     term_cap_per_share: Money | None = None
@@ -103,16 +134,30 @@ class FixedBenefitRules(_Strict):
 
 
 class DailyAllowanceRules(_Strict):
-    kind: Literal["daily_allowance"] = "daily_allowance"
+    kind: Literal["daily_allowance"] = Field(default="daily_allowance", description=RULES_KIND)
     amount_per_day_per_share: Money
     from_day: int = Field(default=1, ge=1, le=365)
     max_days_per_stay: int = Field(ge=1, le=3650)
     term_cap_per_share: Money
 
 
+class _KindOptionalInRequests:
+    """A request's `benefit` may leave out its `kind` (the plan's decides), so the request
+    schema names no discriminator; what is stored and answered always carries it."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        if handler.mode == "validation":
+            schema.pop("discriminator", None)
+        return schema
+
+
 BenefitRules = Annotated[
     HospitalReimbursementRules | FixedBenefitRules | DailyAllowanceRules,
     Field(discriminator="kind"),
+    _KindOptionalInRequests(),
 ]
 PlanKind = Literal["hospital_reimbursement", "fixed_benefit", "daily_allowance"]
 
@@ -120,7 +165,7 @@ PlanKind = Literal["hospital_reimbursement", "fixed_benefit", "daily_allowance"]
 class Eligibility(_Strict):
     sex: Literal["F", "M"] | None = None
     min_age: int | None = Field(default=None, ge=0, le=120)
-    max_age: int | None = Field(default=None, ge=0, le=120)
+    max_age: int | None = Field(default=None, ge=0, le=120, description="not below min_age")
 
     @model_validator(mode="after")
     def _range(self) -> "Eligibility":
@@ -132,21 +177,40 @@ class Eligibility(_Strict):
 class PlanTerms(_Strict):
     """Everything about a plan but its identity: what a claim is assessed against."""
 
-    kind: PlanKind
+    kind: PlanKind = Field(description="which rules `benefit` holds")
     coverage_start: SchemeDate
-    coverage_end: SchemeDate
-    enrol_from: SchemeDate
-    enrol_until: SchemeDate
+    coverage_end: SchemeDate = Field(description="on or after coverage_start")
+    enrol_from: SchemeDate = Field(description="on or before coverage_end")
+    enrol_until: SchemeDate = Field(description="on or after enrol_from")
     contribution_per_share: Money
     max_shares: int = Field(default=1, ge=1, le=100)
     eligibility: Eligibility = Eligibility()
     waiting_days: int = Field(default=0, ge=0, le=3650)
-    reduced_days: int = Field(default=0, ge=0, le=3650)
+    reduced_days: int = Field(default=0, ge=0, le=3650, description="0, or waiting_days or more")
     reduced_ratio: Ratio = Decimal("1")
     renewal_grace_days: int = Field(default=0, ge=0, le=3650)
     claim_deadline_days: int = Field(default=730, ge=1, le=36500)
     auto_approve_limit: Money | None = None
     benefit: BenefitRules
+
+    @field_validator("benefit", mode="wrap")
+    @classmethod
+    def _kind_said_once(
+        cls, benefit: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        """DOMAIN.md: the plan's `kind` is said once, at the plan's level; a `kind` inside
+        `benefit` may be given, and must then agree. Stored terms keep it inside `benefit`
+        (older plans and claim snapshots have it there)."""
+        if not isinstance(benefit, dict):
+            return handler(benefit)
+        kind, given = info.data.get("kind"), benefit.get("kind")
+        if kind is None:
+            # The plan's kind is refused already; rules without one of their own cannot be
+            # read, and saying so too would only repeat that error.
+            return handler(benefit) if given is not None else benefit
+        if given is not None and given != kind:
+            raise ValueError(f"kind: {given} rules in a {kind} plan (the plan's kind decides)")
+        return handler({**benefit, "kind": kind})
 
     @model_validator(mode="after")
     def _consistent(self) -> "PlanTerms":

@@ -6,6 +6,7 @@ The services' clock is frozen here, before any test module computes a day from i
 instant MUTUALAID_CLOCK_PINNED_AT names or else at the run's start; the variable is set, so
 every process the suite starts (uvicorn, the CLI) shares that instant."""
 
+import hashlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,9 +20,21 @@ if clock.pinned() is None:
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from tests.databases import drop_created_databases, postgres_database, wipe
 from tests.split_stack import split_stack  # noqa: F401  (fixture: uvicorn processes + nginx)
+
+# Hypothesis, which the property tests and schemathesis' fuzzing run on, keeps its example
+# database and caches in ./.hypothesis unless told otherwise. They go to the user's cache, one
+# directory per checkout (failing examples are replayed, the Unicode tables built once), so
+# that a run of the suite leaves nothing in the checkout (tests/test_checkout_stays_clean.py).
+_CHECKOUT = Path(__file__).resolve().parents[1]
+_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+HYPOTHESIS_HOME = (
+    _CACHE / "mutualaid" / "hypothesis" / hashlib.sha256(bytes(_CHECKOUT)).hexdigest()[:16]
+)
+set_hypothesis_home_dir(HYPOTHESIS_HOME)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,6 +2,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
+from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from members_api.audit import audit
@@ -26,6 +27,8 @@ from services.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/enrollments", tags=["enrollments"])
 IdQuery = Query(pattern=ID_PATTERN)
+# A form field is left out, never null: the document says a date or nothing.
+FORM_DATE = WithJsonSchema({"type": "string", "format": "date"})
 
 
 @router.post("", status_code=201, summary="Enrol a member in a plan (admin; hr: own unit)")
@@ -119,9 +122,9 @@ async def import_enrollments(
     unit_id: Annotated[str, Form(pattern=ID_PATTERN)],
     plan_code: Annotated[str, Form(pattern=ID_PATTERN)],
     enrolled_on: Annotated[
-        SchemeDate | None, Form(description="admin only; default: today")
+        SchemeDate | None, FORM_DATE, Form(description="admin only; default: today")
     ] = None,
-    starts_on: Annotated[SchemeDate | None, Form(description="admin only")] = None,
+    starts_on: Annotated[SchemeDate | None, FORM_DATE, Form(description="admin only")] = None,
 ) -> Response:
     fields = {"unit_id": unit_id, "plan_code": plan_code, "filename": file.filename}
     fields |= {"enrolled_on": enrolled_on, "starts_on": starts_on}

@@ -7,13 +7,15 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 
 from members_api.bulk import MAX_ROWS, RowError
 from members_api.units.schemas import Phone
 from services.dates import SchemeDate
-from services.identity import validate_national_id
+from services.identity import NATIONAL_ID_PATTERN, validate_national_id
+from services.json_schema import omit_rather_than_null
 
 # Ids are issued here (services.ids: prefix_hex); anything else cannot name a record.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
@@ -21,10 +23,23 @@ ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 # Room for a number typed with spaces or dashes; validate_national_id compacts it to 18.
+# The document states the compact form: what a client should send.
 NationalId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=30),
     AfterValidator(validate_national_id),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": NATIONAL_ID_PATTERN,
+            "minLength": 18,
+            "maxLength": 18,
+            "description": "the 18-character resident identity number (GB 11643): region, "
+            "birth date, order; its birth date must exist and its check digit (0-9 or X) is "
+            "verified",
+            "examples": ["110105198506150022"],
+        }
+    ),
 ]
 PersonName = Annotated[
     str,
@@ -52,7 +67,9 @@ class MemberCreate(BaseModel):
 class MemberUpdate(BaseModel):
     """Leaving is `{"status": "left", "left_on": ...}`; `{"status": "active"}` re-activates."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=omit_rather_than_null("name", "unit_id", "status")
+    )
 
     name: PersonName | None = None
     phone: MemberPhone | None = None

@@ -7,7 +7,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-from pydantic import field_validator
+from pydantic import GetJsonSchemaHandler, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from members_api.models import Plan
 from services.plan_rules import (
@@ -35,6 +37,22 @@ class PlanCreate(PlanTerms):
     code: Code
     line: Code
     name: ShortText
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The document says which rules go with which kind: one choice per kind, the kind
+        and the benefit rules of that kind (services.plan_rules.PlanTerms checks it)."""
+        schema = handler(core_schema)
+        plan = handler.resolve_ref_schema(schema)
+        choices = plan["properties"]["benefit"]["oneOf"]
+        kinds = [handler.resolve_ref_schema(rules)["properties"]["kind"] for rules in choices]
+        plan["oneOf"] = [
+            {"properties": {"kind": {"const": kind["const"]}, "benefit": rules}}
+            for kind, rules in zip(kinds, choices, strict=True)
+        ]
+        return schema
 
     def terms(self) -> dict[str, Any]:
         """The plan's terms as stored and handed to the claims service: PlanTerms JSON."""

@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from members_api.plans.schemas import CODE_PATTERN
 from members_api.reports import exports, service
 from members_api.reports.schemas import EnrollmentReport
 from services.auth import PrincipalDep
@@ -21,9 +22,13 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 async def enrollment_report(
     session: SessionDep,
     principal: PrincipalDep,
-    plan_code: Annotated[str | None, Query(max_length=40)] = None,
-    line: Annotated[str | None, Query(max_length=40)] = None,
-    year: Annotated[int | None, Query(ge=1990, le=2200)] = None,
+    plan_code: Annotated[
+        str | None, Query(pattern=CODE_PATTERN, description="e.g. MED-2026; or line and year")
+    ] = None,
+    line: Annotated[str | None, Query(pattern=CODE_PATTERN, description="e.g. MED")] = None,
+    year: Annotated[
+        int | None, Query(ge=1990, le=2200, description="the year cover starts, with line")
+    ] = None,
     format: ExportFormat = "json",
 ) -> EnrollmentReport | Response:
     report = await service.enrollment_report(session, principal, plan_code, line, year)

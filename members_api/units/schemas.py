@@ -7,19 +7,36 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
-from services.identity import validate_credit_code
+from services.identity import USCC_PATTERN, validate_credit_code
+from services.json_schema import NO_NUL, omit_rather_than_null
 
-UnitName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+UnitName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
+]
 CreditCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=18),
     AfterValidator(validate_credit_code),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": USCC_PATTERN,
+            "minLength": 18,
+            "maxLength": 18,
+            "description": "the unified social credit code (GB 32100); its check character "
+            "is verified",
+            "examples": ["91150102MA0N1234X2"],
+        }
+    ),
 ]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 -]{3,29}$")]
-PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+PersonName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NO_NUL)
+]
 
 
 class UnitCreate(BaseModel):
@@ -33,7 +50,10 @@ class UnitCreate(BaseModel):
 
 
 class UnitUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=omit_rather_than_null("name", "insured_headcount", "active"),
+    )
 
     name: UnitName | None = None
     credit_code: CreditCode | None = None

@@ -134,3 +134,20 @@ class TestEnrollmentReportExports:
         summary = {row[0]: row[1] for row in workbook["汇总"].iter_rows(values_only=True)}
         assert summary["参保人次"] == 3 and summary["参保单位数"] == 1
         assert str(summary["应缴互助金"]) in ("219", "219.00")
+
+    async def test_a_unit_name_with_a_control_character_still_exports_to_xlsx(self, members):
+        import io
+
+        from openpyxl import load_workbook
+
+        await new_plan(members, "MED-2026")
+        unit = await new_unit(members, "第一\x1f机床厂")
+        await enrol(members, await new_member(members, unit), "MED-2026")
+        as_xlsx = await members.get(
+            "/api/v1/reports/enrollment",
+            params={"plan_code": "MED-2026", "format": "xlsx"},
+            headers=AUDITOR,
+        )
+        assert as_xlsx.status_code == 200, as_xlsx.text
+        cells = [v for ws in load_workbook(io.BytesIO(as_xlsx.content)) for v in ws.values]
+        assert any("第一\ufffd机床厂" in row for row in cells)

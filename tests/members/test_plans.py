@@ -1,6 +1,29 @@
+import json
 from copy import deepcopy
+from pathlib import Path
 
+import pytest
+
+from tests.claims.support_claims import (
+    JAN_1,
+    Enrolled,
+    day,
+    enrol,
+    file_claim,
+    hospital_stay,
+    new_member,
+    new_unit,
+)
 from tests.support import ADMIN, AUDITOR, bearer, new_plan, plan_body
+
+KINDS = ("hospital_reimbursement", "fixed_benefit", "daily_allowance")
+
+
+def short_form(code, kind="hospital_reimbursement", **overrides):
+    """A plan body as DOMAIN.md writes it: the kind said once, at the plan's level."""
+    body = plan_body(code, kind, **overrides)
+    body["benefit"] = {key: value for key, value in body["benefit"].items() if key != "kind"}
+    return body
 
 
 def hospital(**benefit_changes):
@@ -85,6 +108,61 @@ class TestCreatePlan:
         assert [(row.action, row.entity_id) for row in rows] == [("plan.create", "MED-2026")]
 
 
+class TestKindSaidOnce:
+    @pytest.mark.parametrize("kind", KINDS)
+    async def test_a_benefit_without_its_own_kind_takes_the_plans(self, members, kind):
+        response = await members.post("/api/v1/plans", json=short_form("P-1", kind), headers=ADMIN)
+        assert response.status_code == 201, response.text
+        fetched = (await members.get("/api/v1/plans/P-1", headers=AUDITOR)).json()
+        # answered as before: the rules still say their kind, for clients and the claims service
+        assert fetched == response.json()
+        assert fetched["kind"] == fetched["benefit"]["kind"] == kind
+
+    async def test_the_short_and_the_long_form_are_the_same_rules(self, members):
+        short = await members.post("/api/v1/plans", json=short_form("P-1"), headers=ADMIN)
+        long = await new_plan(members, "P-2")
+        assert short.json()["rules_version"] == long["rules_version"]
+
+    async def test_the_readmes_example_plan_is_taken_as_written(self, members):
+        example = Path(__file__).parents[2] / "examples" / "plan-med-2026.json"
+        body = json.loads(example.read_text())
+        assert "kind" not in body["benefit"]
+        response = await members.post("/api/v1/plans", json=body, headers=ADMIN)
+        assert response.status_code == 201, response.text
+        assert response.json()["benefit"]["kind"] == "hospital_reimbursement"
+
+    def test_the_request_schema_lets_benefit_leave_out_its_kind(self, members_app):
+        schemas = members_app.openapi()["components"]["schemas"]
+        benefit = schemas["PlanCreate"]["properties"]["benefit"]
+        assert "discriminator" not in benefit
+        for rules in benefit["oneOf"]:
+            rules_schema = schemas[rules["$ref"].rsplit("/", 1)[1]]
+            assert "kind" in rules_schema["properties"]
+            assert "kind" not in rules_schema.get("required", [])
+
+    async def test_a_benefit_kind_that_disagrees_is_refused_naming_benefit_kind(self, members):
+        body = plan_body("P-1")
+        body["benefit"]["kind"] = "daily_allowance"
+        response = await members.post("/api/v1/plans", json=body, headers=ADMIN)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert error["loc"] == ["benefit", "kind"]
+        assert "hospital_reimbursement" in error["msg"]
+        assert (await members.get("/api/v1/plans/P-1", headers=ADMIN)).status_code == 404
+
+    async def test_the_claims_service_assesses_a_claim_under_a_short_form_plan(self, api):
+        response = await api.post("/api/v1/plans", json=short_form("MED-2026"), headers=ADMIN)
+        assert response.status_code == 201, response.text
+        unit_id = await new_unit(api)
+        member_id = await new_member(api, unit_id)
+        enrollment = await enrol(api, member_id, "MED-2026", starts_on=JAN_1)
+        worker = Enrolled(unit_id, member_id, "MED-2026", enrollment["id"], 1)
+        claim = await file_claim(api, worker, hospital_stay(day(3, 2)))
+        # 7500.00 out of pocket: 5000 x 50% + 2500 x 60%
+        assert claim["assessment"]["payable"] == "4000.00"
+        assert claim["status"] == "pending_review"
+
+
 class TestPlanValidationNamesTheField:
     async def test_first_band_not_starting_at_zero(self, members):
         body = hospital(bands=[{"above": "100", "ratio": "0.5"}])
@@ -99,7 +177,7 @@ class TestPlanValidationNamesTheField:
         body = plan_body("MED-2026", kind="fixed_benefit")
         body["eligibility"] = {}
         body["benefit"] = plan_body("X-1")["benefit"]
-        assert await refused_at(members, body) == [["benefit"]]
+        assert await refused_at(members, body) == [["benefit", "kind"]]
 
     async def test_negative_amount(self, members):
         body = hospital(per_stay_cap_per_share="-1")

@@ -1,3 +1,6 @@
+import pytest
+from stdnum.cn import uscc
+
 from tests.support import ADMIN, bearer, credit_code
 
 
@@ -24,6 +27,17 @@ class TestCreateUnit:
         assert response.status_code == 422
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["errors"][0]["loc"] == ["credit_code"]
+
+    # GB 32100 has letters in the first two places too: N (agriculture), Y (other authorities)
+    @pytest.mark.parametrize("start", ["N2", "Y1", "91"])
+    async def test_a_credit_code_led_by_letters_is_taken(self, members, start):
+        body = f"{start}150102MA0N1234X"
+        code = body + uscc.calc_check_digit(body + "0")
+        response = await members.post(
+            "/api/v1/units", json={"name": "X", "credit_code": code.lower()}, headers=ADMIN
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["credit_code"] == code
 
     async def test_same_idempotency_key_returns_the_first_unit(self, members):
         headers = {**ADMIN, "Idempotency-Key": "unit-1"}
