@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from services.money import Money, Ratio
+from services.text import NameText
 
 ICD10_PREFIX = r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{0,4})?$"
 Icd10Code = Annotated[
@@ -69,7 +70,7 @@ class HospitalReimbursementRules(_Strict):
 
 class Condition(_Strict):
     code: Code
-    name: ShortText
+    name: NameText
     icd10: list[Icd10Code] = Field(min_length=1, max_length=200)
     amount_per_share: Money
     group: Code

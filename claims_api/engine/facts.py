@@ -21,6 +21,7 @@ from pydantic import (
 
 from services.money import Money
 from services.plan_rules import Code, Icd10Code, PlanKind
+from services.text import NameText
 
 
 def _upper(value: Any) -> Any:
@@ -62,7 +63,7 @@ class _Facts(BaseModel):
 class _StayFacts(_Facts):
     admitted_on: date
     discharged_on: date
-    hospital: HospitalName
+    hospital: NameText
     diagnosis_codes: list[ClaimIcd10] = Field(min_length=1, max_length=MAX_DIAGNOSES)
     invoice_numbers: list[InvoiceNumber] = Field(min_length=1, max_length=MAX_INVOICES)
 
@@ -126,7 +127,7 @@ class FixedFacts(_Facts):
 
     diagnosed_on: date
     diagnosis_code: ClaimIcd10
-    hospital: HospitalName
+    hospital: NameText
     pathology_report_no: ReportNumber
 
     @property

@@ -13,6 +13,7 @@ from pydantic import (
 from members_api.bulk import MAX_ROWS, RowError
 from members_api.units.schemas import Phone
 from services.identity import validate_national_id
+from services.text import PersonNameText
 
 # Ids are issued here (services.ids: prefix_hex); anything else cannot name a record.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
@@ -43,7 +44,7 @@ class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     national_id: NationalId
-    name: PersonName
+    name: PersonNameText
     phone: MemberPhone | None = None
     unit_id: UnitId
 
@@ -53,7 +54,7 @@ class MemberUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: PersonName | None = None
+    name: PersonNameText | None = None
     phone: MemberPhone | None = None
     unit_id: UnitId | None = None
     status: Status | None = None

@@ -20,8 +20,8 @@ from services.plan_rules import (
     HospitalReimbursementRules,
     PlanKind,
     PlanTerms,
-    ShortText,
 )
+from services.text import NameText
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"  # services.plan_rules.Code
 IDENTITY = frozenset({"code", "line", "name"})
@@ -34,7 +34,7 @@ class PlanCreate(PlanTerms):
 
     code: Code
     line: Code
-    name: ShortText
+    name: NameText
 
     def terms(self) -> dict[str, Any]:
         """The plan's terms as stored and handed to the claims service: PlanTerms JSON."""

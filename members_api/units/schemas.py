@@ -11,6 +11,7 @@ from pydantic import (
 )
 
 from services.identity import validate_credit_code
+from services.text import NameText, PersonNameText
 
 UnitName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 CreditCode = Annotated[
@@ -25,20 +26,20 @@ PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 class UnitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: UnitName
+    name: NameText
     credit_code: CreditCode | None = None
     insured_headcount: int = Field(default=0, ge=0, le=10_000_000)
-    contact_name: PersonName | None = None
+    contact_name: PersonNameText | None = None
     contact_phone: Phone | None = None
 
 
 class UnitUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: UnitName | None = None
+    name: NameText | None = None
     credit_code: CreditCode | None = None
     insured_headcount: int | None = Field(default=None, ge=0, le=10_000_000)
-    contact_name: PersonName | None = None
+    contact_name: PersonNameText | None = None
     contact_phone: Phone | None = None
     active: bool | None = None
 
