@@ -18,7 +18,7 @@ from pathlib import PurePath
 from typing import IO, Any, Literal
 
 from fastapi.responses import Response
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from openpyxl.styles import Font
 
 from members_api.enrollments.upload_limits import (
@@ -32,7 +32,8 @@ from members_api.enrollments.upload_limits import (
     too_many_lines,
 )
 from services.errors import InvalidInput, UnsupportedMediaType
-from services.exports import XLSX_TYPE
+from services.exports import Sheet as ExportSheet
+from services.exports import csv_response, workbook, xlsx_bytes_response
 
 FIELDS = ("national_id", "name", "phone", "shares")
 REQUIRED = ("national_id", "name", "shares")
@@ -224,33 +225,16 @@ def template(format: Literal["xlsx", "csv"]) -> Response:
     headers = [CHINESE[field] for field in FIELDS]
     name = "enrollment-import-template"
     if format == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(headers)
-        writer.writerow(SAMPLE_ROW)
-        return Response(
-            ("\ufeff" + buffer.getvalue()).encode("utf-8"),  # BOM: Excel and WPS read it as UTF-8
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-    workbook = Workbook()
-    sheet = workbook.active
+        return csv_response(ExportSheet(name, headers, [SAMPLE_ROW]), name)
+    book = workbook([ExportSheet("参保名单", headers, [SAMPLE_ROW])])
+    sheet = book.active
     assert sheet is not None
-    sheet.title = "参保名单"
-    sheet.append(headers)
-    sheet.append(list(SAMPLE_ROW))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
+    for header in sheet[1]:
+        header.font = Font(bold=True)
     for column, width in zip("ABCD", (24, 12, 16, 8), strict=True):
         sheet.column_dimensions[column].width = width
     # Text, so that Excel keeps all 18 digits of a typed identity number (and a phone's).
     for column in "AC":
         sheet.column_dimensions[column].number_format = "@"
     sheet["A2"].number_format = sheet["C2"].number_format = "@"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return Response(
-        buffer.getvalue(),
-        media_type=XLSX_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-    )
+    return xlsx_bytes_response(book, name)
