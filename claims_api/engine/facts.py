@@ -22,6 +22,7 @@ from pydantic import (
 from services.dates import SchemeDate
 from services.money import Money
 from services.plan_rules import Code, Icd10Code, PlanKind
+from services.text import NameText
 
 
 def _upper(value: Any) -> Any:
@@ -63,7 +64,7 @@ class _Facts(BaseModel):
 class _StayFacts(_Facts):
     admitted_on: SchemeDate
     discharged_on: SchemeDate
-    hospital: HospitalName
+    hospital: NameText
     diagnosis_codes: list[ClaimIcd10] = Field(min_length=1, max_length=MAX_DIAGNOSES)
     invoice_numbers: list[InvoiceNumber] = Field(min_length=1, max_length=MAX_INVOICES)
 
@@ -127,7 +128,7 @@ class FixedFacts(_Facts):
 
     diagnosed_on: SchemeDate
     diagnosis_code: ClaimIcd10
-    hospital: HospitalName
+    hospital: NameText
     pathology_report_no: ReportNumber
 
     @property

@@ -111,7 +111,15 @@ async def enrol_batch(
     "shares; CSV in UTF-8 (BOM or not) or GB18030. Results are numbered by the file's lines "
     "(the header is line 1).",
     response_model=EnrollmentBatchResult,
-    responses={**_BATCH_ERRORS, 415: {"description": "not a CSV or XLSX file"}},
+    responses={
+        **_BATCH_ERRORS,
+        413: {"description": "body, inflated workbook, rows or a line over its limit (code)"},
+        415: {"description": "not a CSV or XLSX file; a workbook declaring a DTD"},
+        422: {
+            "description": "a missing column, a cell or row over its limit (code), or a "
+            "refusal of the batch"
+        },
+    },
     max_body_size=MAX_UPLOAD_BYTES,
 )
 async def import_enrollments(
@@ -129,12 +137,14 @@ async def import_enrollments(
     fields = {"unit_id": unit_id, "plan_code": plan_code, "filename": file.filename}
     fields |= {"enrolled_on": enrolled_on, "starts_on": starts_on}
     digest = await run_in_threadpool(upload_digest, request, fields, file.file)
-    idempotency = await claim_idempotency(request, session, principal, digest)
-    target = await batch.batch_target(
-        session, principal, unit_id, plan_code, enrolled_on, starts_on
-    )
     with gc_paused():
+        # Read and measured before the first statement: a file refused by a limit, or slow
+        # to read, holds no lock (on SQLite the first statement takes the write lock).
         sheet = await run_in_threadpool(read_upload, file.file, file.filename, file.content_type)
+        idempotency = await claim_idempotency(request, session, principal, digest)
+        target = await batch.batch_target(
+            session, principal, unit_id, plan_code, enrolled_on, starts_on
+        )
         source = {"source": sheet.format, "filename": file.filename, "encoding": sheet.encoding}
         answer = await batch.enrol_batch(session, principal, request, target, sheet.rows, source)
     await idempotency.remember_json(200, answer)

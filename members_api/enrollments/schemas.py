@@ -4,9 +4,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from members_api.bulk import MAX_ROWS, RowError
-from members_api.members.schemas import MemberPhone, NationalId, PersonName
+from members_api.members.schemas import MemberPhone, NationalId
 from services.dates import SchemeDate
 from services.money import Money
+from services.text import PersonNameText
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 Id = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN)]
@@ -74,7 +75,7 @@ class EnrollmentBatchRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     national_id: NationalId
-    name: PersonName
+    name: PersonNameText
     phone: MemberPhone | None = None
     shares: Shares
 

@@ -4,7 +4,8 @@ An upload arrives as a temporary file (Starlette spools it to disk past 1 MiB) a
 incrementally: CSV through a text wrapper over that file, XLSX with openpyxl's read-only
 mode. CSV is UTF-8 (with or without BOM) or, failing that, GB18030 (what Excel and WPS save
 in China). The first line names the columns, in Chinese or English; row numbers are the
-spreadsheet's lines (the header is line 1)."""
+spreadsheet's lines (the header is line 1). What a file may weigh (rows, columns, cells,
+inflated bytes) is measured as it is read: upload_limits."""
 
 import codecs
 import csv
@@ -17,12 +18,22 @@ from pathlib import PurePath
 from typing import IO, Any, Literal
 
 from fastapi.responses import Response
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from openpyxl.styles import Font
 
-from members_api.bulk import MAX_ROWS
+from members_api.enrollments.upload_limits import (
+    MAX_COLUMNS,
+    MAX_LINE_CHARS,
+    MAX_LINES,
+    cell_too_long,
+    line_too_long,
+    measure_workbook,
+    too_many_columns,
+    too_many_lines,
+)
 from services.errors import InvalidInput, UnsupportedMediaType
-from services.exports import XLSX_TYPE
+from services.exports import Sheet as ExportSheet
+from services.exports import csv_response, workbook, xlsx_bytes_response
 
 FIELDS = ("national_id", "name", "phone", "shares")
 REQUIRED = ("national_id", "name", "shares")
@@ -52,6 +63,7 @@ def read_upload(file: IO[bytes], filename: str | None, content_type: str | None)
     skipped. 415 for what is not a CSV or XLSX file, 422 for a missing column."""
     kind = _kind(file, filename, content_type)
     if kind == "xlsx":
+        measure_workbook(file)  # before openpyxl builds anything from it
         return Sheet("xlsx", None, _records(_xlsx_lines(file), _text))
     encoding = _csv_encoding(file)
     text = io.TextIOWrapper(file, encoding=encoding, newline="")  # type: ignore[type-var]
@@ -101,13 +113,27 @@ def _csv_encoding(file: IO[bytes]) -> str:
 
 
 def _csv_lines(text: io.TextIOWrapper) -> Iterator[Sequence[Any]]:
-    first = text.readline()
+    lines = _capped_lines(text)
+    first = next(lines, "")
     dialect = "excel-tab" if "\t" in first and "," not in first else "excel"
-    reader = csv.reader(itertools.chain([first], text), dialect)
+    reader = csv.reader(itertools.chain([first], lines), dialect)
     try:
         yield from reader
     except csv.Error as exc:  # a cell over csv's field size limit, a broken quote...
+        if str(exc).startswith("field larger than field limit"):
+            raise cell_too_long(f"line {reader.line_num}") from None
         raise InvalidInput(["file"], f"line {reader.line_num}: {exc}") from None
+
+
+def _capped_lines(text: io.TextIOWrapper) -> Iterator[str]:
+    """The file's lines, none read past MAX_LINE_CHARS (a file without line breaks would
+    otherwise be read whole into one string)."""
+    number = 0
+    while line := text.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise line_too_long(number)
+        yield line
 
 
 def _xlsx_lines(file: IO[bytes]) -> Iterator[Sequence[Any]]:
@@ -170,10 +196,16 @@ def _records(
     header = next(lines, None)
     if header is None:
         raise InvalidInput(["file"], "the file is empty: the first line must name the columns")
+    if len(header) > MAX_COLUMNS:
+        raise too_many_columns("line 1")
     columns = list(_columns(header).items())
     width = max(index for index, _ in columns) + 1
     rows = []
     for line, cells in enumerate(lines, start=2):
+        if line > MAX_LINES + 1:
+            raise too_many_lines()
+        if len(cells) > MAX_COLUMNS:
+            raise too_many_columns(f"line {line}")
         if len(cells) < width:  # a short line: the cells it lacks are empty
             cells = [*cells, *([None] * (width - len(cells)))]
         values = {
@@ -181,8 +213,6 @@ def _records(
         }
         if not values:
             continue  # a blank line (or one with only a serial number: templates have those)
-        if len(rows) == MAX_ROWS:
-            raise InvalidInput(["file"], f"more than {MAX_ROWS} rows: split the list")
         rows.append((line, values))
     return rows
 
@@ -195,33 +225,16 @@ def template(format: Literal["xlsx", "csv"]) -> Response:
     headers = [CHINESE[field] for field in FIELDS]
     name = "enrollment-import-template"
     if format == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(headers)
-        writer.writerow(SAMPLE_ROW)
-        return Response(
-            ("\ufeff" + buffer.getvalue()).encode("utf-8"),  # BOM: Excel and WPS read it as UTF-8
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-    workbook = Workbook()
-    sheet = workbook.active
+        return csv_response(ExportSheet(name, headers, [SAMPLE_ROW]), name)
+    book = workbook([ExportSheet("参保名单", headers, [SAMPLE_ROW])])
+    sheet = book.active
     assert sheet is not None
-    sheet.title = "参保名单"
-    sheet.append(headers)
-    sheet.append(list(SAMPLE_ROW))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
+    for header in sheet[1]:
+        header.font = Font(bold=True)
     for column, width in zip("ABCD", (24, 12, 16, 8), strict=True):
         sheet.column_dimensions[column].width = width
     # Text, so that Excel keeps all 18 digits of a typed identity number (and a phone's).
     for column in "AC":
         sheet.column_dimensions[column].number_format = "@"
     sheet["A2"].number_format = sheet["C2"].number_format = "@"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return Response(
-        buffer.getvalue(),
-        media_type=XLSX_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-    )
+    return xlsx_bytes_response(book, name)

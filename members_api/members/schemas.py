@@ -16,6 +16,7 @@ from members_api.units.schemas import Phone
 from services.dates import SchemeDate
 from services.identity import NATIONAL_ID_PATTERN, validate_national_id
 from services.json_schema import omit_rather_than_null
+from services.text import PersonNameText
 
 # Ids are issued here (services.ids: prefix_hex); anything else cannot name a record.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
@@ -59,7 +60,7 @@ class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     national_id: NationalId
-    name: PersonName
+    name: PersonNameText
     phone: MemberPhone | None = None
     unit_id: UnitId
 
@@ -71,7 +72,7 @@ class MemberUpdate(BaseModel):
         extra="forbid", json_schema_extra=omit_rather_than_null("name", "unit_id", "status")
     )
 
-    name: PersonName | None = None
+    name: PersonNameText | None = None
     phone: MemberPhone | None = None
     unit_id: UnitId | None = None
     status: Status | None = None

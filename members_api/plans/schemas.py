@@ -22,8 +22,8 @@ from services.plan_rules import (
     HospitalReimbursementRules,
     PlanKind,
     PlanTerms,
-    ShortText,
 )
+from services.text import NameText
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"  # services.plan_rules.Code
 IDENTITY = frozenset({"code", "line", "name"})
@@ -36,7 +36,7 @@ class PlanCreate(PlanTerms):
 
     code: Code
     line: Code
-    name: ShortText
+    name: NameText
 
     @classmethod
     def __get_pydantic_json_schema__(

@@ -13,6 +13,7 @@ from pydantic import (
 
 from services.identity import USCC_PATTERN, validate_credit_code
 from services.json_schema import NO_NUL, omit_rather_than_null
+from services.text import NameText, PersonNameText
 
 UnitName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
@@ -42,10 +43,10 @@ PersonName = Annotated[
 class UnitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: UnitName
+    name: NameText
     credit_code: CreditCode | None = None
     insured_headcount: int = Field(default=0, ge=0, le=10_000_000)
-    contact_name: PersonName | None = None
+    contact_name: PersonNameText | None = None
     contact_phone: Phone | None = None
 
 
@@ -55,10 +56,10 @@ class UnitUpdate(BaseModel):
         json_schema_extra=omit_rather_than_null("name", "insured_headcount", "active"),
     )
 
-    name: UnitName | None = None
+    name: NameText | None = None
     credit_code: CreditCode | None = None
     insured_headcount: int | None = Field(default=None, ge=0, le=10_000_000)
-    contact_name: PersonName | None = None
+    contact_name: PersonNameText | None = None
     contact_phone: Phone | None = None
     active: bool | None = None
 

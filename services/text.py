@@ -1,0 +1,28 @@
+"""Free text that names something (a unit, a worker, a contact, a plan, a hospital): one line
+of printable characters. Control characters (C0 with CR, LF and TAB, DEL, C1) are refused with
+a 422 naming the field: a name never needs them, Postgres refuses NUL, and a line break or a
+tab in a name splits a row of every spreadsheet it is exported to (services.exports)."""
+
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+# A pattern rather than a validator: the OpenAPI schema shows it, and it runs in
+# pydantic-core (a 100,000-row import checks 100,000 names).
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+NameText = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS
+    ),
+]
+"""A unit's, plan's, condition's or hospital's name."""
+
+PersonNameText = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS
+    ),
+]
+"""A person's name: a worker, a unit's contact."""
