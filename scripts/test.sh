@@ -15,6 +15,31 @@ if ((${#missing[@]})); then
 fi
 python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
 
+# Nothing the suite writes stays in the checkout: bytecode goes to the user's cache (so do
+# pytest's, ruff's and Hypothesis' caches, by their settings); checked at the end.
+export PYTHONPYCACHEPREFIX="${XDG_CACHE_HOME:-$HOME/.cache}/mutualaid/pycache"
+in_checkout() { git status --porcelain --ignored --untracked-files=all 2>/dev/null | sort; }
+before="$(in_checkout)"
+
 ruff check .
 ruff format --check .
 python3 -m pytest "$@"
+
+# The whole suite ran on the services' clock frozen at this instant. The tests that depend on
+# the day run again with it pinned where days are awkward: 23:59 and 00:01 in Shanghai (00:01
+# is still yesterday in UTC), New Year's Eve and Day, 29 February of a leap year. Only when
+# the whole suite was asked for (no arguments).
+if (($# == 0)); then
+  for instant in 2026-12-31T23:59:00+08:00 2027-01-01T00:01:00+08:00 \
+    2028-02-29T00:01:00+08:00 2028-02-29T23:59:00+08:00; do
+    echo "the calendar tests with the clock pinned at $instant" >&2
+    MUTUALAID_CLOCK_PINNED_AT="$instant" python3 -m pytest -q -m calendar
+  done
+fi
+
+left="$(comm -13 <(echo "$before") <(in_checkout))"
+if [[ -n "$left" ]]; then
+  echo "the test suite left files in the checkout:" >&2
+  echo "$left" >&2
+  exit 1
+fi

@@ -1,6 +1,8 @@
 """Every state-changing request appears in the audit log with actor, time, request id and the
 values before and after. A new POST or PATCH route without an entry here fails the suite."""
 
+import pytest
+
 from claims_api.app import create_app as create_claims
 from members_api.app import create_app as create_members
 from services.clock import today
@@ -15,6 +17,8 @@ from tests.claims.support_claims import (
 )
 from tests.dates import day
 from tests.support import ADMIN, FINANCE, valid_national_id
+
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
 
 # (method, path) -> (entity, action) it must record; quote changes nothing.
 AUDITED = {

@@ -21,6 +21,8 @@ from tests.claims.support_claims import (
 from tests.dates import clock_at
 from tests.support import ADMIN
 
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
+
 
 def refused_for_the_future(claim: dict) -> None:
     assert claim["status"] == "rejected", claim

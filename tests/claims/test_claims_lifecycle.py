@@ -3,6 +3,8 @@ withdrawal, reopening, adjusted amounts, the history of every change, and who se
 
 Amounts: the default stay pays 4000.00 (see test_claims_submission)."""
 
+import pytest
+
 from tests.claims.support_claims import (
     CLAIMS,
     approve,
@@ -19,6 +21,8 @@ from tests.claims.support_claims import (
     problem,
 )
 from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER, bearer
+
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
 
 REVIEWER_SUB = "reviewer:local"  # what tests.support.bearer("reviewer") puts in `sub`
 

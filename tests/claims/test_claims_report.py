@@ -23,6 +23,8 @@ from tests.claims.support_claims import (
 from tests.dates import clock_at, day, days_ago
 from tests.support import AUDITOR, bearer
 
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
+
 REPORT = "/api/v1/reports/claims"
 D = today()
 

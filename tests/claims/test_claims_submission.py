@@ -6,6 +6,8 @@ The default hospital plan (tests.support.plan_body): threshold 1000 (not subtrac
 default stay (support_claims.hospital_stay) has 7500.00 out of pocket in policy, so it pays
 5000 x 50% + 2500 x 60% = 2500.00 + 1500.00 = 4000.00."""
 
+import pytest
+
 from tests.claims.support_claims import (
     CLAIMS,
     approved_claim,
@@ -22,6 +24,8 @@ from tests.claims.support_claims import (
     problem,
 )
 from tests.support import ADMIN, REVIEWER, bearer
+
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
 
 
 def rejected_for(claim: dict, code: str) -> None:

@@ -5,6 +5,8 @@ Amounts: the default stay pays 4000.00; a stay with 6000.00 in policy pays
 
 from datetime import timedelta
 
+import pytest
+
 from services.auth import issue_token
 from services.clock import today
 from services.settings import DEVELOPMENT_JWT_SECRET
@@ -25,6 +27,8 @@ from tests.claims.support_claims import (
 )
 from tests.dates import clock_at, days_ago
 from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER, bearer
+
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
 
 
 def token(role: str, sub: str) -> dict[str, str]:

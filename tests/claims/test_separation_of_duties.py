@@ -25,6 +25,8 @@ from tests.claims.support_claims import (
 from tests.dates import clock_at, days_ago
 from tests.support import AUDITOR, FINANCE
 
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
+
 
 def token(role: str, sub: str, **claims: str) -> dict[str, str]:
     signed = issue_token(DEVELOPMENT_JWT_SECRET, role=role, sub=sub, **claims)

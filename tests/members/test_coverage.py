@@ -1,5 +1,6 @@
 from datetime import date
 
+import pytest
 from sqlalchemy import event
 
 from claims_api.members_client import Coverage
@@ -13,6 +14,8 @@ from tests.support import (
     new_plan,
     new_unit,
 )
+
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
 
 YEAR_2026 = {
     "coverage_start": "2026-01-01",

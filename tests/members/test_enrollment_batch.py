@@ -2,6 +2,7 @@
 
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from members_api.bulk import MAX_UPLOAD_BYTES
@@ -26,6 +27,8 @@ from tests.support import (
     new_unit,
     with_wrong_check_digit,
 )
+
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
 
 
 async def enrolments(client, **query):

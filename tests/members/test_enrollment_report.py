@@ -135,13 +135,23 @@ class TestEnrollmentReportExports:
         assert summary["参保人次"] == 3 and summary["参保单位数"] == 1
         assert str(summary["应缴互助金"]) in ("219", "219.00")
 
-    async def test_a_unit_name_with_a_control_character_still_exports_to_xlsx(self, members):
+    async def test_a_unit_name_with_a_control_character_still_exports_to_xlsx(
+        self, members, members_app
+    ):
+        """A name stored before names refused control characters (written here directly)."""
         import io
 
         from openpyxl import load_workbook
+        from sqlalchemy import update
+
+        from members_api.models import Unit
 
         await new_plan(members, "MED-2026")
-        unit = await new_unit(members, "第一\x1f机床厂")
+        unit = await new_unit(members, "第一机床厂")
+        async with members_app.state.database.engine.begin() as connection:
+            await connection.execute(
+                update(Unit).where(Unit.id == unit).values(name="第一\x1f机床厂")
+            )
         await enrol(members, await new_member(members, unit), "MED-2026")
         as_xlsx = await members.get(
             "/api/v1/reports/enrollment",

@@ -1,6 +1,7 @@
 from datetime import date, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from members_api.enrollments import periods
@@ -19,6 +20,8 @@ from tests.support import (
     new_unit,
     plan_body,
 )
+
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
 
 TODAY = today()
 

@@ -2,6 +2,7 @@
 
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from members_api.models import audit_event
@@ -15,6 +16,8 @@ from tests.members.bulk_support import (
     post_batch,
 )
 from tests.support import ADMIN, bearer, new_member, new_plan, new_unit
+
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
 
 
 async def leave(client, rows, headers=None):

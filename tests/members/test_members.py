@@ -2,6 +2,7 @@ import asyncio
 import re
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 from stdnum.cn import ric
 
@@ -16,6 +17,8 @@ from tests.support import (
     valid_national_id,
     with_wrong_check_digit,
 )
+
+pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
 
 MEMBERS = "/api/v1/members"
 
