@@ -14,11 +14,11 @@ from pydantic import Field
 EARLIEST = date(1900, 1, 1)
 LATEST = date(2199, 12, 31)
 
+# JSON Schema has no range for a date: the years are said as a pattern, so that a client
+# generated from the OpenAPI document sends what is taken (ge/le do the checking).
+SCHEME_DATE_PATTERN = r"^(19\d\d|2[01]\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
+
 SchemeDate = Annotated[
     date,
-    Field(
-        ge=EARLIEST,
-        le=LATEST,
-        json_schema_extra={"formatMinimum": str(EARLIEST), "formatMaximum": str(LATEST)},
-    ),
+    Field(ge=EARLIEST, le=LATEST, json_schema_extra={"pattern": SCHEME_DATE_PATTERN}),
 ]

@@ -20,7 +20,7 @@ from members_api.enrollments.schemas import (
 from members_api.enrollments.uploads import read_upload, template
 from services.auth import PrincipalDep, Role
 from services.database import SessionDep
-from services.dates import SchemeDate
+from services.dates import SCHEME_DATE_PATTERN, SchemeDate
 from services.exports import XLSX_TYPE
 from services.idempotency import IdempotencyDep, claim_idempotency
 from services.pagination import Page, PageDep
@@ -28,7 +28,7 @@ from services.pagination import Page, PageDep
 router = APIRouter(prefix="/api/v1/enrollments", tags=["enrollments"])
 IdQuery = Query(pattern=ID_PATTERN)
 # A form field is left out, never null: the document says a date or nothing.
-FORM_DATE = WithJsonSchema({"type": "string", "format": "date"})
+FORM_DATE = WithJsonSchema({"type": "string", "format": "date", "pattern": SCHEME_DATE_PATTERN})
 
 
 @router.post("", status_code=201, summary="Enrol a member in a plan (admin; hr: own unit)")
