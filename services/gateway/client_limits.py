@@ -160,6 +160,10 @@ def gateway_protocol(settings: GatewaySettings) -> type[H11Protocol]:
         def data_received(self, data: bytes) -> None:
             if self._lingering.lingering:
                 return  # what a client sends after its answer: dropped
+            if self.conn.their_state is h11.IDLE and self._head_over_limit(data):
+                detail = f"the request line and headers are over {max_head} bytes"
+                self._answer_and_close(431, "Request header fields too large", detail)
+                return
             super().data_received(data)
             waiting_for_head = self.conn.their_state is h11.IDLE
             if not waiting_for_head:
@@ -167,6 +171,14 @@ def gateway_protocol(settings: GatewaySettings) -> type[H11Protocol]:
             elif self._head_deadline is None and self.conn.trailing_data[0]:
                 # the first bytes of a request on a kept-alive connection
                 self._head_deadline = self.loop.call_later(head_timeout, self._head_too_slow)
+
+        def _head_over_limit(self, data: bytes) -> bool:
+            # h11's own limit holds only while a head is incomplete: a whole head larger than
+            # the limit, arriving in one read, would pass. The head ends at the first blank
+            # line; it must end within the limit.
+            pending = bytes(self.conn.trailing_data[0]) + data
+            end = pending.find(b"\r\n\r\n", 0, max_head + 4)
+            return end + 4 > max_head if end != -1 else len(pending) > max_head
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_head_deadline()

@@ -130,6 +130,19 @@ def test_a_64_mib_header_is_a_431_at_once_and_the_connection_closed(
     assert seconds < 3
 
 
+@pytest.mark.parametrize("size", [32 * 1024, 40_000, 200_000])
+def test_a_whole_head_over_the_limit_in_one_write_is_a_431(
+    embedded: tuple[str, int], size: int
+) -> None:
+    """Sent at once, so that the parser sees a complete head larger than the limit."""
+    head = b"GET /api/v1/units HTTP/1.1\r\nHost: gateway\r\nX-Padding: "
+    with socket.create_connection(embedded) as connection:
+        connection.sendall(head + b"a" * size + b"\r\n\r\n")
+        answer, _ = read_until_closed(connection)
+    status, problem = status_and_problem(answer)
+    assert status == 431 and problem["status"] == 431
+
+
 def test_half_a_header_then_silence_is_cut_off_after_the_header_timeout(
     embedded: tuple[str, int],
 ) -> None:
