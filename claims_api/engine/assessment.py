@@ -8,6 +8,7 @@ it where it crosses the API (claims_api.claims.schemas.AssessmentRead).
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
 from services.money import MAX_YUAN, format_money
@@ -39,6 +40,7 @@ FULL = Decimal("1")
 """The ratio of a full benefit (after the waiting and reduced periods)."""
 
 MAX_RULES_VERSION = 200
+"""The longest rule version a claim stores."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,9 @@ class AssessmentLine:
     text: str
     amount: Decimal | None = None
     ratio: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        check_storable(f"{self.category} line", self.amount)
 
     def json(self) -> dict[str, Any]:
         return {
@@ -80,18 +85,10 @@ class Assessment:
     ends_cover: bool = False
 
     def __post_init__(self) -> None:
-        # What a claim can store: amounts in BIGINT fen, the rule version in its column.
-        for name, amount in self._amounts():
-            if amount >= MAX_YUAN:
-                raise ValueError(f"{name}: {amount} is implausibly large")
+        check_storable("payable", self.payable)
+        check_storable("cap_left", self.cap_left)
         if len(self.rules_version) > MAX_RULES_VERSION:
             raise ValueError(f"rules_version: longer than {MAX_RULES_VERSION} characters")
-
-    def _amounts(self) -> list[tuple[str, Decimal]]:
-        """Every amount, in the order the steps computed them."""
-        amounts = [(f"{line.category} line", line.amount) for line in self.lines]
-        amounts += [("payable", self.payable), ("cap_left", self.cap_left)]
-        return [(name, amount) for name, amount in amounts if amount is not None]
 
     @property
     def refused(self) -> bool:
@@ -114,6 +111,12 @@ class Assessment:
             "condition_code": self.condition_code,
             "ends_cover": self.ends_cover,
         }
+
+
+def check_storable(name: str, amount: Decimal | None) -> None:
+    """A claim stores its amounts as BIGINT fen: a trillion yuan or more is refused."""
+    if amount is not None and amount >= MAX_YUAN:
+        raise ValueError(f"{name}: {amount} is implausibly large")
 
 
 def ratio_json(ratio: Decimal) -> str:
@@ -153,22 +156,24 @@ def shares_text(shares: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TermCap:
-    """The term cap x shares minus what the enrolment already took, never below 0."""
+    """What is left of the term cap x shares after what the enrolment already took."""
 
     left: Decimal
     text: str
-
-    @classmethod
-    def of(cls, cap_per_share: Decimal, shares: int, used: Decimal) -> "TermCap":
-        left = max(ZERO, cap_per_share * shares - used)
-        return cls(
-            left,
-            f"term cap left: {format_money(cap_per_share)} x {shares_text(shares)} - "
-            f"{format_money(used)} used = {format_money(left)}",
-        )
 
     def reached(self) -> Reason | None:
         """`cap_reached` when nothing is left."""
         if self.left > 0:
             return None
         return ("cap_reached", f"nothing is left of the {self.text}")
+
+
+@lru_cache(maxsize=4096)  # by value: covers of one plan share their caps, shares and usage
+def term_cap(cap_per_share: Decimal, shares: int, used: Decimal) -> TermCap:
+    """The term cap x shares minus what the enrolment already took, never below 0."""
+    left = max(ZERO, cap_per_share * shares - used)
+    return TermCap(
+        left,
+        f"term cap left: {format_money(cap_per_share)} x {shares_text(shares)} - "
+        f"{format_money(used)} used = {format_money(left)}",
+    )

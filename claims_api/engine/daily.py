@@ -9,7 +9,7 @@ from decimal import Decimal
 from services.money import format_money, percent, to_fen
 from services.plan_rules import DailyAllowanceRules
 
-from .assessment import AssessmentLine, KindOutcome, Reason, TermCap, shares_text
+from .assessment import AssessmentLine, KindOutcome, Reason, shares_text, term_cap
 from .facts import DailyFacts, Usage
 
 
@@ -36,7 +36,7 @@ def assess_daily(
     if shares is None:
         return KindOutcome(lines=lines)
 
-    term = TermCap.of(rules.term_cap_per_share, shares, usage.used)
+    term = term_cap(rules.term_cap_per_share, shares, usage.used)
     cap_reached = term.reached()
     if cap_reached is not None:
         reasons.append(cap_reached)

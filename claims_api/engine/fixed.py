@@ -9,7 +9,7 @@ from decimal import Decimal
 from services.money import format_money, percent, to_fen
 from services.plan_rules import Condition, FixedBenefitRules, normalise_icd10
 
-from .assessment import AssessmentLine, KindOutcome, Reason, TermCap, shares_text
+from .assessment import AssessmentLine, KindOutcome, Reason, shares_text, term_cap
 from .facts import FixedFacts, Usage
 
 
@@ -37,7 +37,7 @@ def assess_fixed(
         lines = (submitted, AssessmentLine(category="eligible", text=text))
         term_left = None
         if shares is not None and rules.term_cap_per_share is not None:
-            term_left = TermCap.of(rules.term_cap_per_share, shares, usage.used).left
+            term_left = term_cap(rules.term_cap_per_share, shares, usage.used).left
         return KindOutcome(lines=lines, reasons=tuple(reasons), term_left=term_left)
 
     condition, prefix = match
@@ -57,7 +57,7 @@ def assess_fixed(
         )
     term = None
     if rules.term_cap_per_share is not None:
-        term = TermCap.of(rules.term_cap_per_share, shares, usage.used)
+        term = term_cap(rules.term_cap_per_share, shares, usage.used)
         cap_reached = term.reached()
         if cap_reached is not None:
             reasons.append(cap_reached)

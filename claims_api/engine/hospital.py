@@ -9,7 +9,7 @@ from decimal import Decimal
 from services.money import format_money, percent, to_fen
 from services.plan_rules import Band, HospitalReimbursementRules
 
-from .assessment import ZERO, AssessmentLine, KindOutcome, Reason, TermCap, shares_text
+from .assessment import ZERO, AssessmentLine, KindOutcome, Reason, shares_text, term_cap
 from .facts import HospitalFacts, Usage
 
 
@@ -55,7 +55,7 @@ def assess_hospital(
     if shares is None:
         return KindOutcome(lines=lines, reasons=tuple(reasons), benefit_text=band_text)
 
-    term = TermCap.of(rules.term_cap_per_share, shares, usage.used)
+    term = term_cap(rules.term_cap_per_share, shares, usage.used)
     cap_reached = term.reached()
     if cap_reached is not None:
         reasons.append(cap_reached)
