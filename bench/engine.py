@@ -1,17 +1,24 @@
 """The payout engine alone: assessments per second on one core, for a realistic mix of the
-three plan kinds (80% hospital stays, 10% fixed benefits, 10% daily allowances). Prints one
-JSON object. Run: python -m bench.engine [--count 20000] [--rounds 5]"""
+three plan kinds (80% hospital stays, 10% fixed benefits, 10% daily allowances), beside the
+frozen oracle (tests/claims/engine_reference.py) on the same cases in the same run. Prints one
+JSON object. Run: python -m bench.engine [--count 20000] [--rounds 5]
+
+Absolute rates swing by a factor of three between runs on a shared machine; the ratio of the
+engine to the oracle, measured round by round in one process, much less.
+"""
 
 import argparse
 import json
 import random
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
 from claims_api.engine import DailyFacts, FixedFacts, HospitalFacts, Usage, assess
 from services.demo import med_plan, women_plan
 from services.plan_rules import EnrollmentCover, PlanTerms
+from tests.claims.engine_reference import reference_assess
 
 
 def _terms(plan: dict) -> PlanTerms:
@@ -37,6 +44,9 @@ DAILY = PlanTerms.model_validate(
         },
     }
 )
+
+
+FILED_ON = date(2024, 1, 15)
 
 
 def cases(count: int, rng: random.Random) -> list[tuple]:
@@ -91,29 +101,38 @@ def cases(count: int, rng: random.Random) -> list[tuple]:
     return built
 
 
+def _round(assessor: Callable[..., object], work: list[tuple]) -> tuple[float, float]:
+    """One pass over the cases: (wall seconds, CPU seconds)."""
+    filed = FILED_ON
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for terms, cover, facts, usage in work:
+        assessor(terms, cover, facts, usage, filed_on=filed, rules_version="bench")
+    return time.perf_counter() - started, time.process_time() - cpu_started
+
+
 def measure(count: int = 20_000, rounds: int = 5) -> dict[str, float | int]:
-    """Assess `count` claims `rounds` times after a warm-up; the best round counts (a noisy
-    machine only ever slows a round down). "cpu" rates divide by the process's CPU time: one
-    core's throughput even while other processes share the machine."""
+    """Assess `count` claims `rounds` times with the engine and with the oracle, alternately,
+    after a warm-up; the best round of each counts (a noisy machine only ever slows a round
+    down). "cpu" rates divide by the process's CPU time: one core's throughput even while other
+    processes share the machine."""
     work = cases(count, random.Random(1))
-    filed = date(2024, 1, 15)
-    for terms, cover, facts, usage in work[:500]:  # warm up
-        assess(terms, cover, facts, usage, filed_on=filed, rules_version="bench")
-    best_wall = best_cpu = float("inf")
+    for assessor in (assess, reference_assess):
+        _round(assessor, work[:500])  # warm up
+    best = {"engine": [float("inf")] * 2, "oracle": [float("inf")] * 2}
     for _ in range(rounds):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        for terms, cover, facts, usage in work:
-            assess(terms, cover, facts, usage, filed_on=filed, rules_version="bench")
-        best_wall = min(best_wall, time.perf_counter() - started)
-        best_cpu = min(best_cpu, time.process_time() - cpu_started)
-    return {
-        "engine_assessments": count,
-        "engine_rounds": rounds,
-        "engine_seconds": round(best_wall, 3),
-        "engine_assessments_per_second": round(count / best_wall),
-        "engine_cpu_seconds": round(best_cpu, 3),
-        "engine_assessments_per_cpu_second": round(count / best_cpu),
-    }
+        for name, assessor in (("engine", assess), ("oracle", reference_assess)):
+            wall, cpu = _round(assessor, work)
+            best[name] = [min(best[name][0], wall), min(best[name][1], cpu)]
+    result: dict[str, float | int] = {"engine_assessments": count, "engine_rounds": rounds}
+    for name, (wall, cpu) in best.items():
+        result |= {
+            f"{name}_seconds": round(wall, 3),
+            f"{name}_assessments_per_second": round(count / wall),
+            f"{name}_cpu_seconds": round(cpu, 3),
+            f"{name}_assessments_per_cpu_second": round(count / cpu),
+        }
+    result["engine_to_oracle_ratio"] = round(best["oracle"][1] / best["engine"][1], 2)
+    return result
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ SQLite included, whose NUMERIC would silently become a float.
 """
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
@@ -22,6 +23,10 @@ def to_fen(amount: Decimal) -> Decimal:
 
 
 def format_money(amount: Decimal) -> str:
+    """The amount to the fen, as text: "863.31"."""
+    text = str(amount)
+    if text[-3:-2] == ".":  # already to the fen ("d.dd"): rounding would change nothing
+        return text
     return str(amount.quantize(FEN, ROUND_HALF_UP))  # to_fen(amount)
 
 
@@ -90,6 +95,7 @@ Ratio = Annotated[
 """A ratio from 0 to 1, e.g. `"0.6"` for 60%."""
 
 
+@lru_cache(maxsize=1024)  # by value: the few ratios of the plans come back claim after claim
 def percent(ratio: Decimal) -> str:
     """0.55 -> '55%', 0.125 -> '12.5%'."""
     return f"{format((ratio * 100).normalize(), 'f')}%"

@@ -91,7 +91,7 @@ class Decided:
 
     def read(self) -> AssessmentRead:
         """The engine's answer with the database's refusals folded into it."""
-        data = self.assessment.model_dump(mode="json")
+        data = self.assessment.json()
         data.update(reason_codes=self.reason_codes, usage=self.usage.model_dump(mode="json"))
         if self.extra_reasons:
             why = "; ".join(f"{code} ({text})" for code, text in self.extra_reasons)

@@ -1,8 +1,15 @@
 """The claims payout engine: a pure function from plan terms, cover, facts and usage to an
-explained assessment (DOMAIN.md, "Benefit rules by kind" and "Claims")."""
+explained assessment (DOMAIN.md, "Benefit rules by kind" and "Claims").
 
-from .assess import assess, assess_snapshot, snapshot_of
+One module a step: `dispatch` (the checks every kind shares, then the kind's rules, then the
+verdict), `cover_periods` (cover, waiting and reduced periods, deadlines), one module per plan
+kind (`hospital`, `fixed`, `daily`), `assessment` (what it answers), `facts` (what it is
+given, validated where it crosses the API).
+"""
+
 from .assessment import REASON_CODES, Assessment, AssessmentLine, LineCategory, ReasonCode
+from .cover_periods import claim_deadline
+from .dispatch import assess, assess_snapshot, snapshot_of
 from .facts import (
     ClaimFacts,
     DailyFacts,
@@ -12,8 +19,6 @@ from .facts import (
     facts_model_for,
 )
 from .fixed import match_condition
-from .hospital import progressive, whole
-from .periods import PeriodDecision, claim_deadline, period_ratio
 
 __all__ = [
     "REASON_CODES",
@@ -24,7 +29,6 @@ __all__ = [
     "FixedFacts",
     "HospitalFacts",
     "LineCategory",
-    "PeriodDecision",
     "ReasonCode",
     "Usage",
     "assess",
@@ -32,8 +36,5 @@ __all__ = [
     "claim_deadline",
     "facts_model_for",
     "match_condition",
-    "period_ratio",
-    "progressive",
     "snapshot_of",
-    "whole",
 ]

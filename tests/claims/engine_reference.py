@@ -2,9 +2,10 @@
 engine (claims_api.engine) is checked against in test_engine_equivalence.py.
 
 Plain and slow on purpose: every model built by validation, every amount text rounded, no
-caches. Only the shared models (the facts, the plan terms, `Assessment`) come from the code
-under test; the money helpers are restated here, so a change to services/money.py is checked
-too.
+caches. Only the shared input models (the facts, the plan terms) come from the code under
+test; the money helpers are restated here, so a change to services/money.py is checked too,
+and so is the output model as first written (pydantic `Assessment`, `AssessmentLine`): the
+engine's own are dataclasses now, compared through their JSON and their values.
 
 Rules added to DOMAIN.md since are added here too, written plainly: `event_in_future`.
 """
@@ -13,16 +14,19 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from claims_api.engine import (
     REASON_CODES,
-    Assessment,
-    AssessmentLine,
     DailyFacts,
     FixedFacts,
     HospitalFacts,
+    LineCategory,
+    ReasonCode,
     Usage,
     facts_model_for,
 )
+from services.money import Money, Ratio
 from services.plan_rules import (
     Band,
     Condition,
@@ -50,6 +54,41 @@ def format_money(amount: Decimal) -> str:
 
 def percent(ratio: Decimal) -> str:
     return f"{format((ratio * 100).normalize(), 'f')}%"
+
+
+# --- the output model as first written -------------------------------------------------------
+
+
+class AssessmentLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: LineCategory
+    amount: Money | None = None
+    ratio: Ratio | None = None
+    text: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _ratio_only_on_eligpercent(self) -> "AssessmentLine":
+        if self.category == "eligpercent":
+            if self.ratio is None or self.amount is not None:
+                raise ValueError("an eligpercent line carries a ratio and no amount")
+        elif self.ratio is not None:
+            raise ValueError(f"a {self.category} line carries no ratio")
+        return self
+
+
+class Assessment(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    payable: Money
+    lines: list[AssessmentLine] = Field(max_length=10)
+    reason_codes: list[ReasonCode] = Field(max_length=len(REASON_CODES))
+    cap_left: Money | None
+    rules_version: str = Field(max_length=200)
+    benefit_ratio: Ratio | None
+    group: str | None = Field(default=None, max_length=40)
+    condition_code: str | None = Field(default=None, max_length=40)
+    ends_cover: bool = False
 
 
 @dataclass(frozen=True)

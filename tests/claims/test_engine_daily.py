@@ -106,7 +106,7 @@ def test_short_stays(days: int, paid: int) -> None:
     # paid days = max(0, days - 4 + 1); a same-day stay is 0 days
     result = run(plan(), stay(days))
     assert result.payable == paid * D("50")
-    assert result.reason_codes == []
+    assert result.reason_codes == ()
 
 
 def test_days_are_capped_per_stay() -> None:
@@ -131,32 +131,32 @@ def test_reduced_ratio_rounds_half_up() -> None:
 
 def test_waiting_period_is_refused() -> None:
     result = run(plan(), stay(10, admitted_on=date(2026, 1, 30)))
-    assert result.reason_codes == ["waiting_period"]
+    assert result.reason_codes == ("waiting_period",)
     assert result.payable == D("0.00")
 
 
 def test_stay_stops_at_the_term_cap() -> None:
     result = run(plan(), stay(10), usage=Usage(used=D("2800"), claims_count=3))
     assert result.payable == D("3000") - D("2800")  # 350 computed, 200 left
-    assert result.reason_codes == []
+    assert result.reason_codes == ()
     assert result.cap_left == D("0.00")
 
 
 def test_term_cap_used_up_is_refused() -> None:
     result = run(plan(), stay(10), usage=Usage(used=D("3000"), claims_count=4))
-    assert result.reason_codes == ["cap_reached"]
+    assert result.reason_codes == ("cap_reached",)
     assert result.payable == D("0.00")
 
 
 def test_deadline_counts_from_discharge() -> None:
     facts = stay(10)  # discharged 2026-05-11; 365 days later is 2027-05-11
-    assert run(plan(), facts, filed_on=date(2027, 5, 11)).reason_codes == []
-    assert run(plan(), facts, filed_on=date(2027, 5, 12)).reason_codes == ["deadline_passed"]
+    assert run(plan(), facts, filed_on=date(2027, 5, 11)).reason_codes == ()
+    assert run(plan(), facts, filed_on=date(2027, 5, 12)).reason_codes == ("deadline_passed",)
 
 
 def test_member_left_before_admission() -> None:
     result = run(plan(), stay(10), cover_=cover(member_left_on=date(2026, 4, 30)))
-    assert result.reason_codes == ["member_left"]
+    assert result.reason_codes == ("member_left",)
 
 
 def test_no_deductible_line_for_a_daily_allowance() -> None:
