@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from claims_api.claims import usage as usage_queries
+from claims_api.claims import repository
 from claims_api.claims.assessing import Decided, decide, invoices_of, parse_facts
 from claims_api.claims.schemas import DecisionCreate, SupplementCreate, WithdrawCreate
 from claims_api.claims.service import add_event, get_claim, hold_invoices
@@ -52,7 +52,7 @@ async def _reassess(
             "the event date decides which enrolment covers the claim: file a new claim instead",
         )
     cover = EnrollmentCover.model_validate(claim.cover_snapshot) if claim.cover_snapshot else None
-    await usage_queries.lock_member_plan(session, claim.member_id, claim.plan_code)
+    await repository.lock_member_plan(session, claim.member_id, claim.plan_code)
     decided = await decide(
         session,
         terms=terms,
@@ -76,7 +76,7 @@ def _apply(claim: Claim, decided: Decided, facts: Any) -> None:
 
 
 async def _replace_invoices(session: AsyncSession, claim: Claim, facts: Any) -> None:
-    await usage_queries.release_invoices(session, claim.id)
+    await repository.release_invoices(session, claim.id)
     await hold_invoices(session, claim, invoices_of(facts))
 
 
@@ -120,7 +120,7 @@ async def decide_claim(
         else:
             add_event(session, claim, principal, request, "pending_review", body.reason, details)
     elif body.decision == "reject":
-        await usage_queries.release_invoices(session, claim.id)
+        await repository.release_invoices(session, claim.id)
         add_event(session, claim, principal, request, "rejected", body.reason)
     else:
         add_event(session, claim, principal, request, "needs_info", body.reason)
@@ -164,7 +164,7 @@ async def withdraw(
     before = claim.status
     _refuse_non_owner(principal, claim)
     _refuse_transition(claim, "withdrawn", BEFORE_APPROVAL)
-    await usage_queries.release_invoices(session, claim.id)
+    await repository.release_invoices(session, claim.id)
     add_event(session, claim, principal, request, "withdrawn", body.reason)
     await session.flush()
     return before, claim

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from claims_api.audit import audit
-from claims_api.claims import usage as usage_queries
+from claims_api.claims import repository
 from claims_api.claims.assessing import (
     Decided,
     decide,
@@ -83,7 +83,7 @@ async def _assess_filing(
     )
     facts = parse_facts(coverage.plan.kind, body.facts)
     if lock:
-        await usage_queries.lock_member_plan(session, body.member_id, body.plan_code)
+        await repository.lock_member_plan(session, body.member_id, body.plan_code)
     filed_on = today()
     decided = await decide(
         session,
@@ -251,7 +251,7 @@ def _refuse_unheld(held: int, invoices: list[str]) -> None:
 
 
 async def hold_invoices(session: AsyncSession, claim: Claim, invoices: list[str]) -> None:
-    held = await usage_queries.register_invoices(session, claim.id, claim.plan_code, invoices)
+    held = await repository.register_invoices(session, claim.id, claim.plan_code, invoices)
     _refuse_unheld(held, invoices)
 
 
