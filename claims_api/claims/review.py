@@ -16,9 +16,10 @@ from claims_api.claims.assessing import Decided, decide, invoices_of, parse_fact
 from claims_api.claims.schemas import DecisionCreate, SupplementCreate, WithdrawCreate
 from claims_api.claims.service import add_event, get_claim, hold_invoices
 from claims_api.models import Claim
+from claims_api.problems import INVALID_TRANSITION, SEPARATION_OF_DUTIES, not_payable
 from services.auth import Principal, Role, same_person
 from services.clock import now
-from services.errors import InvalidInput, RuleViolation
+from services.errors import InvalidInput
 from services.plan_rules import EnrollmentCover, PlanTerms
 
 BEFORE_APPROVAL = ("submitted", "pending_review", "needs_info")
@@ -32,10 +33,9 @@ ALLOWED_FROM = {
 
 def _refuse_transition(claim: Claim, action: str, allowed: tuple[str, ...]) -> None:
     if claim.status not in allowed:
-        raise RuleViolation(
+        raise INVALID_TRANSITION.error(
             f"a {claim.status} claim cannot be {action}; only a claim that is "
-            f"{' or '.join(allowed)} can",
-            code="invalid_transition",
+            f"{' or '.join(allowed)} can"
         )
 
 
@@ -98,18 +98,16 @@ async def decide_claim(
         raise InvalidInput(["adjusted_facts"], "facts can be adjusted when approving or reopening")
 
     if body.decision == "approve" and same_person(claim.submitted_by, principal.sub):
-        raise RuleViolation(
+        raise SEPARATION_OF_DUTIES.error(
             f"claim {claim.id} was filed by you: another person must approve it",
-            code="separation_of_duties",
             claim_id=claim.id,
         )
     if body.decision in ("approve", "reopen"):
         decided, facts = await _reassess(session, claim, body.adjusted_facts, "adjusted_facts")
         details = {"adjusted_facts": body.adjusted_facts} if body.adjusted_facts else None
         if body.decision == "approve" and decided.refused:
-            raise RuleViolation(
+            raise not_payable(decided.reason_codes).error(
                 "the claim is not payable now: " + ", ".join(decided.reason_codes),
-                code=decided.reason_codes[0],
                 reason_codes=decided.reason_codes,
             )
         _apply(claim, decided, facts)

@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from claims_api import problems
 from claims_api.audit import audit
 from claims_api.claims import review, service
 from claims_api.claims.schemas import (
@@ -19,6 +20,7 @@ from claims_api.models import Claim
 from services.auth import Principal, PrincipalDep
 from services.database import SessionDep
 from services.idempotency import IdempotencyDep
+from services.openapi import problem_responses
 from services.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/claims", tags=["claims"])
@@ -68,7 +70,7 @@ async def quote_claim(
     status_code=201,
     response_model=ClaimRead,
     summary="File a claim (member for itself, hr, admin)",
-    responses=REGISTRY_PROBLEMS,
+    responses=problem_responses(problems.DUPLICATE_INVOICE, described=REGISTRY_PROBLEMS),
 )
 async def submit_claim(
     body: ClaimCreate,
@@ -110,7 +112,16 @@ async def get_claim(claim_id: str, session: SessionDep, principal: PrincipalDep)
     return await service.read_claim(session, await service.get_claim(session, principal, claim_id))
 
 
-@router.post("/{claim_id}/decision", summary="Approve, reject, ask for information, reopen")
+@router.post(
+    "/{claim_id}/decision",
+    summary="Approve, reject, ask for information, reopen",
+    responses=problem_responses(
+        problems.INVALID_TRANSITION,
+        problems.SEPARATION_OF_DUTIES,
+        problems.DUPLICATE_INVOICE,
+        *problems.NOT_PAYABLE.values(),
+    ),
+)
 async def decide_claim(
     claim_id: str,
     body: DecisionCreate,
@@ -122,7 +133,11 @@ async def decide_claim(
     return await _answer(session, request, principal, claim, f"claim.{body.decision}", before)
 
 
-@router.post("/{claim_id}/supplement", summary="Supply the information a reviewer asked for")
+@router.post(
+    "/{claim_id}/supplement",
+    summary="Supply the information a reviewer asked for",
+    responses=problem_responses(problems.INVALID_TRANSITION, problems.DUPLICATE_INVOICE),
+)
 async def supplement_claim(
     claim_id: str,
     body: SupplementCreate,
@@ -134,7 +149,11 @@ async def supplement_claim(
     return await _answer(session, request, principal, claim, "claim.supplement", "needs_info")
 
 
-@router.post("/{claim_id}/withdraw", summary="Withdraw a claim before approval")
+@router.post(
+    "/{claim_id}/withdraw",
+    summary="Withdraw a claim before approval",
+    responses=problem_responses(problems.INVALID_TRANSITION),
+)
 async def withdraw_claim(
     claim_id: str,
     body: WithdrawCreate,

@@ -28,9 +28,10 @@ from claims_api.claims.storing import CLAIM_COLUMNS, EVENT_COLUMNS, store_filing
 from claims_api.engine import ClaimFacts
 from claims_api.members_client import Coverage, MembersClient
 from claims_api.models import Claim, ClaimEvent
+from claims_api.problems import DUPLICATE_INVOICE
 from services.auth import Principal, Role
 from services.clock import now, today
-from services.errors import Conflict, NotFound
+from services.errors import NotFound
 from services.idempotency import Idempotency
 from services.ids import new_id
 from services.pagination import PageParams
@@ -245,9 +246,7 @@ def _refuse_unheld(held: int, invoices: list[str]) -> None:
     """A duplicate (stored, or being stored by a concurrent claim) is a Conflict; the request
     fails with it, so its whole transaction is rolled back: no SAVEPOINT is needed."""
     if held < len(invoices):
-        raise Conflict(
-            "an invoice of this claim was just filed in another claim", code="duplicate_invoice"
-        )
+        raise DUPLICATE_INVOICE.error("an invoice of this claim was just filed in another claim")
 
 
 async def hold_invoices(session: AsyncSession, claim: Claim, invoices: list[str]) -> None:

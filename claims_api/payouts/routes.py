@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from claims_api import problems
 from claims_api.audit import audit
 from claims_api.payouts import service
 from claims_api.payouts.schemas import (
@@ -14,13 +15,19 @@ from services.auth import PrincipalDep
 from services.database import SessionDep
 from services.dates import SchemeDate
 from services.idempotency import IdempotencyDep
+from services.openapi import problem_responses
 from services.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/payouts", tags=["payouts"])
 Filter = Annotated[str | None, Query(max_length=60)]
 
 
-@router.post("", status_code=201, summary="Pay approved claims in one batch (finance)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Pay approved claims in one batch (finance)",
+    responses=problem_responses(problems.NOT_APPROVED, problems.SEPARATION_OF_DUTIES),
+)
 async def pay(
     body: PayoutCreate,
     request: Request,
@@ -71,7 +78,12 @@ async def get_batch(batch_id: str, session: SessionDep, principal: PrincipalDep)
     return await service.read_batch(session, await service.get_batch(session, principal, batch_id))
 
 
-@router.post("/{batch_id}/reversal", status_code=201, summary="Reverse bounced payments (finance)")
+@router.post(
+    "/{batch_id}/reversal",
+    status_code=201,
+    summary="Reverse bounced payments (finance)",
+    responses=problem_responses(problems.ALREADY_REVERSED, problems.NOT_IN_BATCH),
+)
 async def reverse(
     batch_id: str,
     body: ReversalCreate,

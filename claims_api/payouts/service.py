@@ -16,9 +16,10 @@ from claims_api.payouts.schemas import (
     PayoutEntryRead,
     ReversalCreate,
 )
+from claims_api.problems import ALREADY_REVERSED, NOT_APPROVED, NOT_IN_BATCH, SEPARATION_OF_DUTIES
 from services.auth import Principal, Role, same_person
 from services.clock import local_date, now, today
-from services.errors import InvalidInput, NotFound, RuleViolation
+from services.errors import InvalidInput, NotFound
 from services.ids import new_id
 from services.pagination import PageParams
 
@@ -41,15 +42,13 @@ async def pay(
         if claim is None:
             raise NotFound(f"claim {claim_id} not found")
         if claim.status != "approved":
-            raise RuleViolation(
+            raise NOT_APPROVED.error(
                 f"{'.'.join(map(str, where))}: claim {claim_id} is {claim.status}, not approved",
-                code="not_approved",
                 claim_id=claim_id,
             )
         if same_person(claim.approved_by, principal.sub):
-            raise RuleViolation(
+            raise SEPARATION_OF_DUTIES.error(
                 f"claim {claim_id} was approved by you: another person must pay it",
-                code="separation_of_duties",
                 claim_id=claim_id,
             )
         approved_on = local_date(claim.approved_at) if claim.approved_at else None
@@ -127,9 +126,7 @@ async def reverse(
     }
     wanted = body.claim_ids or sorted(standing)
     if not wanted:
-        raise RuleViolation(
-            "every payment of this batch is already reversed", code="already_reversed"
-        )
+        raise ALREADY_REVERSED.error("every payment of this batch is already reversed")
     on = body.reversed_on or today()
     if on > today():
         raise InvalidInput(["reversed_on"], "a reversal cannot be dated in the future")
@@ -141,9 +138,8 @@ async def reverse(
     for index, claim_id in enumerate(wanted):
         payment = standing.get(claim_id)
         if payment is None:
-            raise RuleViolation(
+            raise NOT_IN_BATCH.error(
                 f"claim_ids.{index}: claim {claim_id} has no standing payment in batch {batch_id}",
-                code="not_in_batch",
                 claim_id=claim_id,
             )
         claim = await session.scalar(select(Claim).where(Claim.id == claim_id).with_for_update())

@@ -5,6 +5,7 @@ from fastapi.responses import Response
 from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
+from members_api import problems
 from members_api.audit import audit
 from members_api.bulk import MAX_UPLOAD_BYTES, gc_paused, upload_digest
 from members_api.enrollments import batch, service
@@ -23,6 +24,7 @@ from services.database import SessionDep
 from services.dates import SCHEME_DATE_PATTERN, SchemeDate
 from services.exports import XLSX_TYPE
 from services.idempotency import IdempotencyDep, claim_idempotency
+from services.openapi import problem_responses
 from services.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/enrollments", tags=["enrollments"])
@@ -31,7 +33,12 @@ IdQuery = Query(pattern=ID_PATTERN)
 FORM_DATE = WithJsonSchema({"type": "string", "format": "date", "pattern": SCHEME_DATE_PATTERN})
 
 
-@router.post("", status_code=201, summary="Enrol a member in a plan (admin; hr: own unit)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Enrol a member in a plan (admin; hr: own unit)",
+    responses=problem_responses(*problems.ENROLMENT_RULES),
+)
 async def create_enrollment(
     body: EnrollmentCreate,
     request: Request,
@@ -82,7 +89,7 @@ _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
     "/batch",
     summary="Enrol many workers of a unit (admin; hr: own unit); one result per row",
     response_model=EnrollmentBatchResult,
-    responses=_BATCH_ERRORS,
+    responses=problem_responses(*problems.BATCH_REFUSALS, described=_BATCH_ERRORS),
     max_body_size=MAX_UPLOAD_BYTES,
 )
 async def enrol_batch(
@@ -111,15 +118,19 @@ async def enrol_batch(
     "shares; CSV in UTF-8 (BOM or not) or GB18030. Results are numbered by the file's lines "
     "(the header is line 1).",
     response_model=EnrollmentBatchResult,
-    responses={
-        **_BATCH_ERRORS,
-        413: {"description": "body, inflated workbook, rows or a line over its limit (code)"},
-        415: {"description": "not a CSV or XLSX file; a workbook declaring a DTD"},
-        422: {
-            "description": "a missing column, a cell or row over its limit (code), or a "
-            "refusal of the batch"
+    responses=problem_responses(
+        *problems.BATCH_REFUSALS,
+        *problems.UPLOAD_LIMITS,
+        described={
+            **_BATCH_ERRORS,
+            413: {"description": "body, inflated workbook, rows or a line over its limit (code)"},
+            415: {"description": "not a CSV or XLSX file; a workbook declaring a DTD"},
+            422: {
+                "description": "a missing column, a cell or row over its limit (code), or a "
+                "refusal of the batch"
+            },
         },
-    },
+    ),
     max_body_size=MAX_UPLOAD_BYTES,
 )
 async def import_enrollments(
@@ -172,7 +183,11 @@ async def get_enrollment(
     return EnrollmentRead.model_validate(enrollment)
 
 
-@router.post("/{enrollment_id}/cancel", summary="Cancel before cover starts (admin)")
+@router.post(
+    "/{enrollment_id}/cancel",
+    summary="Cancel before cover starts (admin)",
+    responses=problem_responses(problems.ALREADY_CANCELLED, problems.COVER_STARTED),
+)
 async def cancel_enrollment(
     enrollment_id: str,
     request: Request,

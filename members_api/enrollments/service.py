@@ -16,9 +16,10 @@ from members_api.enrollments.schemas import ID_PATTERN, EnrollmentCreate, Enroll
 from members_api.members.service import get_member
 from members_api.models import Enrollment, Member, Plan, Unit
 from members_api.plans.service import get_plan
+from members_api.problems import ALREADY_CANCELLED, COVER_STARTED
 from services.auth import Principal, Role
 from services.clock import now, today
-from services.errors import Forbidden, NotFound, RuleViolation
+from services.errors import Forbidden, NotFound
 from services.ids import new_id
 from services.pagination import PageParams
 from services.plan_rules import PlanTerms
@@ -164,15 +165,12 @@ async def cancel_enrollment(
     enrollment = await get_enrollment(session, principal, enrollment_id)
     principal.require(Role.admin)
     if enrollment.status == "cancelled":
-        raise RuleViolation(
-            f"enrollment {enrollment_id} is already cancelled", code="already_cancelled"
-        )
+        raise ALREADY_CANCELLED.error(f"enrollment {enrollment_id} is already cancelled")
     on = today()
     if on >= enrollment.starts_on:
-        raise RuleViolation(
+        raise COVER_STARTED.error(
             f"the cover started on {enrollment.starts_on}: contributions are not refunded once "
-            "cover starts, so the enrolment cannot be cancelled",
-            code="cover_started",
+            "cover starts, so the enrolment cannot be cancelled"
         )
     enrollment.status = "cancelled"
     enrollment.cancelled_at = now()

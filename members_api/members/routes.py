@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from members_api import problems
 from members_api.audit import audit
 from members_api.bulk import MAX_UPLOAD_BYTES, gc_paused
 from members_api.members import leaving, service
@@ -20,12 +21,18 @@ from members_api.members.schemas import (
 from services.auth import PrincipalDep
 from services.database import SessionDep
 from services.idempotency import IdempotencyDep
+from services.openapi import problem_responses
 from services.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/members", tags=["members"])
 
 
-@router.post("", status_code=201, summary="Register a worker (admin; hr: its own unit)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a worker (admin; hr: its own unit)",
+    responses=problem_responses(problems.UNIT_INACTIVE, problems.MEMBER_EXISTS),
+)
 async def create_member(
     body: MemberCreate,
     request: Request,
@@ -94,7 +101,11 @@ async def get_member(member_id: str, session: SessionDep, principal: PrincipalDe
     return service.member_read(principal, member)
 
 
-@router.patch("/{member_id}", summary="Change a worker or record leaving (admin; hr: its unit)")
+@router.patch(
+    "/{member_id}",
+    summary="Change a worker or record leaving (admin; hr: its unit)",
+    responses=problem_responses(problems.UNIT_INACTIVE),
+)
 async def update_member(
     member_id: str,
     body: MemberUpdate,

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from members_api.members.schemas import ID_PATTERN, MemberCreate, MemberRead, MemberUpdate
 from members_api.models import Member, Unit
+from members_api.problems import MEMBER_EXISTS, UNIT_INACTIVE
 from members_api.units.service import get_unit
 from services.auth import Principal, Role
 from services.clock import now, today
-from services.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from services.errors import Forbidden, InvalidInput, NotFound
 from services.identity import birth_date_of, mask_national_id, sex_of
 from services.ids import new_id
 from services.pagination import PageParams
@@ -67,7 +68,7 @@ async def get_member(session: AsyncSession, principal: Principal, member_id: str
 async def _active_unit(session: AsyncSession, principal: Principal, unit_id: str) -> Unit:
     unit = await get_unit(session, principal, unit_id)
     if not unit.active:
-        raise RuleViolation(f"unit {unit_id} is inactive", code="unit_inactive")
+        raise UNIT_INACTIVE.error(f"unit {unit_id} is inactive")
     return unit
 
 
@@ -77,10 +78,8 @@ async def create_member(session: AsyncSession, principal: Principal, data: Membe
     existing = await session.scalar(select(Member).where(Member.national_id == data.national_id))
     if existing is not None:
         extra = {"member_id": existing.id} if can_see_member(principal, existing) else {}
-        raise Conflict(
-            "a member with this identity number is already registered",
-            code="member_exists",
-            **extra,
+        raise MEMBER_EXISTS.error(
+            "a member with this identity number is already registered", **extra
         )
     at = now()
     member = Member(
@@ -96,8 +95,8 @@ async def create_member(session: AsyncSession, principal: Principal, data: Membe
     try:
         await session.flush()
     except IntegrityError:  # registered by a concurrent request since the check above
-        raise Conflict(
-            "a member with this identity number is already registered", code="member_exists"
+        raise MEMBER_EXISTS.error(
+            "a member with this identity number is already registered"
         ) from None
     return member
 

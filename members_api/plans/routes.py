@@ -5,12 +5,14 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
+from members_api import problems
 from members_api.audit import audit
 from members_api.plans import service
 from members_api.plans.schemas import CODE_PATTERN, PlanCreate, PlanRead, name_the_fields
 from services.auth import PrincipalDep
 from services.database import SessionDep
 from services.idempotency import IdempotencyDep
+from services.openapi import problem_responses
 from services.pagination import Page, PageDep
 
 
@@ -32,7 +34,12 @@ class _NamedFieldsRoute(APIRoute):
 router = APIRouter(prefix="/api/v1/plans", tags=["plans"], route_class=_NamedFieldsRoute)
 
 
-@router.post("", status_code=201, summary="Create a plan with its benefit rules (admin)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a plan with its benefit rules (admin)",
+    responses=problem_responses(problems.PLAN_EXISTS),
+)
 async def create_plan(
     body: PlanCreate,
     request: Request,
