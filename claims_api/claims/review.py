@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from claims_api.claims import repository
 from claims_api.claims.assessing import Decided, decide, invoices_of, parse_facts
 from claims_api.claims.schemas import DecisionCreate, SupplementCreate, WithdrawCreate
-from claims_api.claims.service import add_event, get_claim, hold_invoices
+from claims_api.claims.service import add_event, hold_invoices
 from claims_api.models import Claim
 from claims_api.problems import INVALID_TRANSITION, SEPARATION_OF_DUTIES, not_payable
-from services.auth import Principal, Role, same_person
+from services.auth import Principal, same_person
 from services.clock import now
 from services.errors import InvalidInput
 from services.plan_rules import EnrollmentCover, PlanTerms
@@ -84,13 +84,12 @@ async def decide_claim(
     session: AsyncSession,
     request: Request,
     principal: Principal,
-    claim_id: str,
+    claim: Claim,
     body: DecisionCreate,
 ) -> tuple[str, Claim]:
-    """The claim's status before the decision, and the claim after it."""
-    claim = await get_claim(session, principal, claim_id, for_update=True)
+    """The claim's status before the decision, and the claim after it. `claim`: looked up
+    and locked by the route first (`claim_for_update`)."""
     before = claim.status
-    principal.require(Role.reviewer)
     _refuse_transition(claim, body.decision, ALLOWED_FROM[body.decision])
     if body.decision != "approve" and not body.reason:
         raise InvalidInput(["reason"], f"a reason is required to {body.decision}")
@@ -126,20 +125,13 @@ async def decide_claim(
     return before, claim
 
 
-def _refuse_non_owner(principal: Principal, claim: Claim) -> None:
-    """Withdrawing and supplying information are the filer's side: the member or its unit's hr."""
-    principal.require(Role.member, Role.hr, Role.admin)
-
-
 async def supplement(
     session: AsyncSession,
     request: Request,
     principal: Principal,
-    claim_id: str,
+    claim: Claim,
     body: SupplementCreate,
 ) -> Claim:
-    claim = await get_claim(session, principal, claim_id, for_update=True)
-    _refuse_non_owner(principal, claim)
     _refuse_transition(claim, "supplemented", ("needs_info",))
     decided, facts = await _reassess(session, claim, body.facts, "facts")
     _apply(claim, decided, facts)
@@ -154,13 +146,11 @@ async def withdraw(
     session: AsyncSession,
     request: Request,
     principal: Principal,
-    claim_id: str,
+    claim: Claim,
     body: WithdrawCreate,
 ) -> tuple[str, Claim]:
     """The claim's status before the withdrawal, and the claim after it."""
-    claim = await get_claim(session, principal, claim_id, for_update=True)
     before = claim.status
-    _refuse_non_owner(principal, claim)
     _refuse_transition(claim, "withdrawn", BEFORE_APPROVAL)
     await repository.release_invoices(session, claim.id)
     add_event(session, claim, principal, request, "withdrawn", body.reason)

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from claims_api import problems
 from claims_api.audit import audit
@@ -17,13 +17,23 @@ from claims_api.claims.schemas import (
 )
 from claims_api.members_client import REGISTRY_PROBLEMS, MembersClientDep
 from claims_api.models import Claim
-from services.auth import Principal, PrincipalDep
+from services.access import Anyone, Filer, Reviewer
+from services.auth import Principal
 from services.database import SessionDep
 from services.idempotency import IdempotencyDep
 from services.openapi import problem_responses
 from services.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/claims", tags=["claims"])
+
+
+async def claim_for_update(claim_id: str, session: SessionDep, principal: Anyone) -> Claim:
+    """The claim, locked for the change; another unit's or member's is 404 (before the
+    route's role is checked: services.access)."""
+    return await service.get_claim(session, principal, claim_id, for_update=True)
+
+
+ClaimForUpdate = Annotated[Claim, Depends(claim_for_update)]
 Filter = Annotated[str | None, Query(max_length=60)]
 
 
@@ -56,7 +66,7 @@ async def quote_claim(
     body: ClaimCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Filer,
     members: MembersClientDep,
 ) -> QuoteRead:
     return await service.quote(session, members, request, principal, body)
@@ -76,7 +86,7 @@ async def submit_claim(
     body: ClaimCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Filer,
     members: MembersClientDep,
     idempotency: IdempotencyDep,
 ) -> Response:
@@ -88,7 +98,7 @@ async def submit_claim(
 @router.get("", summary="Claims visible to the caller, filtered")
 async def list_claims(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Anyone,
     page: PageDep,
     member_id: Filter = None,
     unit_id: Filter = None,
@@ -108,7 +118,7 @@ async def list_claims(
 
 
 @router.get("/{claim_id}", summary="One claim with its assessment and history")
-async def get_claim(claim_id: str, session: SessionDep, principal: PrincipalDep) -> ClaimRead:
+async def get_claim(claim_id: str, session: SessionDep, principal: Anyone) -> ClaimRead:
     return await service.read_claim(session, await service.get_claim(session, principal, claim_id))
 
 
@@ -123,13 +133,13 @@ async def get_claim(claim_id: str, session: SessionDep, principal: PrincipalDep)
     ),
 )
 async def decide_claim(
-    claim_id: str,
+    claim: ClaimForUpdate,
+    principal: Reviewer,
     body: DecisionCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
 ) -> ClaimRead:
-    before, claim = await review.decide_claim(session, request, principal, claim_id, body)
+    before, claim = await review.decide_claim(session, request, principal, claim, body)
     return await _answer(session, request, principal, claim, f"claim.{body.decision}", before)
 
 
@@ -139,13 +149,13 @@ async def decide_claim(
     responses=problem_responses(problems.INVALID_TRANSITION, problems.DUPLICATE_INVOICE),
 )
 async def supplement_claim(
-    claim_id: str,
+    claim: ClaimForUpdate,
+    principal: Filer,
     body: SupplementCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
 ) -> ClaimRead:
-    claim = await review.supplement(session, request, principal, claim_id, body)
+    claim = await review.supplement(session, request, principal, claim, body)
     return await _answer(session, request, principal, claim, "claim.supplement", "needs_info")
 
 
@@ -155,11 +165,11 @@ async def supplement_claim(
     responses=problem_responses(problems.INVALID_TRANSITION),
 )
 async def withdraw_claim(
-    claim_id: str,
+    claim: ClaimForUpdate,
+    principal: Filer,
     body: WithdrawCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
 ) -> ClaimRead:
-    before, claim = await review.withdraw(session, request, principal, claim_id, body)
+    before, claim = await review.withdraw(session, request, principal, claim, body)
     return await _answer(session, request, principal, claim, "claim.withdraw", before)

@@ -11,7 +11,7 @@ from claims_api.payouts.schemas import (
     PayoutEntryRead,
     ReversalCreate,
 )
-from services.auth import PrincipalDep
+from services.access import Finance, LedgerReader
 from services.database import SessionDep
 from services.dates import SchemeDate
 from services.idempotency import IdempotencyDep
@@ -32,7 +32,7 @@ async def pay(
     body: PayoutCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Finance,
     idempotency: IdempotencyDep,
 ) -> PayoutBatchRead:
     batch = await service.pay(session, request, principal, body)
@@ -52,7 +52,7 @@ async def pay(
 @router.get("", summary="The payment ledger, filtered (finance, auditor, admin)")
 async def ledger(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: LedgerReader,
     page: PageDep,
     plan_code: Filter = None,
     unit_id: Filter = None,
@@ -74,7 +74,7 @@ async def ledger(
 
 
 @router.get("/{batch_id}", summary="One payment batch with its entries")
-async def get_batch(batch_id: str, session: SessionDep, principal: PrincipalDep) -> PayoutBatchRead:
+async def get_batch(batch_id: str, session: SessionDep, principal: LedgerReader) -> PayoutBatchRead:
     return await service.read_batch(session, await service.get_batch(session, principal, batch_id))
 
 
@@ -89,7 +89,7 @@ async def reverse(
     body: ReversalCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Finance,
     idempotency: IdempotencyDep,
 ) -> PayoutBatchRead:
     batch = await service.reverse(session, request, principal, batch_id, body)

@@ -1,6 +1,6 @@
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +19,8 @@ from members_api.enrollments.schemas import (
     EnrollmentStatus,
 )
 from members_api.enrollments.uploads import read_upload, template
-from services.auth import PrincipalDep, Role
+from members_api.models import Enrollment
+from services.access import Admin, AdminOrHr, Anyone
 from services.database import SessionDep
 from services.dates import SCHEME_DATE_PATTERN, SchemeDate
 from services.exports import XLSX_TYPE
@@ -43,7 +44,7 @@ async def create_enrollment(
     body: EnrollmentCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: AdminOrHr,
     idempotency: IdempotencyDep,
 ) -> EnrollmentRead:
     enrollment = await service.create_enrollment(session, principal, body)
@@ -65,7 +66,7 @@ async def create_enrollment(
 @router.get("", summary="Enrolments (hr: own unit; member: own)")
 async def list_enrollments(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Anyone,
     page: PageDep,
     member_id: Annotated[str | None, IdQuery] = None,
     unit_id: Annotated[str | None, IdQuery] = None,
@@ -96,7 +97,7 @@ async def enrol_batch(
     body: EnrollmentBatch,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: AdminOrHr,
     idempotency: IdempotencyDep,
 ) -> Response:
     target = await batch.batch_target(
@@ -136,7 +137,7 @@ async def enrol_batch(
 async def import_enrollments(
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: AdminOrHr,
     file: Annotated[UploadFile, File(description="CSV or XLSX")],
     unit_id: Annotated[str, Form(pattern=ID_PATTERN)],
     plan_code: Annotated[str, Form(pattern=ID_PATTERN)],
@@ -169,18 +170,27 @@ async def import_enrollments(
     responses={200: {"content": {XLSX_TYPE: {}, "text/csv": {}}}},
 )
 async def import_template(
-    principal: PrincipalDep, format: Literal["xlsx", "csv"] = "xlsx"
+    principal: AdminOrHr, format: Literal["xlsx", "csv"] = "xlsx"
 ) -> Response:
-    principal.require(Role.admin, Role.hr)
     return template(format)
 
 
 @router.get("/{enrollment_id}", summary="One enrolment")
 async def get_enrollment(
-    enrollment_id: str, session: SessionDep, principal: PrincipalDep
+    enrollment_id: str, session: SessionDep, principal: Anyone
 ) -> EnrollmentRead:
     enrollment = await service.get_enrollment(session, principal, enrollment_id)
     return EnrollmentRead.model_validate(enrollment)
+
+
+async def visible_enrollment(
+    enrollment_id: str, session: SessionDep, principal: Anyone
+) -> Enrollment:
+    """Another unit's or member's enrolment is 404, before the route's role is checked."""
+    return await service.get_enrollment(session, principal, enrollment_id)
+
+
+VisibleEnrollment = Annotated[Enrollment, Depends(visible_enrollment)]
 
 
 @router.post(
@@ -189,13 +199,13 @@ async def get_enrollment(
     responses=problem_responses(problems.ALREADY_CANCELLED, problems.COVER_STARTED),
 )
 async def cancel_enrollment(
-    enrollment_id: str,
+    enrollment: VisibleEnrollment,
+    principal: Admin,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
     body: Annotated[EnrollmentCancel | None, Body()] = None,
 ) -> EnrollmentRead:
-    enrollment = await service.cancel_enrollment(session, principal, enrollment_id)
+    enrollment = await service.cancel_enrollment(session, enrollment)
     await audit.record(
         session,
         principal,

@@ -73,7 +73,6 @@ async def _active_unit(session: AsyncSession, principal: Principal, unit_id: str
 
 
 async def create_member(session: AsyncSession, principal: Principal, data: MemberCreate) -> Member:
-    principal.require(Role.admin, Role.hr)
     await _active_unit(session, principal, data.unit_id)
     existing = await session.scalar(select(Member).where(Member.national_id == data.national_id))
     if existing is not None:
@@ -128,11 +127,10 @@ def _leaving_changes(member: Member, changes: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update_member(
-    session: AsyncSession, principal: Principal, member_id: str, data: MemberUpdate
+    session: AsyncSession, principal: Principal, member: Member, data: MemberUpdate
 ) -> tuple[dict[str, Any], Member]:
-    """Returns the changed fields' values before the change, and the member after it."""
-    member = await get_member(session, principal, member_id)
-    principal.require(Role.admin, Role.hr)
+    """Returns the changed fields' values before the change, and the member after it.
+    `member`: looked up by the route first, so another's is 404 (services.access)."""
     changes = data.model_dump(exclude_unset=True)
     changes.update(_leaving_changes(member, changes))
     if "unit_id" in changes and changes["unit_id"] != member.unit_id:
