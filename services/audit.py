@@ -11,7 +11,8 @@ from sqlalchemy import JSON, Column, MetaData, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import clock
-from services.auth import Principal, PrincipalDep, Role
+from services.access import AdminOrAuditor
+from services.auth import Principal
 from services.database import SessionDep, UtcDateTime
 from services.errors import InvalidInput
 from services.ids import new_id
@@ -146,12 +147,11 @@ def audit_router(table: Table, entities: tuple[str, ...]) -> APIRouter:
     @router.get("", summary="The append-only audit log (auditor, admin)")
     async def audit_events(
         session: SessionDep,
-        principal: PrincipalDep,
+        principal: AdminOrAuditor,
         page: PageDep,
         entity: Annotated[str | None, Query(max_length=40, description=", ".join(entities))] = None,
         entity_id: Annotated[str | None, Query(max_length=60)] = None,
     ) -> Page[AuditEventRead]:
-        principal.require(Role.auditor, Role.admin)
         if entity is not None and entity not in entities:
             raise InvalidInput(["query", "entity"], f"one of {', '.join(entities)} here")
         query = select(table).order_by(table.c.id).limit(page.limit + 1)

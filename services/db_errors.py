@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 
 from services.errors import UpstreamUnavailable, problem_response
+from services.problems import DATABASE_UNAVAILABLE
 
 log = structlog.get_logger()
 RETRY_AFTER_SECONDS = "5"
@@ -38,7 +39,7 @@ _DRIVER_MODULES = ("/sqlalchemy/", "/asyncpg/", "/aiosqlite/")
 class DatabaseUnavailable(UpstreamUnavailable):
     def __init__(self, detail: str = "the database is unreachable; nothing was stored") -> None:
         super().__init__(
-            detail, code="database_unavailable", headers={"Retry-After": RETRY_AFTER_SECONDS}
+            detail, code=DATABASE_UNAVAILABLE.code, headers={"Retry-After": RETRY_AFTER_SECONDS}
         )
 
 

@@ -78,7 +78,8 @@ class InvalidInput(Problem):
     status, title, type_slug = 422, "Invalid input", "validation"
 
     def __init__(self, loc: list[str | int], msg: str, **kwargs: Any) -> None:
-        super().__init__(f"{'.'.join(map(str, loc))}: {msg}", errors=[{"loc": loc, "msg": msg}])
+        kwargs.setdefault("errors", [{"loc": loc, "msg": msg}])
+        super().__init__(f"{'.'.join(map(str, loc))}: {msg}", **kwargs)
 
 
 class RuleViolation(Problem):

@@ -5,9 +5,12 @@ answer a route can give is documented on that route, with one `ProblemDetails` s
 to each route the statuses that follow from what the route takes (auth, input, a body, a
 write, the database) and gives every error response the problem schema; a route declares the
 statuses only it answers (the registry being down, an unsupported upload) in its own
-`responses=`, with a description. It also documents the `Idempotency-Key` header.
+`responses=`, with a description, and the catalogued problems (services.problems) it can
+answer with `problem_responses(...)`: each status then names its codes in its description
+and gives one example per code. It also documents the `Idempotency-Key` header.
 FastAPI's default 422 (`HTTPValidationError`) is never emitted: our 422 is a problem too."""
 
+import copy
 from collections.abc import Iterator
 from typing import Any, get_args
 
@@ -19,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.database import ReadConnectionDep, SessionDep
 from services.idempotency import HEADER, IdempotencyDep
+from services.problems import DATABASE_UNAVAILABLE, ProblemType
 
 PROBLEM_JSON = "application/problem+json"
 SCHEMA_NAME = "ProblemDetails"
@@ -74,6 +78,29 @@ IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
 }
 
 
+def problem_responses(
+    *types: ProblemType, described: dict[int | str, dict[str, Any]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=`: `described` (statuses with their own description) and the
+    catalogued problems the route can answer, by status, each code named and exemplified."""
+    responses = {key: dict(response) for key, response in (described or {}).items()}
+    for problem_type in types:
+        response = responses.setdefault(problem_type.status, {})
+        _add_example(response, problem_type)
+    return responses
+
+
+def _add_example(response: dict[str, Any], problem_type: ProblemType) -> None:
+    content = response.setdefault("content", {}).setdefault(PROBLEM_JSON, {})
+    examples = content.setdefault("examples", {})
+    if problem_type.code in examples:
+        return
+    examples[problem_type.code] = {"summary": problem_type.meaning, "value": problem_type.example()}
+    description = response.get("description") or DESCRIPTIONS[problem_type.status]
+    marker = "; codes: " if "; codes: " not in description else ", "
+    response["description"] = f"{description}{marker}`{problem_type.code}`"
+
+
 def _dependants(dependant: Dependant) -> Iterator[Dependant]:
     yield dependant
     for sub in dependant.dependencies:
@@ -117,16 +144,20 @@ def document_problems(router: APIRouter) -> None:
     for route in router.routes:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        responses = {key: dict(response) for key, response in route.responses.items()}
+        responses = copy.deepcopy(route.responses)  # a module's dict may serve several routes
         declared = {_status_of(key) for key in responses}
-        for status in sorted(_common_statuses(route) - declared):
+        common = _common_statuses(route)
+        for status in sorted(common - declared):
             responses[status] = {"description": DESCRIPTIONS[status]}
+        if 503 in common:
+            key = next(key for key in responses if _status_of(key) == 503)
+            _add_example(responses[key], DATABASE_UNAVAILABLE)
         for key, response in responses.items():
             status = _status_of(key)
             if status is not None and status >= 400 and "model" not in response:
                 response.setdefault("description", DESCRIPTIONS.get(status, "A problem"))
                 content = dict(response.get("content") or {})
-                content.setdefault(PROBLEM_JSON, {"schema": _REF})
+                content[PROBLEM_JSON] = {"schema": _REF, **content.get(PROBLEM_JSON, {})}
                 response["content"] = content
         route.responses = dict(sorted(responses.items(), key=lambda item: str(item[0])))
         if any(d.call is _IDEMPOTENCY for d in _dependants(route.dependant)):

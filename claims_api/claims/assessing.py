@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from claims_api.claims import usage as usage_queries
+from claims_api.claims import repository
 from claims_api.claims.schemas import AssessmentRead
 from claims_api.engine import (
     REASON_CODES,
@@ -119,7 +119,7 @@ async def decide(
     rules_version: str,
     claim_id: str | None = None,
 ) -> Decided:
-    prior = await usage_queries.prior_claims(
+    prior = await repository.prior_claims(
         session,
         enrollment_id=cover.enrollment_id if cover else None,
         member_id=member_id,

@@ -11,14 +11,15 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from claims_api.claims import usage as usage_queries
+from claims_api.claims import repository
 from claims_api.claims.assessing import Decided, decide, invoices_of, parse_facts
 from claims_api.claims.schemas import DecisionCreate, SupplementCreate, WithdrawCreate
-from claims_api.claims.service import add_event, get_claim, hold_invoices
+from claims_api.claims.service import add_event, hold_invoices
 from claims_api.models import Claim
-from services.auth import Principal, Role, same_person
+from claims_api.problems import INVALID_TRANSITION, SEPARATION_OF_DUTIES, not_payable
+from services.auth import Principal, same_person
 from services.clock import now
-from services.errors import InvalidInput, RuleViolation
+from services.errors import InvalidInput
 from services.plan_rules import EnrollmentCover, PlanTerms
 
 BEFORE_APPROVAL = ("submitted", "pending_review", "needs_info")
@@ -32,10 +33,9 @@ ALLOWED_FROM = {
 
 def _refuse_transition(claim: Claim, action: str, allowed: tuple[str, ...]) -> None:
     if claim.status not in allowed:
-        raise RuleViolation(
+        raise INVALID_TRANSITION.error(
             f"a {claim.status} claim cannot be {action}; only a claim that is "
-            f"{' or '.join(allowed)} can",
-            code="invalid_transition",
+            f"{' or '.join(allowed)} can"
         )
 
 
@@ -52,7 +52,7 @@ async def _reassess(
             "the event date decides which enrolment covers the claim: file a new claim instead",
         )
     cover = EnrollmentCover.model_validate(claim.cover_snapshot) if claim.cover_snapshot else None
-    await usage_queries.lock_member_plan(session, claim.member_id, claim.plan_code)
+    await repository.lock_member_plan(session, claim.member_id, claim.plan_code)
     decided = await decide(
         session,
         terms=terms,
@@ -76,7 +76,7 @@ def _apply(claim: Claim, decided: Decided, facts: Any) -> None:
 
 
 async def _replace_invoices(session: AsyncSession, claim: Claim, facts: Any) -> None:
-    await usage_queries.release_invoices(session, claim.id)
+    await repository.release_invoices(session, claim.id)
     await hold_invoices(session, claim, invoices_of(facts))
 
 
@@ -84,13 +84,12 @@ async def decide_claim(
     session: AsyncSession,
     request: Request,
     principal: Principal,
-    claim_id: str,
+    claim: Claim,
     body: DecisionCreate,
 ) -> tuple[str, Claim]:
-    """The claim's status before the decision, and the claim after it."""
-    claim = await get_claim(session, principal, claim_id, for_update=True)
+    """The claim's status before the decision, and the claim after it. `claim`: looked up
+    and locked by the route first (`claim_for_update`)."""
     before = claim.status
-    principal.require(Role.reviewer)
     _refuse_transition(claim, body.decision, ALLOWED_FROM[body.decision])
     if body.decision != "approve" and not body.reason:
         raise InvalidInput(["reason"], f"a reason is required to {body.decision}")
@@ -98,18 +97,16 @@ async def decide_claim(
         raise InvalidInput(["adjusted_facts"], "facts can be adjusted when approving or reopening")
 
     if body.decision == "approve" and same_person(claim.submitted_by, principal.sub):
-        raise RuleViolation(
+        raise SEPARATION_OF_DUTIES.error(
             f"claim {claim.id} was filed by you: another person must approve it",
-            code="separation_of_duties",
             claim_id=claim.id,
         )
     if body.decision in ("approve", "reopen"):
         decided, facts = await _reassess(session, claim, body.adjusted_facts, "adjusted_facts")
         details = {"adjusted_facts": body.adjusted_facts} if body.adjusted_facts else None
         if body.decision == "approve" and decided.refused:
-            raise RuleViolation(
+            raise not_payable(decided.reason_codes).error(
                 "the claim is not payable now: " + ", ".join(decided.reason_codes),
-                code=decided.reason_codes[0],
                 reason_codes=decided.reason_codes,
             )
         _apply(claim, decided, facts)
@@ -120,7 +117,7 @@ async def decide_claim(
         else:
             add_event(session, claim, principal, request, "pending_review", body.reason, details)
     elif body.decision == "reject":
-        await usage_queries.release_invoices(session, claim.id)
+        await repository.release_invoices(session, claim.id)
         add_event(session, claim, principal, request, "rejected", body.reason)
     else:
         add_event(session, claim, principal, request, "needs_info", body.reason)
@@ -128,20 +125,13 @@ async def decide_claim(
     return before, claim
 
 
-def _refuse_non_owner(principal: Principal, claim: Claim) -> None:
-    """Withdrawing and supplying information are the filer's side: the member or its unit's hr."""
-    principal.require(Role.member, Role.hr, Role.admin)
-
-
 async def supplement(
     session: AsyncSession,
     request: Request,
     principal: Principal,
-    claim_id: str,
+    claim: Claim,
     body: SupplementCreate,
 ) -> Claim:
-    claim = await get_claim(session, principal, claim_id, for_update=True)
-    _refuse_non_owner(principal, claim)
     _refuse_transition(claim, "supplemented", ("needs_info",))
     decided, facts = await _reassess(session, claim, body.facts, "facts")
     _apply(claim, decided, facts)
@@ -156,15 +146,13 @@ async def withdraw(
     session: AsyncSession,
     request: Request,
     principal: Principal,
-    claim_id: str,
+    claim: Claim,
     body: WithdrawCreate,
 ) -> tuple[str, Claim]:
     """The claim's status before the withdrawal, and the claim after it."""
-    claim = await get_claim(session, principal, claim_id, for_update=True)
     before = claim.status
-    _refuse_non_owner(principal, claim)
     _refuse_transition(claim, "withdrawn", BEFORE_APPROVAL)
-    await usage_queries.release_invoices(session, claim.id)
+    await repository.release_invoices(session, claim.id)
     add_event(session, claim, principal, request, "withdrawn", body.reason)
     await session.flush()
     return before, claim

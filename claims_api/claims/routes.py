@@ -1,7 +1,8 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from claims_api import problems
 from claims_api.audit import audit
 from claims_api.claims import review, service
 from claims_api.claims.schemas import (
@@ -16,12 +17,23 @@ from claims_api.claims.schemas import (
 )
 from claims_api.members_client import REGISTRY_PROBLEMS, MembersClientDep
 from claims_api.models import Claim
-from services.auth import Principal, PrincipalDep
+from services.access import Anyone, Filer, Reviewer
+from services.auth import Principal
 from services.database import SessionDep
 from services.idempotency import IdempotencyDep
+from services.openapi import problem_responses
 from services.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/claims", tags=["claims"])
+
+
+async def claim_for_update(claim_id: str, session: SessionDep, principal: Anyone) -> Claim:
+    """The claim, locked for the change; another unit's or member's is 404 (before the
+    route's role is checked: services.access)."""
+    return await service.get_claim(session, principal, claim_id, for_update=True)
+
+
+ClaimForUpdate = Annotated[Claim, Depends(claim_for_update)]
 Filter = Annotated[str | None, Query(max_length=60)]
 
 
@@ -54,7 +66,7 @@ async def quote_claim(
     body: ClaimCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Filer,
     members: MembersClientDep,
 ) -> QuoteRead:
     return await service.quote(session, members, request, principal, body)
@@ -68,13 +80,13 @@ async def quote_claim(
     status_code=201,
     response_model=ClaimRead,
     summary="File a claim (member for itself, hr, admin)",
-    responses=REGISTRY_PROBLEMS,
+    responses=problem_responses(problems.DUPLICATE_INVOICE, described=REGISTRY_PROBLEMS),
 )
 async def submit_claim(
     body: ClaimCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Filer,
     members: MembersClientDep,
     idempotency: IdempotencyDep,
 ) -> Response:
@@ -86,7 +98,7 @@ async def submit_claim(
 @router.get("", summary="Claims visible to the caller, filtered")
 async def list_claims(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Anyone,
     page: PageDep,
     member_id: Filter = None,
     unit_id: Filter = None,
@@ -106,41 +118,58 @@ async def list_claims(
 
 
 @router.get("/{claim_id}", summary="One claim with its assessment and history")
-async def get_claim(claim_id: str, session: SessionDep, principal: PrincipalDep) -> ClaimRead:
+async def get_claim(claim_id: str, session: SessionDep, principal: Anyone) -> ClaimRead:
     return await service.read_claim(session, await service.get_claim(session, principal, claim_id))
 
 
-@router.post("/{claim_id}/decision", summary="Approve, reject, ask for information, reopen")
+@router.post(
+    "/{claim_id}/decision",
+    summary="Approve, reject, ask for information, reopen",
+    responses=problem_responses(
+        problems.INVALID_TRANSITION,
+        problems.SEPARATION_OF_DUTIES,
+        problems.DUPLICATE_INVOICE,
+        *problems.NOT_PAYABLE.values(),
+    ),
+)
 async def decide_claim(
-    claim_id: str,
+    claim: ClaimForUpdate,
+    principal: Reviewer,
     body: DecisionCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
 ) -> ClaimRead:
-    before, claim = await review.decide_claim(session, request, principal, claim_id, body)
+    before, claim = await review.decide_claim(session, request, principal, claim, body)
     return await _answer(session, request, principal, claim, f"claim.{body.decision}", before)
 
 
-@router.post("/{claim_id}/supplement", summary="Supply the information a reviewer asked for")
+@router.post(
+    "/{claim_id}/supplement",
+    summary="Supply the information a reviewer asked for",
+    responses=problem_responses(problems.INVALID_TRANSITION, problems.DUPLICATE_INVOICE),
+)
 async def supplement_claim(
-    claim_id: str,
+    claim: ClaimForUpdate,
+    principal: Filer,
     body: SupplementCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
 ) -> ClaimRead:
-    claim = await review.supplement(session, request, principal, claim_id, body)
+    claim = await review.supplement(session, request, principal, claim, body)
     return await _answer(session, request, principal, claim, "claim.supplement", "needs_info")
 
 
-@router.post("/{claim_id}/withdraw", summary="Withdraw a claim before approval")
+@router.post(
+    "/{claim_id}/withdraw",
+    summary="Withdraw a claim before approval",
+    responses=problem_responses(problems.INVALID_TRANSITION),
+)
 async def withdraw_claim(
-    claim_id: str,
+    claim: ClaimForUpdate,
+    principal: Filer,
     body: WithdrawCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
 ) -> ClaimRead:
-    before, claim = await review.withdraw(session, request, principal, claim_id, body)
+    before, claim = await review.withdraw(session, request, principal, claim, body)
     return await _answer(session, request, principal, claim, "claim.withdraw", before)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from claims_api.audit import audit
-from claims_api.claims import usage as usage_queries
+from claims_api.claims import repository
 from claims_api.claims.assessing import (
     Decided,
     decide,
@@ -28,14 +28,14 @@ from claims_api.claims.storing import CLAIM_COLUMNS, EVENT_COLUMNS, store_filing
 from claims_api.engine import ClaimFacts
 from claims_api.members_client import Coverage, MembersClient
 from claims_api.models import Claim, ClaimEvent
+from claims_api.problems import DUPLICATE_INVOICE
 from services.auth import Principal, Role
 from services.clock import now, today
-from services.errors import Conflict, NotFound
+from services.errors import NotFound
 from services.idempotency import Idempotency
 from services.ids import new_id
 from services.pagination import PageParams
 
-FILERS = (Role.member, Role.hr, Role.admin)
 READERS = (Role.admin, Role.reviewer, Role.finance, Role.auditor)
 SYSTEM = "system"
 
@@ -58,7 +58,6 @@ class Filing:
 
 
 def _refuse_other_members(principal: Principal, member_id: str) -> None:
-    principal.require(*FILERS)
     if principal.role == Role.member and principal.member_id != member_id:
         raise NotFound(f"member {member_id} not found")
 
@@ -83,7 +82,7 @@ async def _assess_filing(
     )
     facts = parse_facts(coverage.plan.kind, body.facts)
     if lock:
-        await usage_queries.lock_member_plan(session, body.member_id, body.plan_code)
+        await repository.lock_member_plan(session, body.member_id, body.plan_code)
     filed_on = today()
     decided = await decide(
         session,
@@ -245,13 +244,11 @@ def _refuse_unheld(held: int, invoices: list[str]) -> None:
     """A duplicate (stored, or being stored by a concurrent claim) is a Conflict; the request
     fails with it, so its whole transaction is rolled back: no SAVEPOINT is needed."""
     if held < len(invoices):
-        raise Conflict(
-            "an invoice of this claim was just filed in another claim", code="duplicate_invoice"
-        )
+        raise DUPLICATE_INVOICE.error("an invoice of this claim was just filed in another claim")
 
 
 async def hold_invoices(session: AsyncSession, claim: Claim, invoices: list[str]) -> None:
-    held = await usage_queries.register_invoices(session, claim.id, claim.plan_code, invoices)
+    held = await repository.register_invoices(session, claim.id, claim.plan_code, invoices)
     _refuse_unheld(held, invoices)
 
 

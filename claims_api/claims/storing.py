@@ -17,7 +17,7 @@ from sqlalchemy import ARRAY, String, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from claims_api.claims import usage as usage_queries
+from claims_api.claims import repository
 from claims_api.models import Claim, ClaimEvent, ClaimInvoice, audit_event
 
 CLAIM_COLUMNS = tuple(column.key for column in Claim.__table__.columns)
@@ -85,7 +85,7 @@ async def store_filing(
         await connection.execute(_INSERT_AUDIT, audit)
         if remembering is not None:
             await connection.execute(*remembering)
-        return await usage_queries.register_invoices(
+        return await repository.register_invoices(
             session, claim["id"], claim["plan_code"], invoices
         )
     parameters = {f"claim_{c}": claim[c] for c in CLAIM_COLUMNS}

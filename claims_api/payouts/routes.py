@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from claims_api import problems
 from claims_api.audit import audit
 from claims_api.payouts import service
 from claims_api.payouts.schemas import (
@@ -10,22 +11,28 @@ from claims_api.payouts.schemas import (
     PayoutEntryRead,
     ReversalCreate,
 )
-from services.auth import PrincipalDep
+from services.access import Finance, LedgerReader
 from services.database import SessionDep
 from services.dates import SchemeDate
 from services.idempotency import IdempotencyDep
+from services.openapi import problem_responses
 from services.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/payouts", tags=["payouts"])
 Filter = Annotated[str | None, Query(max_length=60)]
 
 
-@router.post("", status_code=201, summary="Pay approved claims in one batch (finance)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Pay approved claims in one batch (finance)",
+    responses=problem_responses(problems.NOT_APPROVED, problems.SEPARATION_OF_DUTIES),
+)
 async def pay(
     body: PayoutCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Finance,
     idempotency: IdempotencyDep,
 ) -> PayoutBatchRead:
     batch = await service.pay(session, request, principal, body)
@@ -45,7 +52,7 @@ async def pay(
 @router.get("", summary="The payment ledger, filtered (finance, auditor, admin)")
 async def ledger(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: LedgerReader,
     page: PageDep,
     plan_code: Filter = None,
     unit_id: Filter = None,
@@ -67,17 +74,22 @@ async def ledger(
 
 
 @router.get("/{batch_id}", summary="One payment batch with its entries")
-async def get_batch(batch_id: str, session: SessionDep, principal: PrincipalDep) -> PayoutBatchRead:
+async def get_batch(batch_id: str, session: SessionDep, principal: LedgerReader) -> PayoutBatchRead:
     return await service.read_batch(session, await service.get_batch(session, principal, batch_id))
 
 
-@router.post("/{batch_id}/reversal", status_code=201, summary="Reverse bounced payments (finance)")
+@router.post(
+    "/{batch_id}/reversal",
+    status_code=201,
+    summary="Reverse bounced payments (finance)",
+    responses=problem_responses(problems.ALREADY_REVERSED, problems.NOT_IN_BATCH),
+)
 async def reverse(
     batch_id: str,
     body: ReversalCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Finance,
     idempotency: IdempotencyDep,
 ) -> PayoutBatchRead:
     batch = await service.reverse(session, request, principal, batch_id, body)

@@ -16,19 +16,17 @@ from claims_api.payouts.schemas import (
     PayoutEntryRead,
     ReversalCreate,
 )
-from services.auth import Principal, Role, same_person
+from claims_api.problems import ALREADY_REVERSED, NOT_APPROVED, NOT_IN_BATCH, SEPARATION_OF_DUTIES
+from services.auth import Principal, same_person
 from services.clock import local_date, now, today
-from services.errors import InvalidInput, NotFound, RuleViolation
+from services.errors import InvalidInput, NotFound
 from services.ids import new_id
 from services.pagination import PageParams
-
-LEDGER_READERS = (Role.finance, Role.auditor, Role.admin)
 
 
 async def pay(
     session: AsyncSession, request: Request, principal: Principal, body: PayoutCreate
 ) -> PayoutBatch:
-    principal.require(Role.finance)
     if len(set(body.claim_ids)) != len(body.claim_ids):
         raise InvalidInput(["claim_ids"], "a claim is listed twice")
     if body.paid_on > today():
@@ -41,15 +39,13 @@ async def pay(
         if claim is None:
             raise NotFound(f"claim {claim_id} not found")
         if claim.status != "approved":
-            raise RuleViolation(
+            raise NOT_APPROVED.error(
                 f"{'.'.join(map(str, where))}: claim {claim_id} is {claim.status}, not approved",
-                code="not_approved",
                 claim_id=claim_id,
             )
         if same_person(claim.approved_by, principal.sub):
-            raise RuleViolation(
+            raise SEPARATION_OF_DUTIES.error(
                 f"claim {claim_id} was approved by you: another person must pay it",
-                code="separation_of_duties",
                 claim_id=claim_id,
             )
         approved_on = local_date(claim.approved_at) if claim.approved_at else None
@@ -112,7 +108,6 @@ async def reverse(
     batch_id: str,
     body: ReversalCreate,
 ) -> PayoutBatch:
-    principal.require(Role.finance)
     # The batch's row is locked first: a concurrent reversal of the same batch waits, then
     # sees this one's entries and finds nothing left to reverse.
     batch = await get_batch(session, principal, batch_id, for_update=True)
@@ -127,9 +122,7 @@ async def reverse(
     }
     wanted = body.claim_ids or sorted(standing)
     if not wanted:
-        raise RuleViolation(
-            "every payment of this batch is already reversed", code="already_reversed"
-        )
+        raise ALREADY_REVERSED.error("every payment of this batch is already reversed")
     on = body.reversed_on or today()
     if on > today():
         raise InvalidInput(["reversed_on"], "a reversal cannot be dated in the future")
@@ -141,9 +134,8 @@ async def reverse(
     for index, claim_id in enumerate(wanted):
         payment = standing.get(claim_id)
         if payment is None:
-            raise RuleViolation(
+            raise NOT_IN_BATCH.error(
                 f"claim_ids.{index}: claim {claim_id} has no standing payment in batch {batch_id}",
-                code="not_in_batch",
                 claim_id=claim_id,
             )
         claim = await session.scalar(select(Claim).where(Claim.id == claim_id).with_for_update())
@@ -164,7 +156,6 @@ async def reverse(
 async def get_batch(
     session: AsyncSession, principal: Principal, batch_id: str, *, for_update: bool = False
 ) -> PayoutBatch:
-    principal.require(*LEDGER_READERS)
     batch = await session.get(PayoutBatch, batch_id, with_for_update=for_update)
     if batch is None:
         raise NotFound(f"payout batch {batch_id} not found")
@@ -199,7 +190,6 @@ async def ledger(
     paid_from: date | None,
     paid_to: date | None,
 ) -> list[PayoutEntry]:
-    principal.require(*LEDGER_READERS)
     query = select(PayoutEntry).order_by(PayoutEntry.id).limit(page.limit + 1)
     if plan_code:
         query = query.where(PayoutEntry.plan_code == plan_code)

@@ -5,7 +5,7 @@ from fastapi.responses import Response
 
 from claims_api.reports import exports, service
 from claims_api.reports.schemas import ClaimsReport
-from services.auth import PrincipalDep
+from services.access import AdminOrAuditor
 from services.database import SessionDep
 from services.dates import SchemeDate
 from services.exports import XLSX_TYPE, ExportFormat
@@ -23,7 +23,7 @@ PLAN_CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 )
 async def claims_report(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: AdminOrAuditor,
     plan_code: Annotated[str | None, Query(pattern=PLAN_CODE_PATTERN)] = None,
     paid_from: SchemeDate | None = None,
     paid_to: SchemeDate | None = None,

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, Response
 from members_api.coverage import service
 from members_api.coverage.schemas import CoverageRead
 from members_api.enrollments.schemas import ID_PATTERN
-from services.auth import PrincipalDep
+from services.access import Anyone
 from services.clock import today
 from services.database import ReadConnectionDep
 from services.dates import SchemeDate
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 )
 async def get_coverage(
     connection: ReadConnectionDep,
-    principal: PrincipalDep,
+    principal: Anyone,
     member_id: Annotated[str, Query(pattern=ID_PATTERN)],
     plan_code: Annotated[str, Query(pattern=ID_PATTERN)],
     on: Annotated[SchemeDate | None, Query(description="YYYY-MM-DD; default: today")] = None,

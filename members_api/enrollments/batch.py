@@ -49,9 +49,10 @@ from members_api.enrollments.batch_plan import (
 from members_api.enrollments.service import refuse_admin_only_fields
 from members_api.models import Enrollment, Member, Plan, Unit
 from members_api.plans.service import get_plan
-from services.auth import Principal, Role
+from members_api.problems import CONCURRENT_REGISTRATION
+from services.auth import Principal
 from services.clock import now, today
-from services.errors import Conflict, NotFound
+from services.errors import NotFound
 from services.identity import COMPACT_NATIONAL_ID, compact_national_id, validate_national_id
 from services.ids import new_id
 from services.plan_rules import PlanTerms
@@ -75,7 +76,6 @@ async def batch_target(
 ) -> BatchTarget:
     """Refusals that would hit every row refuse the batch: another unit (hr) or an unknown
     one is 404, an inactive unit, a closed window or a bad start date 422 with its code."""
-    principal.require(Role.admin, Role.hr)
     refuse_admin_only_fields(principal, enrolled_on, starts_on)
     unit = await session.get(Unit, unit_id)
     if unit is None or not principal.can_see_unit(unit_id):
@@ -183,10 +183,9 @@ class _Writer:
         try:
             await self.members.write(session, members)
         except IntegrityError:  # a concurrent request registered some of the same workers
-            raise Conflict(
+            raise CONCURRENT_REGISTRATION.error(
                 "some of these workers were registered by another request at the same time; "
-                "send the batch again (those rows will then match the registered workers)",
-                code="concurrent_registration",
+                "send the batch again (those rows will then match the registered workers)"
             ) from None
         await self.enrollments.write(session, enrollments)
 

@@ -1,10 +1,11 @@
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
+from members_api import problems
 from members_api.audit import audit
 from members_api.bulk import MAX_UPLOAD_BYTES, gc_paused, upload_digest
 from members_api.enrollments import batch, service
@@ -18,11 +19,13 @@ from members_api.enrollments.schemas import (
     EnrollmentStatus,
 )
 from members_api.enrollments.uploads import read_upload, template
-from services.auth import PrincipalDep, Role
+from members_api.models import Enrollment
+from services.access import Admin, AdminOrHr, Anyone
 from services.database import SessionDep
 from services.dates import SCHEME_DATE_PATTERN, SchemeDate
 from services.exports import XLSX_TYPE
 from services.idempotency import IdempotencyDep, claim_idempotency
+from services.openapi import problem_responses
 from services.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/enrollments", tags=["enrollments"])
@@ -31,12 +34,17 @@ IdQuery = Query(pattern=ID_PATTERN)
 FORM_DATE = WithJsonSchema({"type": "string", "format": "date", "pattern": SCHEME_DATE_PATTERN})
 
 
-@router.post("", status_code=201, summary="Enrol a member in a plan (admin; hr: own unit)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Enrol a member in a plan (admin; hr: own unit)",
+    responses=problem_responses(*problems.ENROLMENT_RULES),
+)
 async def create_enrollment(
     body: EnrollmentCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: AdminOrHr,
     idempotency: IdempotencyDep,
 ) -> EnrollmentRead:
     enrollment = await service.create_enrollment(session, principal, body)
@@ -58,7 +66,7 @@ async def create_enrollment(
 @router.get("", summary="Enrolments (hr: own unit; member: own)")
 async def list_enrollments(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Anyone,
     page: PageDep,
     member_id: Annotated[str | None, IdQuery] = None,
     unit_id: Annotated[str | None, IdQuery] = None,
@@ -82,14 +90,14 @@ _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
     "/batch",
     summary="Enrol many workers of a unit (admin; hr: own unit); one result per row",
     response_model=EnrollmentBatchResult,
-    responses=_BATCH_ERRORS,
+    responses=problem_responses(*problems.BATCH_REFUSALS, described=_BATCH_ERRORS),
     max_body_size=MAX_UPLOAD_BYTES,
 )
 async def enrol_batch(
     body: EnrollmentBatch,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: AdminOrHr,
     idempotency: IdempotencyDep,
 ) -> Response:
     target = await batch.batch_target(
@@ -111,21 +119,25 @@ async def enrol_batch(
     "shares; CSV in UTF-8 (BOM or not) or GB18030. Results are numbered by the file's lines "
     "(the header is line 1).",
     response_model=EnrollmentBatchResult,
-    responses={
-        **_BATCH_ERRORS,
-        413: {"description": "body, inflated workbook, rows or a line over its limit (code)"},
-        415: {"description": "not a CSV or XLSX file; a workbook declaring a DTD"},
-        422: {
-            "description": "a missing column, a cell or row over its limit (code), or a "
-            "refusal of the batch"
+    responses=problem_responses(
+        *problems.BATCH_REFUSALS,
+        *problems.UPLOAD_LIMITS,
+        described={
+            **_BATCH_ERRORS,
+            413: {"description": "body, inflated workbook, rows or a line over its limit (code)"},
+            415: {"description": "not a CSV or XLSX file; a workbook declaring a DTD"},
+            422: {
+                "description": "a missing column, a cell or row over its limit (code), or a "
+                "refusal of the batch"
+            },
         },
-    },
+    ),
     max_body_size=MAX_UPLOAD_BYTES,
 )
 async def import_enrollments(
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: AdminOrHr,
     file: Annotated[UploadFile, File(description="CSV or XLSX")],
     unit_id: Annotated[str, Form(pattern=ID_PATTERN)],
     plan_code: Annotated[str, Form(pattern=ID_PATTERN)],
@@ -158,29 +170,42 @@ async def import_enrollments(
     responses={200: {"content": {XLSX_TYPE: {}, "text/csv": {}}}},
 )
 async def import_template(
-    principal: PrincipalDep, format: Literal["xlsx", "csv"] = "xlsx"
+    principal: AdminOrHr, format: Literal["xlsx", "csv"] = "xlsx"
 ) -> Response:
-    principal.require(Role.admin, Role.hr)
     return template(format)
 
 
 @router.get("/{enrollment_id}", summary="One enrolment")
 async def get_enrollment(
-    enrollment_id: str, session: SessionDep, principal: PrincipalDep
+    enrollment_id: str, session: SessionDep, principal: Anyone
 ) -> EnrollmentRead:
     enrollment = await service.get_enrollment(session, principal, enrollment_id)
     return EnrollmentRead.model_validate(enrollment)
 
 
-@router.post("/{enrollment_id}/cancel", summary="Cancel before cover starts (admin)")
+async def visible_enrollment(
+    enrollment_id: str, session: SessionDep, principal: Anyone
+) -> Enrollment:
+    """Another unit's or member's enrolment is 404, before the route's role is checked."""
+    return await service.get_enrollment(session, principal, enrollment_id)
+
+
+VisibleEnrollment = Annotated[Enrollment, Depends(visible_enrollment)]
+
+
+@router.post(
+    "/{enrollment_id}/cancel",
+    summary="Cancel before cover starts (admin)",
+    responses=problem_responses(problems.ALREADY_CANCELLED, problems.COVER_STARTED),
+)
 async def cancel_enrollment(
-    enrollment_id: str,
+    enrollment: VisibleEnrollment,
+    principal: Admin,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
     body: Annotated[EnrollmentCancel | None, Body()] = None,
 ) -> EnrollmentRead:
-    enrollment = await service.cancel_enrollment(session, principal, enrollment_id)
+    enrollment = await service.cancel_enrollment(session, enrollment)
     await audit.record(
         session,
         principal,

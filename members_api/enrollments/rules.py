@@ -8,20 +8,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from members_api import problems
 from members_api.enrollments import periods
-from services.errors import RuleViolation
+from services.errors import Problem
 from services.identity import age_on
 from services.plan_rules import PlanTerms
+from services.problems import ProblemType
 
 
 @dataclass(frozen=True)
 class Refusal:
-    code: str
+    rule: ProblemType
     detail: str
     field: str = "national_id"
 
-    def violation(self) -> RuleViolation:
-        return RuleViolation(self.detail, code=self.code)
+    @property
+    def code(self) -> str:
+        return self.rule.code
+
+    def violation(self) -> Problem:
+        return self.rule.error(self.detail)
 
 
 def raise_first(refusals: Iterable[Refusal | None]) -> None:
@@ -35,7 +41,7 @@ def member_left(who: str, status: str, left_on: date | None) -> Refusal | None:
         return None
     left = f" on {left_on}" if left_on else ""
     return Refusal(
-        "member_left", f"{who} left their unit{left}: a member who has left cannot enrol"
+        problems.MEMBER_LEFT, f"{who} left their unit{left}: a member who has left cannot enrol"
     )
 
 
@@ -43,7 +49,7 @@ def unit_inactive(unit_name: str, active: bool) -> Refusal | None:
     if active:
         return None
     return Refusal(
-        "unit_inactive", f"unit {unit_name} is inactive: it cannot enrol members", "unit_id"
+        problems.UNIT_INACTIVE, f"unit {unit_name} is inactive: it cannot enrol members", "unit_id"
     )
 
 
@@ -51,7 +57,7 @@ def outside_window(terms: PlanTerms, enrolled_on: date) -> Refusal | None:
     if terms.enrol_from <= enrolled_on <= terms.enrol_until:
         return None
     return Refusal(
-        "enrolment_closed",
+        problems.ENROLMENT_CLOSED,
         f"enrolment is open from {terms.enrol_from} to {terms.enrol_until}; "
         f"{enrolled_on} is outside it",
         "enrolled_on",
@@ -71,7 +77,7 @@ def starts_on_refused(terms: PlanTerms, enrolled_on: date, asked: date | None) -
         if terms.coverage_start <= asked <= terms.coverage_end:
             return None
         return Refusal(
-            "starts_on_before_cover",
+            problems.STARTS_ON_BEFORE_COVER,
             f"starts_on {asked} is outside the plan's cover "
             f"{terms.coverage_start} to {terms.coverage_end}",
             "starts_on",
@@ -79,7 +85,7 @@ def starts_on_refused(terms: PlanTerms, enrolled_on: date, asked: date | None) -
     if starts_on(terms, enrolled_on, None) <= terms.coverage_end:
         return None
     return Refusal(
-        "enrolment_closed",
+        problems.ENROLMENT_CLOSED,
         f"the plan's cover ends on {terms.coverage_end}: an enrolment on {enrolled_on} "
         "would start after it",
         "enrolled_on",
@@ -93,7 +99,7 @@ def ineligible(sex: str, birth_date: date, terms: PlanTerms, cover_starts: date)
     if rules.sex is not None and sex != rules.sex:
         refusals.append(
             Refusal(
-                "sex_not_eligible",
+                problems.SEX_NOT_ELIGIBLE,
                 f"the plan is for sex {rules.sex} only; the member's identity number says {sex}",
             )
         )
@@ -105,7 +111,7 @@ def ineligible(sex: str, birth_date: date, terms: PlanTerms, cover_starts: date)
         allowed += f"{rules.max_age}" if rules.max_age is not None else "any age"
         refusals.append(
             Refusal(
-                "age_out_of_range",
+                problems.AGE_OUT_OF_RANGE,
                 f"the member is {age} on {cover_starts}, when the cover starts; the plan takes "
                 f"ages {allowed}",
             )
@@ -118,7 +124,7 @@ def too_many_shares(terms: PlanTerms, held: int, shares: int) -> Refusal | None:
     if held + shares <= terms.max_shares:
         return None
     return Refusal(
-        "max_shares_exceeded",
+        problems.MAX_SHARES_EXCEEDED,
         f"the plan allows {terms.max_shares} shares per person across all units; the member "
         f"holds {held}, so {shares} more would make {held + shares}",
         "shares",

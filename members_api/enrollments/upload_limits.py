@@ -10,12 +10,12 @@ first MAX_INFLATED_BYTES. All of this runs before the request touches the databa
 
 import pyexpat
 import zipfile
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
+from members_api import problems
 from members_api.bulk import MAX_ROWS
-from services.errors import PayloadTooLarge, Problem, RuleViolation, UnsupportedMediaType
-
-P = TypeVar("P", bound=Problem)
+from services.errors import Problem, UnsupportedMediaType
+from services.problems import ProblemType
 
 # Lines after the header, blank ones included (a file of blank rows costs as much to read).
 MAX_LINES = MAX_ROWS
@@ -40,32 +40,28 @@ _XML_PARTS = (".xml", ".rels", ".vml")
 _VALUE_STARTS = frozenset({"c", "si", "row"})
 
 
-def refusal(kind: type[P], code: str, detail: str) -> P:
+def refusal(limit: ProblemType, detail: str) -> Problem:
     """A problem about the uploaded file: `code` names the limit, `errors` the field."""
-    return kind(detail, code=code, errors=[{"loc": ["file"], "msg": detail, "code": code}])
+    return limit.error(detail, errors=[{"loc": ["file"], "msg": detail, "code": limit.code}])
 
 
-def too_many_lines() -> PayloadTooLarge:
+def too_many_lines() -> Problem:
     detail = f"more than {MAX_LINES} rows (blank rows count): split the list"
-    return refusal(PayloadTooLarge, "too_many_rows", detail)
+    return refusal(problems.TOO_MANY_ROWS, detail)
 
 
-def too_many_columns(where: str) -> RuleViolation:
-    return refusal(RuleViolation, "too_many_columns", f"{where}: more than {MAX_COLUMNS} cells")
+def too_many_columns(where: str) -> Problem:
+    return refusal(problems.TOO_MANY_COLUMNS, f"{where}: more than {MAX_COLUMNS} cells")
 
 
-def cell_too_long(where: str) -> RuleViolation:
+def cell_too_long(where: str) -> Problem:
     detail = f"{where}: a cell holds more than {MAX_CELL_CHARS} characters"
-    return refusal(RuleViolation, "cell_too_long", detail)
+    return refusal(problems.CELL_TOO_LONG, detail)
 
 
-def line_too_long(line: int) -> PayloadTooLarge:
+def line_too_long(line: int) -> Problem:
     detail = f"line {line} is longer than {MAX_LINE_CHARS} characters"
-    return refusal(PayloadTooLarge, "line_too_long", detail)
-
-
-def _too_large(code: str, detail: str) -> PayloadTooLarge:
-    return refusal(PayloadTooLarge, code, detail)
+    return refusal(problems.LINE_TOO_LONG, detail)
 
 
 def measure_workbook(file: IO[bytes]) -> None:
@@ -78,8 +74,8 @@ def measure_workbook(file: IO[bytes]) -> None:
     with archive:
         parts = archive.infolist()
         if len(parts) > MAX_ZIP_PARTS:
-            raise _too_large(
-                "too_many_zip_parts", f"the workbook has more than {MAX_ZIP_PARTS} parts"
+            raise refusal(
+                problems.TOO_MANY_ZIP_PARTS, f"the workbook has more than {MAX_ZIP_PARTS} parts"
             )
         if sum(part.file_size for part in parts) > MAX_INFLATED_BYTES:
             raise _inflates_too_much()
@@ -89,9 +85,9 @@ def measure_workbook(file: IO[bytes]) -> None:
     file.seek(0)
 
 
-def _inflates_too_much() -> PayloadTooLarge:
-    return _too_large(
-        "inflated_too_large",
+def _inflates_too_much() -> Problem:
+    return refusal(
+        problems.INFLATED_TOO_LARGE,
         f"the workbook inflates to more than {MAX_INFLATED_BYTES} bytes: split the list",
     )
 
@@ -109,8 +105,8 @@ def _measure_part(archive: zipfile.ZipFile, part: zipfile.ZipInfo, inflated: int
                 if inflated > MAX_INFLATED_BYTES:
                     raise _inflates_too_much()
                 if size > RATIO_FLOOR and size > MAX_COMPRESSION_RATIO * part.compress_size:
-                    raise _too_large(
-                        "compression_ratio",
+                    raise refusal(
+                        problems.COMPRESSION_RATIO,
                         f"{part.filename} inflates more than {MAX_COMPRESSION_RATIO} times: "
                         "not a spreadsheet an office suite writes",
                     )
@@ -155,7 +151,7 @@ class _XmlScan:
 
     def _refuse_dtd(self, *_: Any) -> None:
         detail = f"{self.name} declares a DTD (entities): office suites never write one"
-        raise refusal(UnsupportedMediaType, "xml_dtd_refused", detail)
+        raise refusal(problems.XML_DTD_REFUSED, detail)
 
     def _start(self, name: str, attributes: dict[str, str]) -> None:
         local = name.rpartition(":")[2]

@@ -1,9 +1,10 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from members_api import problems
 from members_api.audit import audit
 from members_api.bulk import MAX_UPLOAD_BYTES, gc_paused
 from members_api.members import leaving, service
@@ -17,20 +18,27 @@ from members_api.members.schemas import (
     MemberUpdate,
     Status,
 )
-from services.auth import PrincipalDep
+from members_api.models import Member
+from services.access import AdminOrHr, Anyone
 from services.database import SessionDep
 from services.idempotency import IdempotencyDep
+from services.openapi import problem_responses
 from services.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/members", tags=["members"])
 
 
-@router.post("", status_code=201, summary="Register a worker (admin; hr: its own unit)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a worker (admin; hr: its own unit)",
+    responses=problem_responses(problems.UNIT_INACTIVE, problems.MEMBER_EXISTS),
+)
 async def create_member(
     body: MemberCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: AdminOrHr,
     idempotency: IdempotencyDep,
 ) -> MemberRead:
     member = await service.create_member(session, principal, body)
@@ -57,7 +65,7 @@ async def members_leave(
     body: MembersLeaving,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: AdminOrHr,
     idempotency: IdempotencyDep,
 ) -> Response:
     with gc_paused():
@@ -70,7 +78,7 @@ async def members_leave(
 @router.get("", summary="Workers (hr: its unit; member: itself)")
 async def list_members(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Anyone,
     page: PageDep,
     unit_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     q: Annotated[
@@ -89,20 +97,32 @@ async def list_members(
 
 
 @router.get("/{member_id}", summary="One worker")
-async def get_member(member_id: str, session: SessionDep, principal: PrincipalDep) -> MemberRead:
+async def get_member(member_id: str, session: SessionDep, principal: Anyone) -> MemberRead:
     member = await service.get_member(session, principal, member_id)
     return service.member_read(principal, member)
 
 
-@router.patch("/{member_id}", summary="Change a worker or record leaving (admin; hr: its unit)")
+async def visible_member(member_id: str, session: SessionDep, principal: Anyone) -> Member:
+    """Another unit's or member's worker is 404, before the route's role is checked."""
+    return await service.get_member(session, principal, member_id)
+
+
+VisibleMember = Annotated[Member, Depends(visible_member)]
+
+
+@router.patch(
+    "/{member_id}",
+    summary="Change a worker or record leaving (admin; hr: its unit)",
+    responses=problem_responses(problems.UNIT_INACTIVE),
+)
 async def update_member(
-    member_id: str,
+    member: VisibleMember,
+    principal: AdminOrHr,
     body: MemberUpdate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
 ) -> MemberRead:
-    before, member = await service.update_member(session, principal, member_id, body)
+    before, member = await service.update_member(session, principal, member, body)
     read = service.member_read(principal, member)
     after = {k: v for k, v in read.model_dump(mode="json").items() if k in before}
     if before:

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from members_api.members.schemas import ID_PATTERN, MemberCreate, MemberRead, MemberUpdate
 from members_api.models import Member, Unit
+from members_api.problems import MEMBER_EXISTS, UNIT_INACTIVE
 from members_api.units.service import get_unit
 from services.auth import Principal, Role
 from services.clock import now, today
-from services.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from services.errors import Forbidden, InvalidInput, NotFound
 from services.identity import birth_date_of, mask_national_id, sex_of
 from services.ids import new_id
 from services.pagination import PageParams
@@ -67,20 +68,17 @@ async def get_member(session: AsyncSession, principal: Principal, member_id: str
 async def _active_unit(session: AsyncSession, principal: Principal, unit_id: str) -> Unit:
     unit = await get_unit(session, principal, unit_id)
     if not unit.active:
-        raise RuleViolation(f"unit {unit_id} is inactive", code="unit_inactive")
+        raise UNIT_INACTIVE.error(f"unit {unit_id} is inactive")
     return unit
 
 
 async def create_member(session: AsyncSession, principal: Principal, data: MemberCreate) -> Member:
-    principal.require(Role.admin, Role.hr)
     await _active_unit(session, principal, data.unit_id)
     existing = await session.scalar(select(Member).where(Member.national_id == data.national_id))
     if existing is not None:
         extra = {"member_id": existing.id} if can_see_member(principal, existing) else {}
-        raise Conflict(
-            "a member with this identity number is already registered",
-            code="member_exists",
-            **extra,
+        raise MEMBER_EXISTS.error(
+            "a member with this identity number is already registered", **extra
         )
     at = now()
     member = Member(
@@ -96,8 +94,8 @@ async def create_member(session: AsyncSession, principal: Principal, data: Membe
     try:
         await session.flush()
     except IntegrityError:  # registered by a concurrent request since the check above
-        raise Conflict(
-            "a member with this identity number is already registered", code="member_exists"
+        raise MEMBER_EXISTS.error(
+            "a member with this identity number is already registered"
         ) from None
     return member
 
@@ -129,11 +127,10 @@ def _leaving_changes(member: Member, changes: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update_member(
-    session: AsyncSession, principal: Principal, member_id: str, data: MemberUpdate
+    session: AsyncSession, principal: Principal, member: Member, data: MemberUpdate
 ) -> tuple[dict[str, Any], Member]:
-    """Returns the changed fields' values before the change, and the member after it."""
-    member = await get_member(session, principal, member_id)
-    principal.require(Role.admin, Role.hr)
+    """Returns the changed fields' values before the change, and the member after it.
+    `member`: looked up by the route first, so another's is 404 (services.access)."""
     changes = data.model_dump(exclude_unset=True)
     changes.update(_leaving_changes(member, changes))
     if "unit_id" in changes and changes["unit_id"] != member.unit_id:

@@ -5,12 +5,14 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
+from members_api import problems
 from members_api.audit import audit
 from members_api.plans import service
 from members_api.plans.schemas import CODE_PATTERN, PlanCreate, PlanRead, name_the_fields
-from services.auth import PrincipalDep
+from services.access import Admin, Anyone
 from services.database import SessionDep
 from services.idempotency import IdempotencyDep
+from services.openapi import problem_responses
 from services.pagination import Page, PageDep
 
 
@@ -32,12 +34,17 @@ class _NamedFieldsRoute(APIRoute):
 router = APIRouter(prefix="/api/v1/plans", tags=["plans"], route_class=_NamedFieldsRoute)
 
 
-@router.post("", status_code=201, summary="Create a plan with its benefit rules (admin)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a plan with its benefit rules (admin)",
+    responses=problem_responses(problems.PLAN_EXISTS),
+)
 async def create_plan(
     body: PlanCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Admin,
     idempotency: IdempotencyDep,
 ) -> PlanRead:
     plan = await service.create_plan(session, principal, body)
@@ -57,7 +64,7 @@ async def create_plan(
 @router.get("", summary="Plans (all roles)")
 async def list_plans(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Anyone,
     page: PageDep,
     line: Annotated[str | None, Query(pattern=CODE_PATTERN, description="e.g. MED")] = None,
 ) -> Page[PlanRead]:
@@ -66,5 +73,5 @@ async def list_plans(
 
 
 @router.get("/{code}", summary="One plan and its rules (all roles)")
-async def get_plan(code: str, session: SessionDep, principal: PrincipalDep) -> PlanRead:
+async def get_plan(code: str, session: SessionDep, principal: Anyone) -> PlanRead:
     return PlanRead.of(await service.get_plan(session, code))

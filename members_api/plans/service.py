@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from members_api.models import Plan
 from members_api.plans.schemas import CODE_PATTERN, PlanCreate
-from services.auth import Principal, Role
+from members_api.problems import PLAN_EXISTS
+from services.auth import Principal
 from services.clock import now
-from services.errors import Conflict, NotFound
+from services.errors import NotFound
 from services.ids import new_id
 from services.pagination import PageParams
 
@@ -39,9 +40,8 @@ async def get_plan(session: AsyncSession, code: str) -> Plan:
 
 
 async def create_plan(session: AsyncSession, principal: Principal, data: PlanCreate) -> Plan:
-    principal.require(Role.admin)
     if await session.scalar(select(Plan.id).where(Plan.code == data.code)) is not None:
-        raise Conflict(f"a plan with code {data.code} already exists", code="plan_exists")
+        raise PLAN_EXISTS.error(f"a plan with code {data.code} already exists")
     terms = data.terms()
     plan = Plan(
         id=new_id("pln"),

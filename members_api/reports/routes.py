@@ -6,7 +6,7 @@ from fastapi.responses import Response
 from members_api.plans.schemas import CODE_PATTERN
 from members_api.reports import exports, service
 from members_api.reports.schemas import EnrollmentReport
-from services.auth import PrincipalDep
+from services.access import AdminOrAuditor
 from services.database import SessionDep
 from services.exports import XLSX_TYPE, ExportFormat
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 )
 async def enrollment_report(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: AdminOrAuditor,
     plan_code: Annotated[
         str | None, Query(pattern=CODE_PATTERN, description="e.g. MED-2026; or line and year")
     ] = None,

@@ -1,11 +1,12 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from members_api.audit import audit
+from members_api.models import Unit
 from members_api.units import service
 from members_api.units.schemas import UnitCreate, UnitRead, UnitUpdate
-from services.auth import PrincipalDep
+from services.access import Admin, StaffOrHr
 from services.database import SessionDep
 from services.idempotency import IdempotencyDep
 from services.pagination import Page, PageDep
@@ -18,7 +19,7 @@ async def create_unit(
     body: UnitCreate,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Admin,
     idempotency: IdempotencyDep,
 ) -> UnitRead:
     unit = await service.create_unit(session, principal, body)
@@ -38,7 +39,7 @@ async def create_unit(
 @router.get("", summary="Units (hr: its own)")
 async def list_units(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: StaffOrHr,
     page: PageDep,
     q: Annotated[str | None, Query(max_length=200, description="part of the name")] = None,
 ) -> Page[UnitRead]:
@@ -47,15 +48,23 @@ async def list_units(
 
 
 @router.get("/{unit_id}", summary="One unit")
-async def get_unit(unit_id: str, session: SessionDep, principal: PrincipalDep) -> UnitRead:
+async def get_unit(unit_id: str, session: SessionDep, principal: StaffOrHr) -> UnitRead:
     return UnitRead.model_validate(await service.get_unit(session, principal, unit_id))
+
+
+async def visible_unit(unit_id: str, session: SessionDep, principal: StaffOrHr) -> Unit:
+    """Another unit is 404 to hr, before the route's role is checked."""
+    return await service.get_unit(session, principal, unit_id)
+
+
+VisibleUnit = Annotated[Unit, Depends(visible_unit)]
 
 
 @router.patch("/{unit_id}", summary="Change or deactivate a unit (admin)")
 async def update_unit(
-    unit_id: str, body: UnitUpdate, request: Request, session: SessionDep, principal: PrincipalDep
+    unit: VisibleUnit, principal: Admin, body: UnitUpdate, request: Request, session: SessionDep
 ) -> UnitRead:
-    before, unit = await service.update_unit(session, principal, unit_id, body)
+    before, unit = await service.update_unit(session, unit, body)
     read = UnitRead.model_validate(unit)
     after = {name: value for name, value in read.model_dump(mode="json").items() if name in before}
     await audit.record(

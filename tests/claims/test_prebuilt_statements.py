@@ -5,7 +5,7 @@ execution, which cost 1.2 ms a claim filed (README: performance)."""
 import pytest
 
 from claims_api.audit import audit
-from claims_api.claims import storing, usage
+from claims_api.claims import repository, storing
 from claims_api.models import metadata
 from members_api.coverage import service as coverage
 from services.idempotency import _statements
@@ -21,12 +21,12 @@ IDEMPOTENCY = metadata.tables["idempotency_record"]
             "filing and its answer written in one statement",
             storing._one_statement(2, _statements(IDEMPOTENCY, "postgresql")[1]),
         ),
-        ("prior claims", usage._prior_claims_query(True, False)),
-        ("prior claims of a fixed benefit", usage._prior_claims_query(False, False)),
-        ("prior claims, one excluded", usage._prior_claims_query(True, True)),
-        ("member-plan lock", usage._LOCK),
-        ("invoices held (Postgres)", usage._HOLD_INVOICES["postgresql"]),
-        ("invoices held (SQLite)", usage._HOLD_INVOICES["sqlite"]),
+        ("prior claims", repository._prior_claims_query(True, False)),
+        ("prior claims of a fixed benefit", repository._prior_claims_query(False, False)),
+        ("prior claims, one excluded", repository._prior_claims_query(True, True)),
+        ("member-plan lock", repository._LOCK),
+        ("invoices held (Postgres)", repository._HOLD_INVOICES["postgresql"]),
+        ("invoices held (SQLite)", repository._HOLD_INVOICES["sqlite"]),
         ("audit event", audit.insert),
         ("idempotency key taken", _statements(IDEMPOTENCY, "postgresql")[0]),
         ("idempotency answer kept", _statements(IDEMPOTENCY, "postgresql")[1]),

@@ -1,5 +1,6 @@
-"""The queries that decide a payout beside the engine: the per-member-and-plan lock, what an
-enrolment already used, duplicate invoices and overlapping stays."""
+"""The claims' repository: the queries that decide a payout beside the engine (the
+per-member-and-plan lock, what an enrolment already used, duplicate invoices and overlapping
+stays)."""
 
 from dataclasses import dataclass
 from datetime import date

@@ -1,0 +1,49 @@
+"""The claims service's refusals: every `code` its routes answer (services.problems).
+
+Approving a claim the rules do not pay answers its first engine reason code as the `code`
+(the reviewer sees why at once): the catalogue lists each of claims_api.engine's
+REASON_CODES as such a refusal, so a reason code the engine adds is catalogued with it."""
+
+from claims_api.engine import REASON_CODES
+from services.errors import Conflict, RuleViolation
+from services.problems import SHARED, ProblemType, catalogue
+
+DUPLICATE_INVOICE = ProblemType(
+    "duplicate_invoice", Conflict, "an invoice of this claim was just filed in another claim"
+)
+INVALID_TRANSITION = ProblemType(
+    "invalid_transition", RuleViolation, "the claim's status does not allow this decision"
+)
+SEPARATION_OF_DUTIES = ProblemType(
+    "separation_of_duties",
+    RuleViolation,
+    "who filed a claim may not approve it, who approved it may not pay it",
+)
+NOT_APPROVED = ProblemType("not_approved", RuleViolation, "only an approved claim is paid")
+ALREADY_REVERSED = ProblemType(
+    "already_reversed", RuleViolation, "every payment of the batch is reversed already"
+)
+NOT_IN_BATCH = ProblemType(
+    "not_in_batch", RuleViolation, "the claim has no standing payment in the batch"
+)
+NOT_PAYABLE: dict[str, ProblemType] = {
+    reason: ProblemType(reason, RuleViolation, f"approving a claim the rules do not pay ({reason})")
+    for reason in REASON_CODES
+}
+"""By engine reason code: what refuses an approval."""
+
+
+def not_payable(reason_codes: list[str]) -> ProblemType:
+    return NOT_PAYABLE[reason_codes[0]]
+
+
+CATALOGUE = catalogue(
+    *SHARED.values(),
+    DUPLICATE_INVOICE,
+    INVALID_TRANSITION,
+    SEPARATION_OF_DUTIES,
+    NOT_APPROVED,
+    ALREADY_REVERSED,
+    NOT_IN_BATCH,
+    *NOT_PAYABLE.values(),
+)
