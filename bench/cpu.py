@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services.launcher import SplitStack, run_async
+from services.stack.launcher import SplitStack, run_async
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 GROUPS = ("claims", "members", "nginx", "postgres")

@@ -16,8 +16,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from claims_api.engine import DailyFacts, FixedFacts, HospitalFacts, Usage, assess
-from services.demo import med_plan, women_plan
-from services.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.plan_rules import EnrollmentCover, PlanTerms
+from services.stack.demo import med_plan, women_plan
 from tests.claims.engine_reference import reference_assess
 
 

@@ -4,7 +4,7 @@
         [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 
 Creates a fresh database (dropped at the end), migrated by the registry's start-up
-(services.migrate), starts the registry app in-process and posts a CSV of valid, unique
+(services.kit.migrate), starts the registry app in-process and posts a CSV of valid, unique
 identity numbers through httpx.ASGITransport (the whole HTTP path: multipart parsing, row
 checks, member and enrolment inserts, the JSON answer). Then, for scale, times Postgres COPY
 (asyncpg copy_records_to_table) of the very rows the import wrote into scratch tables of the
@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from members_api.app import create_app  # noqa: E402
 from members_api.settings import MembersSettings  # noqa: E402
-from services import clock  # noqa: E402
-from services.auth import issue_token  # noqa: E402
-from services.settings import DEVELOPMENT_JWT_SECRET  # noqa: E402
+from services.kit import clock  # noqa: E402
+from services.kit.auth import issue_token  # noqa: E402
+from services.kit.settings import DEVELOPMENT_JWT_SECRET  # noqa: E402
 
 DATABASE = "mutualaid_bench_import"
 ADMIN = {"Authorization": f"Bearer {issue_token(DEVELOPMENT_JWT_SECRET, role='admin')}"}

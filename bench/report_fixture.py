@@ -98,7 +98,7 @@ def _pick(rng: random.Random, weighted: tuple[tuple[Any, float], ...]) -> Any:
 
 
 def _id(prefix: str, millisecond: int, rng: random.Random) -> str:
-    """Shaped as services.ids.new_id makes them: the time in ms, then 20 random hex digits."""
+    """Shaped as services.kit.ids.new_id makes them: the time in ms, then 20 random hex digits."""
     return f"{prefix}_{millisecond:012x}{rng.getrandbits(80):020x}"
 
 

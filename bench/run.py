@@ -4,7 +4,7 @@
         [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
     python -m bench.run --table FILE      # the README's table from a saved result
 
-Starts the split topology (services.launcher.SplitStack: the registry and the claims replicas
+Starts the split topology (services.stack.launcher.SplitStack: the registry and the claims replicas
 as uvicorn processes, nginx in front) on fresh databases `mutualaid_bench_members` and
 `mutualaid_bench_claims`, enrols a unit's workers through the API, then drives it with wrk
 (the load generator on the same machine: 2 threads, 32 connections):
@@ -61,12 +61,12 @@ from bench.loads import (
     wrk_command,
 )
 from bench.verdicts import table, verdicts
-from services import clock
-from services.auth import issue_token
-from services.clock import today
-from services.gateway.nginx import GatewaySettings
-from services.launcher import SplitStack, free_port, run_async
-from services.settings import DEVELOPMENT_JWT_SECRET
+from services.kit import clock
+from services.kit.auth import issue_token
+from services.kit.clock import today
+from services.kit.settings import DEVELOPMENT_JWT_SECRET
+from services.stack.gateway.nginx import GatewaySettings
+from services.stack.launcher import SplitStack, free_port, run_async
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "mutualaid_bench"
@@ -411,8 +411,8 @@ def setup_of(stack: SplitStack) -> dict[str, Any]:
         "uvicorn_processes": 1 + len(stack.claims_ports),
         "uvicorn_workers_per_process": 1,
         "nginx_worker_processes": stack.gateway_settings.worker_processes,
-        "database_driver": "asyncpg (SQLAlchemy asyncio; services.database.async_url)",
-        "database_pool": "pool_size 20, no overflow, per process (services.database)",
+        "database_driver": "asyncpg (SQLAlchemy asyncio; services.kit.database.async_url)",
+        "database_pool": "pool_size 20, no overflow, per process (services.kit.database)",
         "registry_client": "httpx + httpx-aiohttp, max 100 connections (claims_api.members_client)",
         "load_generator": f"wrk, {THREADS} threads, {CONNECTIONS} connections, same machine",
     }

@@ -8,9 +8,9 @@ from claims_api.models import audit_event, idempotency
 from claims_api.payouts.routes import router as payouts_router
 from claims_api.reports.routes import router as reports_router
 from claims_api.settings import ClaimsSettings
-from services.app import create_service_app
-from services.audit import audit_router
-from services.gateway.routing import entities_of
+from services.kit.app import create_service_app
+from services.kit.audit import audit_router
+from services.kit.routing import entities_of
 
 
 def create_app(settings: ClaimsSettings | None = None) -> FastAPI:

@@ -1,4 +1,4 @@
 from claims_api.models import audit_event
-from services.audit import AuditLog
+from services.kit.audit import AuditLog
 
 audit = AuditLog(audit_event)

@@ -12,13 +12,13 @@ from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict
 
 from claims_api.settings import ClaimsSettings
-from services.errors import NotFound, UpstreamTimeout, UpstreamUnavailable
-from services.metrics import ServiceMetrics
-from services.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.errors import NotFound, UpstreamTimeout, UpstreamUnavailable
+from services.kit.metrics import ServiceMetrics
+from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
 log = structlog.get_logger()
 
-# What a route that asks the registry can answer besides its own problems (services.openapi
+# What a route that asks the registry can answer besides its own problems (services.kit.openapi
 # gives them the problem schema).
 REGISTRY_PROBLEMS: dict[int | str, dict[str, Any]] = {
     503: {"description": "The member registry is unreachable or answered an error"},

@@ -1,4 +1,4 @@
-"""The claims service's tables. Money columns hold whole fen (services.money.Fen).
+"""The claims service's tables. Money columns hold whole fen (services.kit.money.Fen).
 
 `claim_event` and `payout_entry` are append-only: history and the ledger are never updated in
 place. `claim_invoice` holds the invoice numbers of live claims (not rejected or withdrawn), so
@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from services.audit import audit_table
-from services.database import UtcDateTime, new_registry
-from services.idempotency import idempotency_table
-from services.money import Fen
+from services.kit.audit import audit_table
+from services.kit.database import UtcDateTime, new_registry
+from services.kit.idempotency import idempotency_table
+from services.kit.money import Fen
 
 claims_registry = new_registry()
 metadata = claims_registry.metadata

@@ -1,12 +1,12 @@
-"""The claims service's refusals: every `code` its routes answer (services.problems).
+"""The claims service's refusals: every `code` its routes answer (services.kit.problems).
 
 Approving a claim the rules do not pay answers its first engine reason code as the `code`
 (the reviewer sees why at once): the catalogue lists each of claims_api.engine's
 REASON_CODES as such a refusal, so a reason code the engine adds is catalogued with it."""
 
 from claims_api.engine import REASON_CODES
-from services.errors import Conflict, RuleViolation
-from services.problems import SHARED, ProblemType, catalogue
+from services.kit.errors import Conflict, RuleViolation
+from services.kit.problems import SHARED, ProblemType, catalogue
 
 DUPLICATE_INVOICE = ProblemType(
     "duplicate_invoice", Conflict, "an invoice of this claim was just filed in another claim"

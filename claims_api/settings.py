@@ -1,6 +1,6 @@
 from pydantic_settings import SettingsConfigDict
 
-from services.settings import ServiceSettings
+from services.kit.settings import ServiceSettings
 
 
 class ClaimsSettings(ServiceSettings):

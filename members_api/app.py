@@ -11,9 +11,9 @@ from members_api.plans.routes import router as plans_router
 from members_api.reports.routes import router as reports_router
 from members_api.settings import MembersSettings
 from members_api.units.routes import router as units_router
-from services.app import create_service_app
-from services.audit import audit_router
-from services.gateway.routing import entities_of
+from services.kit.app import create_service_app
+from services.kit.audit import audit_router
+from services.kit.routing import entities_of
 
 # Bulk routes: exempt from the 2 MiB body limit; theirs is MAX_UPLOAD_BYTES (members_api.bulk),
 # checked here on a declared Content-Length and by each route on what it reads.

@@ -1,4 +1,4 @@
 from members_api.models import audit_event
-from services.audit import AuditLog
+from services.kit.audit import AuditLog
 
 audit = AuditLog(audit_event)

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.idempotency import request_digest
+from services.kit.idempotency import request_digest
 
 # Identity numbers per lookup query, rows per executemany (SQLite): well under the drivers'
 # parameter limits (asyncpg 32,767; SQLite 32,766), large enough to keep round trips few.

@@ -1,4 +1,4 @@
-"""The member registry's tables. Money columns hold whole fen (services.money.Fen)."""
+"""The member registry's tables. Money columns hold whole fen (services.kit.money.Fen)."""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-from services.audit import audit_table
-from services.database import UtcDateTime, new_registry
-from services.idempotency import idempotency_table
-from services.money import Fen
+from services.kit.audit import audit_table
+from services.kit.database import UtcDateTime, new_registry
+from services.kit.idempotency import idempotency_table
+from services.kit.money import Fen
 
 members_registry = new_registry()
 metadata = members_registry.metadata

@@ -1,7 +1,7 @@
-"""The registry's refusals: every `code` its routes answer (services.problems)."""
+"""The registry's refusals: every `code` its routes answer (services.kit.problems)."""
 
-from services.errors import Conflict, PayloadTooLarge, RuleViolation, UnsupportedMediaType
-from services.problems import SHARED, ProblemType, catalogue
+from services.kit.errors import Conflict, PayloadTooLarge, RuleViolation, UnsupportedMediaType
+from services.kit.problems import SHARED, ProblemType, catalogue
 
 # --- records that exist already -----------------------------------------------------------
 PLAN_EXISTS = ProblemType("plan_exists", Conflict, "a plan with this code exists already")

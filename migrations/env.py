@@ -1,6 +1,6 @@
 """Shared Alembic environment: each service's env.py calls `run(metadata)`.
 
-Migrations always run on a connection handed in by services.migrate (from the app's own
+Migrations always run on a connection handed in by services.kit.migrate (from the app's own
 async engine), so the same code serves SQLite and Postgres, at start-up and in tests."""
 
 from alembic import context
@@ -12,7 +12,7 @@ def run(metadata: MetaData) -> None:
     service = config.attributes["service"]
     connection = config.attributes.get("connection")
     if connection is None:
-        raise RuntimeError("run migrations through `mutualaid migrate` or services.migrate")
+        raise RuntimeError("run migrations through `mutualaid migrate` or services.kit.migrate")
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -11,7 +11,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from services import clock
+from services.kit import clock
 
 if clock.pinned() is None:
     clock.pin(clock.now())
@@ -101,7 +101,7 @@ async def claims_app(
 @pytest.fixture
 async def api(members_app: FastAPI, claims_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """One client for the whole public API, routed by the gateway's table, on empty databases."""
-    from services.gateway.embedded import EmbeddedGateway
+    from services.stack.gateway.embedded import EmbeddedGateway
 
     await wipe(members_app)
     await wipe(claims_app)

@@ -1,4 +1,4 @@
-"""The calendar every test takes its days from: the service's clock (services.clock), never
+"""The calendar every test takes its days from: the service's clock (services.kit.clock), never
 the host's date. The suite freezes that clock once, at its start (tests/conftest.py), so a run
 that crosses midnight in Shanghai sees one day throughout; CI also runs the date-sensitive
 tests with the clock pinned to awkward instants (scripts/test.sh).
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
-from services import clock
+from services.kit import clock
 
 TODAY = clock.today()
 COVER_START = TODAY - timedelta(days=300)

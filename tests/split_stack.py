@@ -1,5 +1,5 @@
 """The split topology for end-to-end tests: the real services as uvicorn processes on the
-machine's PostgreSQL, the real nginx in front, on free loopback ports (services.launcher).
+machine's PostgreSQL, the real nginx in front, on free loopback ports (services.stack.launcher).
 
 One stack per test session (started on first use), shared by tests/e2e and the routing test.
 Its databases are dropped and made anew at the start of each session. Tests that kill every
@@ -21,8 +21,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.gateway.nginx import GatewaySettings
-from services.launcher import SplitStack, free_port, run_async
+from services.stack.gateway.nginx import GatewaySettings
+from services.stack.launcher import SplitStack, free_port, run_async
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "MUTUALAID_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -7,8 +7,8 @@ from typing import Any
 
 from stdnum.cn import ric, uscc
 
-from services.auth import issue_token
-from services.settings import DEVELOPMENT_JWT_SECRET
+from services.kit.auth import issue_token
+from services.kit.settings import DEVELOPMENT_JWT_SECRET
 from tests.dates import cover_window
 
 _serial = itertools.count(1)

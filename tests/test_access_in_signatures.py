@@ -1,4 +1,4 @@
-"""Who may call a route is in its signature (services.access), and agrees with the
+"""Who may call a route is in its signature (services.kit.access), and agrees with the
 authorisation matrix's rules (tests/access_rules.py): the roles a route's signature lets
 through are those the matrix does not refuse with 403 on every record they may see."""
 
@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 
 from claims_api.app import create_app as create_claims_app
 from members_api.app import create_app as create_members_app
-from services.auth import _principal
+from services.kit.auth import _principal
 from tests.access_rules import FORBIDDEN, PUBLIC, ROLES, RULES, Scoped
 from tests.test_dependencies import api_routes
 

@@ -5,7 +5,7 @@ import pytest
 
 from claims_api.app import create_app as create_claims
 from members_api.app import create_app as create_members
-from services.clock import today
+from services.kit.clock import today
 from tests.claims.support_claims import (
     approve,
     decide,

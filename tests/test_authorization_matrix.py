@@ -20,7 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.clock import today
+from services.kit.clock import today
 from tests.access_rules import PUBLIC, PUBLIC_UNLISTED, ROLES, RULES, Route, cases
 from tests.claims.support_claims import (
     CLAIMS,
@@ -101,7 +101,7 @@ async def build_world(api: httpx.AsyncClient) -> World:
 
 @pytest.fixture(scope="module")
 async def gateway(members_app: FastAPI, claims_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    from services.gateway.embedded import EmbeddedGateway
+    from services.stack.gateway.embedded import EmbeddedGateway
 
     gateway = EmbeddedGateway(FastAPI(), {"members": members_app, "claims": claims_app})
     transport = httpx.ASGITransport(app=gateway)

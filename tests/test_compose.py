@@ -120,7 +120,7 @@ class TestComposeFile:
 class TestComposeGateway:
     def render(self, **env: str) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "services.gateway.nginx", "--compose", "--stdout"],
+            [sys.executable, "-m", "services.stack.gateway.nginx", "--compose", "--stdout"],
             env={**os.environ, **env},
             cwd=ROOT,
             capture_output=True,

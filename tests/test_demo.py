@@ -6,8 +6,8 @@ yuan in all, 863.31 per worker; WOMEN 132 units, 4,173 person-times, payouts of 
 import httpx
 import pytest
 
-from services.demo import load_demo
-from services.settings import DEVELOPMENT_JWT_SECRET
+from services.kit.settings import DEVELOPMENT_JWT_SECRET
+from services.stack.demo import load_demo
 from tests.support import AUDITOR
 
 

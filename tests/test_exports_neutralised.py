@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from services.exports import cell
+from services.kit.exports import cell
 from tests.claims.support_claims import CLAIMS, day, enrolled_member, hospital_stay
 from tests.support import ADMIN, AUDITOR, enrol, new_member, new_plan, new_unit, plan_body
 
@@ -108,7 +108,7 @@ class TestOneWriter:
             for path in (ROOT / package).rglob("*.py")
             if writers.search(path.read_text(encoding="utf-8"))
         ]
-        assert found == ["services/exports.py"]
+        assert found == ["services/kit/exports.py"]
 
 
 class TestNamesRefuseControlCharacters:

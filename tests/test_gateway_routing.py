@@ -1,4 +1,4 @@
-"""One routing table (services.gateway.routing) decides who answers every public path.
+"""One routing table (services.kit.routing) decides who answers every public path.
 
 Proved three ways: every path of both services' OpenAPI is owned by its service in the
 table (and every path of API.md by the service its section names); through the real nginx
@@ -15,16 +15,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.gateway.embedded import create_gateway
-from services.gateway.nginx import UPLOAD_PREFIXES, GatewaySettings, api_locations
-from services.gateway.routing import (
+from services.kit.routing import (
     AUDIT_ENTITIES,
     AUDIT_PATH,
     PUBLIC_ROUTES,
     entities_of,
     owner_of,
 )
-from services.launcher import SplitStack
+from services.stack.gateway.embedded import create_gateway
+from services.stack.gateway.nginx import UPLOAD_PREFIXES, GatewaySettings, api_locations
+from services.stack.launcher import SplitStack
 from tests.split_stack import owner, wait_for_logs
 
 API_MD = Path(__file__).resolve().parents[2] / "shared" / "spec" / "API.md"

@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from services.database import make_engine
-from services.migrate import downgrade, upgrade
+from services.kit.database import make_engine
+from services.kit.migrate import downgrade, upgrade
 from tests.databases import postgres_database
 
 

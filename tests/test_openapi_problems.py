@@ -1,4 +1,4 @@
-"""The OpenAPI documents say what the services answer (services.openapi), and the schema
+"""The OpenAPI documents say what the services answer (services.kit.openapi), and the schema
 fuzzing's findings (tests/test_fuzz.py) stay fixed: each one here as the request that found it."""
 
 import pytest

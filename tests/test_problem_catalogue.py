@@ -1,4 +1,4 @@
-"""Every `code` a service answers is named once, in its catalogue (services.problems), and the
+"""Every `code` a service answers is named once, in its catalogue (services.kit.problems), and the
 service's OpenAPI document lists it on the routes that can answer it."""
 
 import ast
@@ -11,15 +11,15 @@ from claims_api.app import create_app as create_claims_app
 from claims_api.engine import REASON_CODES
 from members_api import problems as members_problems
 from members_api.app import create_app as create_members_app
-from services import errors
-from services.problems import SHARED, ProblemType
+from services.kit import errors
+from services.kit.problems import SHARED, ProblemType
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("members_api", "claims_api", "services")
 # The engine's reason codes are claim assessment reasons, not problems (claims_api.problems).
 NOT_SCANNED = (ROOT / "claims_api" / "engine",)
 CATALOGUE_MODULES = {
-    ROOT / "services" / "problems.py",
+    ROOT / "services" / "kit" / "problems.py",
     ROOT / "members_api" / "problems.py",
     ROOT / "claims_api" / "problems.py",
 }
@@ -68,7 +68,7 @@ def _raised_codes() -> list[tuple[str, str]]:
 
 def test_no_problem_is_raised_with_a_code_of_its_own():
     """A code is raised as `TYPE.error(...)` of a catalogued type; the one exception is
-    services.db_errors, whose code is its catalogue entry's."""
+    services.kit.db_errors, whose code is its catalogue entry's."""
     allowed = {"DATABASE_UNAVAILABLE.code"}
     assert [(where, code) for where, code in _raised_codes() if code not in allowed] == []
 

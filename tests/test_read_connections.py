@@ -1,10 +1,10 @@
-"""Reads on Postgres run without a transaction (services.database.ReadConnectionDep), on the
+"""Reads on Postgres run without a transaction (services.kit.database.ReadConnectionDep), on the
 same pool as the writers: a pooled connection that served a read must be transactional again
 for the next writer, or a failed write would leave half its changes behind."""
 
 from sqlalchemy import text
 
-from services.database import Database
+from services.kit.database import Database
 from tests.databases import postgres_database
 
 

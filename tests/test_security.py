@@ -11,9 +11,9 @@ from pydantic import ValidationError
 
 from claims_api.settings import ClaimsSettings
 from members_api.settings import MembersSettings
-from services import clock
-from services.auth import issue_token
-from services.settings import DEVELOPMENT_JWT_SECRET
+from services.kit import clock
+from services.kit.auth import issue_token
+from services.kit.settings import DEVELOPMENT_JWT_SECRET
 from tests.dates import clock_at
 from tests.support import ADMIN, new_member, new_unit
 
@@ -74,7 +74,7 @@ class TestTokenAttacks:
         token = issue_token(DEVELOPMENT_JWT_SECRET, role="admin", ttl=timedelta(minutes=5))
         assert (await api.get("/api/v1/plans", headers=_bearer(token))).status_code == 200
         later = time.time() + 301
-        monkeypatch.setattr("services.auth.time.time", lambda: later)
+        monkeypatch.setattr("services.kit.auth.time.time", lambda: later)
         expired = await api.get("/api/v1/plans", headers=_bearer(token))
         assert expired.status_code == 401, expired.text
         assert "expired" in expired.json()["detail"]

@@ -19,9 +19,9 @@ from claims_api.engine import (
     assess,
     facts_model_for,
 )
-from services.dates import SchemeDate
-from services.errors import Problem
-from services.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.dates import SchemeDate
+from services.kit.errors import Problem
+from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
 DB_REASON_CODES = ("duplicate_invoice", "overlapping_stay")
 ALL_REASON_CODES = (*REASON_CODES, *DB_REASON_CODES)

@@ -17,10 +17,10 @@ from claims_api.claims.schemas import DecisionCreate, SupplementCreate, Withdraw
 from claims_api.claims.service import add_event, hold_invoices
 from claims_api.models import Claim
 from claims_api.problems import INVALID_TRANSITION, SEPARATION_OF_DUTIES, not_payable
-from services.auth import Principal, same_person
-from services.clock import now
-from services.errors import InvalidInput
-from services.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.auth import Principal, same_person
+from services.kit.clock import now
+from services.kit.errors import InvalidInput
+from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
 BEFORE_APPROVAL = ("submitted", "pending_review", "needs_info")
 ALLOWED_FROM = {

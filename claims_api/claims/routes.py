@@ -17,19 +17,19 @@ from claims_api.claims.schemas import (
 )
 from claims_api.members_client import REGISTRY_PROBLEMS, MembersClientDep
 from claims_api.models import Claim
-from services.access import Anyone, Filer, Reviewer
-from services.auth import Principal
-from services.database import SessionDep
-from services.idempotency import IdempotencyDep
-from services.openapi import problem_responses
-from services.pagination import Page, PageDep
+from services.kit.access import Anyone, Filer, Reviewer
+from services.kit.auth import Principal
+from services.kit.database import SessionDep
+from services.kit.idempotency import IdempotencyDep
+from services.kit.openapi import problem_responses
+from services.kit.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/claims", tags=["claims"])
 
 
 async def claim_for_update(claim_id: str, session: SessionDep, principal: Anyone) -> Claim:
     """The claim, locked for the change; another unit's or member's is 404 (before the
-    route's role is checked: services.access)."""
+    route's role is checked: services.kit.access)."""
     return await service.get_claim(session, principal, claim_id, for_update=True)
 
 

@@ -3,7 +3,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.money import Money
+from services.kit.money import Money
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]

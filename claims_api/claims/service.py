@@ -29,12 +29,12 @@ from claims_api.engine import ClaimFacts
 from claims_api.members_client import Coverage, MembersClient
 from claims_api.models import Claim, ClaimEvent
 from claims_api.problems import DUPLICATE_INVOICE
-from services.auth import Principal, Role
-from services.clock import now, today
-from services.errors import NotFound
-from services.idempotency import Idempotency
-from services.ids import new_id
-from services.pagination import PageParams
+from services.kit.auth import Principal, Role
+from services.kit.clock import now, today
+from services.kit.errors import NotFound
+from services.kit.idempotency import Idempotency
+from services.kit.ids import new_id
+from services.kit.pagination import PageParams
 
 READERS = (Role.admin, Role.reviewer, Role.finance, Role.auditor)
 SYSTEM = "system"

@@ -77,7 +77,7 @@ async def store_filing(
     remembering: tuple[Any, dict[str, Any]] | None,
 ) -> int:
     """Write it all in the request's transaction: how many of `invoices` were held.
-    `remembering`: services.idempotency.Idempotency.remembering's UPDATE and parameters."""
+    `remembering`: services.kit.idempotency.Idempotency.remembering's UPDATE and parameters."""
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         await connection.execute(_INSERT_CLAIM, claim)

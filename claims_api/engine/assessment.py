@@ -11,7 +11,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal, get_args
 
-from services.money import MAX_YUAN, format_money
+from services.kit.money import MAX_YUAN, format_money
 
 ReasonCode = Literal[
     "not_enrolled",
@@ -120,7 +120,7 @@ def check_storable(name: str, amount: Decimal | None) -> None:
 
 
 def ratio_json(ratio: Decimal) -> str:
-    """A ratio as the API writes it (services.money.Ratio): "0.6", "1"."""
+    """A ratio as the API writes it (services.kit.money.Ratio): "0.6", "1"."""
     return format(ratio.normalize(), "f")
 
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from services.money import percent
-from services.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.money import percent
+from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
 from .assessment import FULL, Reason
 

@@ -6,8 +6,8 @@ Stay -> paid days x amount per day x shares -> period ratio -> term cap (DOMAIN.
 
 from decimal import Decimal
 
-from services.money import format_money, percent, to_fen
-from services.plan_rules import DailyAllowanceRules
+from services.kit.money import format_money, percent, to_fen
+from services.kit.plan_rules import DailyAllowanceRules
 
 from .assessment import AssessmentLine, KindOutcome, Reason, shares_text, term_cap
 from .facts import DailyFacts, Usage

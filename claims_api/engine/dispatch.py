@@ -11,8 +11,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from services.money import format_money
-from services.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.money import format_money
+from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
 from .assessment import ZERO, Assessment, AssessmentLine, KindOutcome, Reason, ordered_reasons
 from .cover_periods import (

@@ -19,10 +19,10 @@ from pydantic import (
     field_validator,
 )
 
-from services.dates import SchemeDate
-from services.money import Money
-from services.plan_rules import Code, Icd10Code, PlanKind
-from services.text import NameText
+from services.kit.dates import SchemeDate
+from services.kit.money import Money
+from services.kit.plan_rules import Code, Icd10Code, PlanKind
+from services.kit.text import NameText
 
 
 def _upper(value: Any) -> Any:

@@ -6,8 +6,8 @@ Diagnosis -> condition -> amount x shares x period ratio + fixed extra -> term c
 
 from decimal import Decimal
 
-from services.money import format_money, percent, to_fen
-from services.plan_rules import Condition, FixedBenefitRules, normalise_icd10
+from services.kit.money import format_money, percent, to_fen
+from services.kit.plan_rules import Condition, FixedBenefitRules, normalise_icd10
 
 from .assessment import AssessmentLine, KindOutcome, Reason, shares_text, term_cap
 from .facts import FixedFacts, Usage

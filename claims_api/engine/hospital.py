@@ -6,8 +6,8 @@ Bill -> base -> threshold -> deductible -> bands -> period ratio -> caps (DOMAIN
 
 from decimal import Decimal
 
-from services.money import format_money, percent, to_fen
-from services.plan_rules import Band, HospitalReimbursementRules
+from services.kit.money import format_money, percent, to_fen
+from services.kit.plan_rules import Band, HospitalReimbursementRules
 
 from .assessment import ZERO, AssessmentLine, KindOutcome, Reason, shares_text, term_cap
 from .facts import HospitalFacts, Usage

@@ -11,12 +11,12 @@ from claims_api.payouts.schemas import (
     PayoutEntryRead,
     ReversalCreate,
 )
-from services.access import Finance, LedgerReader
-from services.database import SessionDep
-from services.dates import SchemeDate
-from services.idempotency import IdempotencyDep
-from services.openapi import problem_responses
-from services.pagination import Page, PageDep
+from services.kit.access import Finance, LedgerReader
+from services.kit.database import SessionDep
+from services.kit.dates import SchemeDate
+from services.kit.idempotency import IdempotencyDep
+from services.kit.openapi import problem_responses
+from services.kit.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/payouts", tags=["payouts"])
 Filter = Annotated[str | None, Query(max_length=60)]

@@ -4,8 +4,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from claims_api.claims.schemas import Id, Reason
-from services.dates import SchemeDate
-from services.money import SignedMoney
+from services.kit.dates import SchemeDate
+from services.kit.money import SignedMoney
 
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 

@@ -17,11 +17,11 @@ from claims_api.payouts.schemas import (
     ReversalCreate,
 )
 from claims_api.problems import ALREADY_REVERSED, NOT_APPROVED, NOT_IN_BATCH, SEPARATION_OF_DUTIES
-from services.auth import Principal, same_person
-from services.clock import local_date, now, today
-from services.errors import InvalidInput, NotFound
-from services.ids import new_id
-from services.pagination import PageParams
+from services.kit.auth import Principal, same_person
+from services.kit.clock import local_date, now, today
+from services.kit.errors import InvalidInput, NotFound
+from services.kit.ids import new_id
+from services.kit.pagination import PageParams
 
 
 async def pay(

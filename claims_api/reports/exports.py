@@ -4,7 +4,7 @@ rejections as three sheets in XLSX."""
 from fastapi.responses import Response
 
 from claims_api.reports.schemas import ClaimsReport
-from services.exports import Sheet, csv_response, xlsx_response
+from services.kit.exports import Sheet, csv_response, xlsx_response
 
 UNIT_HEADERS = ("单位编号", "赔付人数", "赔付人次", "赔付金额", "人均赔付", "最高单笔")
 

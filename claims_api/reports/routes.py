@@ -5,13 +5,13 @@ from fastapi.responses import Response
 
 from claims_api.reports import exports, service
 from claims_api.reports.schemas import ClaimsReport
-from services.access import AdminOrAuditor
-from services.database import SessionDep
-from services.dates import SchemeDate
-from services.exports import XLSX_TYPE, ExportFormat
+from services.kit.access import AdminOrAuditor
+from services.kit.database import SessionDep
+from services.kit.dates import SchemeDate
+from services.kit.exports import XLSX_TYPE, ExportFormat
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
-# A plan's code (services.plan_rules.Code); it also names the exported file.
+# A plan's code (services.kit.plan_rules.Code); it also names the exported file.
 PLAN_CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 
 

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from services.money import Money
+from services.kit.money import Money
 
 
 class UnitClaims(BaseModel):

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from claims_api.models import Claim
 from claims_api.reports.schemas import ClaimsReport, UnitClaims
-from services.auth import Principal
-from services.money import FEN
+from services.kit.auth import Principal
+from services.kit.money import FEN
 
 
 def _yuan(amount: Decimal | None) -> Decimal:

@@ -5,10 +5,10 @@ from fastapi import APIRouter, Query, Response
 from members_api.coverage import service
 from members_api.coverage.schemas import CoverageRead
 from members_api.enrollments.schemas import ID_PATTERN
-from services.access import Anyone
-from services.clock import today
-from services.database import ReadConnectionDep
-from services.dates import SchemeDate
+from services.kit.access import Anyone
+from services.kit.clock import today
+from services.kit.database import ReadConnectionDep
+from services.kit.dates import SchemeDate
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 

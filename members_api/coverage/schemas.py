@@ -4,8 +4,8 @@ from typing import Literal
 from pydantic import BaseModel
 
 from members_api.enrollments.schemas import EnrollmentRead
-from services.money import Ratio
-from services.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.money import Ratio
+from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
 NotCoveredReason = Literal["not_enrolled", "waiting_period", "member_left"]
 

@@ -16,9 +16,9 @@ from members_api.coverage.schemas import CoveragePlan, CoverageRead, CoveredMemb
 from members_api.enrollments.schemas import EnrollmentRead
 from members_api.members.service import can_see_member
 from members_api.models import Enrollment, Member, Plan
-from services.auth import Principal, Role
-from services.errors import NotFound
-from services.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.auth import Principal, Role
+from services.kit.errors import NotFound
+from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
 FULL, NONE = Decimal("1"), Decimal("0")
 

@@ -50,12 +50,12 @@ from members_api.enrollments.service import refuse_admin_only_fields
 from members_api.models import Enrollment, Member, Plan, Unit
 from members_api.plans.service import get_plan
 from members_api.problems import CONCURRENT_REGISTRATION
-from services.auth import Principal
-from services.clock import now, today
-from services.errors import NotFound
-from services.identity import COMPACT_NATIONAL_ID, compact_national_id, validate_national_id
-from services.ids import new_id
-from services.plan_rules import PlanTerms
+from services.kit.auth import Principal
+from services.kit.clock import now, today
+from services.kit.errors import NotFound
+from services.kit.identity import COMPACT_NATIONAL_ID, compact_national_id, validate_national_id
+from services.kit.ids import new_id
+from services.kit.plan_rules import PlanTerms
 
 # Rows are checked and decided part by part while the previous part is written: a small
 # first part, so that the database starts early, then larger ones (fewer round trips).

@@ -18,10 +18,10 @@ from members_api.bulk import Duplicates, RowErrors, check_row, row_error
 from members_api.enrollments import periods, rules
 from members_api.enrollments.schemas import EnrollmentBatchRow, Shares
 from members_api.members.schemas import NationalId
-from services.auth import Principal, Role
-from services.identity import birth_date_of, sex_of
-from services.ids import new_ids
-from services.plan_rules import PlanTerms
+from services.kit.auth import Principal, Role
+from services.kit.identity import birth_date_of, sex_of
+from services.kit.ids import new_ids
+from services.kit.plan_rules import PlanTerms
 
 _PARTIAL = {"national_id": TypeAdapter(NationalId), "shares": TypeAdapter(Shares)}
 

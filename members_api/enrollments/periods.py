@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from services.money import to_fen
-from services.plan_rules import PlanTerms
+from services.kit.money import to_fen
+from services.kit.plan_rules import PlanTerms
 
 ONE_DAY = timedelta(days=1)
 

@@ -20,13 +20,13 @@ from members_api.enrollments.schemas import (
 )
 from members_api.enrollments.uploads import read_upload, template
 from members_api.models import Enrollment
-from services.access import Admin, AdminOrHr, Anyone
-from services.database import SessionDep
-from services.dates import SCHEME_DATE_PATTERN, SchemeDate
-from services.exports import XLSX_TYPE
-from services.idempotency import IdempotencyDep, claim_idempotency
-from services.openapi import problem_responses
-from services.pagination import Page, PageDep
+from services.kit.access import Admin, AdminOrHr, Anyone
+from services.kit.database import SessionDep
+from services.kit.dates import SCHEME_DATE_PATTERN, SchemeDate
+from services.kit.exports import XLSX_TYPE
+from services.kit.idempotency import IdempotencyDep, claim_idempotency
+from services.kit.openapi import problem_responses
+from services.kit.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/enrollments", tags=["enrollments"])
 IdQuery = Query(pattern=ID_PATTERN)

@@ -10,10 +10,10 @@ from datetime import date
 
 from members_api import problems
 from members_api.enrollments import periods
-from services.errors import Problem
-from services.identity import age_on
-from services.plan_rules import PlanTerms
-from services.problems import ProblemType
+from services.kit.errors import Problem
+from services.kit.identity import age_on
+from services.kit.plan_rules import PlanTerms
+from services.kit.problems import ProblemType
 
 
 @dataclass(frozen=True)

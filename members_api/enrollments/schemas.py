@@ -5,9 +5,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from members_api.bulk import MAX_ROWS, RowError
 from members_api.members.schemas import MemberPhone, NationalId
-from services.dates import SchemeDate
-from services.money import Money
-from services.text import PersonNameText
+from services.kit.dates import SchemeDate
+from services.kit.money import Money
+from services.kit.text import PersonNameText
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 Id = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN)]

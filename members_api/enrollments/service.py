@@ -17,12 +17,12 @@ from members_api.members.service import get_member
 from members_api.models import Enrollment, Member, Plan, Unit
 from members_api.plans.service import get_plan
 from members_api.problems import ALREADY_CANCELLED, COVER_STARTED
-from services.auth import Principal, Role
-from services.clock import now, today
-from services.errors import Forbidden, NotFound
-from services.ids import new_id
-from services.pagination import PageParams
-from services.plan_rules import PlanTerms
+from services.kit.auth import Principal, Role
+from services.kit.clock import now, today
+from services.kit.errors import Forbidden, NotFound
+from services.kit.ids import new_id
+from services.kit.pagination import PageParams
+from services.kit.plan_rules import PlanTerms
 
 _ID = re.compile(ID_PATTERN)
 
@@ -156,7 +156,7 @@ def _may_see(principal: Principal, enrollment: Enrollment) -> bool:
 
 async def cancel_enrollment(session: AsyncSession, enrollment: Enrollment) -> Enrollment:
     """Only before cover starts: contributions are not refunded once it has. `enrollment`:
-    looked up by the route first, so another unit's or member's is 404 (services.access)."""
+    looked up by the route first, so another unit's or member's is 404 (services.kit.access)."""
     if enrollment.status == "cancelled":
         raise ALREADY_CANCELLED.error(f"enrollment {enrollment.id} is already cancelled")
     on = today()

@@ -14,8 +14,8 @@ from typing import IO, Any
 
 from members_api import problems
 from members_api.bulk import MAX_ROWS
-from services.errors import Problem, UnsupportedMediaType
-from services.problems import ProblemType
+from services.kit.errors import Problem, UnsupportedMediaType
+from services.kit.problems import ProblemType
 
 # Lines after the header, blank ones included (a file of blank rows costs as much to read).
 MAX_LINES = MAX_ROWS

@@ -31,9 +31,9 @@ from members_api.enrollments.upload_limits import (
     too_many_columns,
     too_many_lines,
 )
-from services.errors import InvalidInput, UnsupportedMediaType
-from services.exports import Sheet as ExportSheet
-from services.exports import csv_response, workbook, xlsx_bytes_response
+from services.kit.errors import InvalidInput, UnsupportedMediaType
+from services.kit.exports import Sheet as ExportSheet
+from services.kit.exports import csv_response, workbook, xlsx_bytes_response
 
 FIELDS = ("national_id", "name", "phone", "shares")
 REQUIRED = ("national_id", "name", "shares")

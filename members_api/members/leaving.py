@@ -30,9 +30,9 @@ from members_api.bulk import (
 from members_api.members.schemas import MemberLeavingRow, NationalId
 from members_api.members.service import left_on_problem
 from members_api.models import Member
-from services.auth import Principal, Role
-from services.clock import now, today
-from services.dates import SchemeDate
+from services.kit.auth import Principal, Role
+from services.kit.clock import now, today
+from services.kit.dates import SchemeDate
 
 _PARTIAL = {"national_id": TypeAdapter(NationalId), "left_on": TypeAdapter(SchemeDate)}
 _members = Member.__table__  # type: ignore[attr-defined]

@@ -19,11 +19,11 @@ from members_api.members.schemas import (
     Status,
 )
 from members_api.models import Member
-from services.access import AdminOrHr, Anyone
-from services.database import SessionDep
-from services.idempotency import IdempotencyDep
-from services.openapi import problem_responses
-from services.pagination import Page, PageDep
+from services.kit.access import AdminOrHr, Anyone
+from services.kit.database import SessionDep
+from services.kit.idempotency import IdempotencyDep
+from services.kit.openapi import problem_responses
+from services.kit.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/members", tags=["members"])
 

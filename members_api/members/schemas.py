@@ -13,12 +13,12 @@ from pydantic import (
 
 from members_api.bulk import MAX_ROWS, RowError
 from members_api.units.schemas import Phone
-from services.dates import SchemeDate
-from services.identity import NATIONAL_ID_PATTERN, validate_national_id
-from services.json_schema import omit_rather_than_null
-from services.text import PersonNameText
+from services.kit.dates import SchemeDate
+from services.kit.identity import NATIONAL_ID_PATTERN, validate_national_id
+from services.kit.json_schema import omit_rather_than_null
+from services.kit.text import PersonNameText
 
-# Ids are issued here (services.ids: prefix_hex); anything else cannot name a record.
+# Ids are issued here (services.kit.ids: prefix_hex); anything else cannot name a record.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 # Postgres refuses NUL in text, and a name or a search has no use for other control characters.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"

@@ -13,12 +13,12 @@ from members_api.members.schemas import ID_PATTERN, MemberCreate, MemberRead, Me
 from members_api.models import Member, Unit
 from members_api.problems import MEMBER_EXISTS, UNIT_INACTIVE
 from members_api.units.service import get_unit
-from services.auth import Principal, Role
-from services.clock import now, today
-from services.errors import Forbidden, InvalidInput, NotFound
-from services.identity import birth_date_of, mask_national_id, sex_of
-from services.ids import new_id
-from services.pagination import PageParams
+from services.kit.auth import Principal, Role
+from services.kit.clock import now, today
+from services.kit.errors import Forbidden, InvalidInput, NotFound
+from services.kit.identity import birth_date_of, mask_national_id, sex_of
+from services.kit.ids import new_id
+from services.kit.pagination import PageParams
 
 _READ_ALL = (Role.admin, Role.reviewer, Role.finance, Role.auditor)
 LEFT_ON_HORIZON = timedelta(days=366)
@@ -130,7 +130,7 @@ async def update_member(
     session: AsyncSession, principal: Principal, member: Member, data: MemberUpdate
 ) -> tuple[dict[str, Any], Member]:
     """Returns the changed fields' values before the change, and the member after it.
-    `member`: looked up by the route first, so another's is 404 (services.access)."""
+    `member`: looked up by the route first, so another's is 404 (services.kit.access)."""
     changes = data.model_dump(exclude_unset=True)
     changes.update(_leaving_changes(member, changes))
     if "unit_id" in changes and changes["unit_id"] != member.unit_id:

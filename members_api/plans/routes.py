@@ -9,11 +9,11 @@ from members_api import problems
 from members_api.audit import audit
 from members_api.plans import service
 from members_api.plans.schemas import CODE_PATTERN, PlanCreate, PlanRead, name_the_fields
-from services.access import Admin, Anyone
-from services.database import SessionDep
-from services.idempotency import IdempotencyDep
-from services.openapi import problem_responses
-from services.pagination import Page, PageDep
+from services.kit.access import Admin, Anyone
+from services.kit.database import SessionDep
+from services.kit.idempotency import IdempotencyDep
+from services.kit.openapi import problem_responses
+from services.kit.pagination import Page, PageDep
 
 
 class _NamedFieldsRoute(APIRoute):

@@ -1,4 +1,4 @@
-"""Plans: the body that creates one (identity + services.plan_rules.PlanTerms) and its reading.
+"""Plans: the body that creates one (identity + services.kit.plan_rules.PlanTerms) and its reading.
 
 A rule set that breaks a rule of the plan contract is refused with the field named:
 `name_the_fields` turns pydantic's errors into locations a client can point at."""
@@ -12,7 +12,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from members_api.models import Plan
-from services.plan_rules import (
+from services.kit.plan_rules import (
     Band,
     Code,
     Condition,
@@ -23,9 +23,9 @@ from services.plan_rules import (
     PlanKind,
     PlanTerms,
 )
-from services.text import NameText
+from services.kit.text import NameText
 
-CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"  # services.plan_rules.Code
+CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"  # services.kit.plan_rules.Code
 IDENTITY = frozenset({"code", "line", "name"})
 KINDS = frozenset(get_args(PlanKind))
 
@@ -43,7 +43,7 @@ class PlanCreate(PlanTerms):
         cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         """The document says which rules go with which kind: one choice per kind, the kind
-        and the benefit rules of that kind (services.plan_rules.PlanTerms checks it)."""
+        and the benefit rules of that kind (services.kit.plan_rules.PlanTerms checks it)."""
         schema = handler(core_schema)
         plan = handler.resolve_ref_schema(schema)
         choices = plan["properties"]["benefit"]["oneOf"]

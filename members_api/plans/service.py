@@ -1,6 +1,6 @@
 """Plans: one yearly edition of one scheme, created by an admin, read by everyone.
 
-The terms are stored as the JSON of services.plan_rules.PlanTerms, exactly what the claims
+The terms are stored as the JSON of services.kit.plan_rules.PlanTerms, exactly what the claims
 service receives in a coverage answer, and `rules_version` fingerprints them."""
 
 import hashlib
@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from members_api.models import Plan
 from members_api.plans.schemas import CODE_PATTERN, PlanCreate
 from members_api.problems import PLAN_EXISTS
-from services.auth import Principal
-from services.clock import now
-from services.errors import NotFound
-from services.ids import new_id
-from services.pagination import PageParams
+from services.kit.auth import Principal
+from services.kit.clock import now
+from services.kit.errors import NotFound
+from services.kit.ids import new_id
+from services.kit.pagination import PageParams
 
 _CODE = re.compile(CODE_PATTERN)
 

@@ -4,7 +4,7 @@ units as two sheets in XLSX. Chinese headers, as the federation's auditors read 
 from fastapi.responses import Response
 
 from members_api.reports.schemas import EnrollmentReport
-from services.exports import Sheet, csv_response, xlsx_response
+from services.kit.exports import Sheet, csv_response, xlsx_response
 
 UNIT_HEADERS = (
     "单位编号",

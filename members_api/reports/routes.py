@@ -6,9 +6,9 @@ from fastapi.responses import Response
 from members_api.plans.schemas import CODE_PATTERN
 from members_api.reports import exports, service
 from members_api.reports.schemas import EnrollmentReport
-from services.access import AdminOrAuditor
-from services.database import SessionDep
-from services.exports import XLSX_TYPE, ExportFormat
+from services.kit.access import AdminOrAuditor
+from services.kit.database import SessionDep
+from services.kit.exports import XLSX_TYPE, ExportFormat
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 

@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from members_api.models import Enrollment, Plan, Unit
 from members_api.reports.schemas import EnrollmentReport, UnitParticipation
-from services.auth import Principal
-from services.errors import InvalidInput, NotFound
+from services.kit.auth import Principal
+from services.kit.errors import InvalidInput, NotFound
 
 PARTICIPATION_FLOOR = Decimal("0.80")
 

@@ -6,10 +6,10 @@ from members_api.audit import audit
 from members_api.models import Unit
 from members_api.units import service
 from members_api.units.schemas import UnitCreate, UnitRead, UnitUpdate
-from services.access import Admin, StaffOrHr
-from services.database import SessionDep
-from services.idempotency import IdempotencyDep
-from services.pagination import Page, PageDep
+from services.kit.access import Admin, StaffOrHr
+from services.kit.database import SessionDep
+from services.kit.idempotency import IdempotencyDep
+from services.kit.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
 

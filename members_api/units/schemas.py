@@ -11,9 +11,9 @@ from pydantic import (
     model_validator,
 )
 
-from services.identity import USCC_PATTERN, validate_credit_code
-from services.json_schema import NO_NUL, omit_rather_than_null
-from services.text import NameText, PersonNameText
+from services.kit.identity import USCC_PATTERN, validate_credit_code
+from services.kit.json_schema import NO_NUL, omit_rather_than_null
+from services.kit.text import NameText, PersonNameText
 
 UnitName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)

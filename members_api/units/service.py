@@ -5,11 +5,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from members_api.models import Unit
 from members_api.units.schemas import UnitCreate, UnitUpdate
-from services.auth import Principal, Role
-from services.clock import now
-from services.errors import Conflict, NotFound
-from services.ids import new_id
-from services.pagination import PageParams
+from services.kit.auth import Principal, Role
+from services.kit.clock import now
+from services.kit.errors import Conflict, NotFound
+from services.kit.ids import new_id
+from services.kit.pagination import PageParams
 
 
 async def get_unit(session: AsyncSession, principal: Principal, unit_id: str) -> Unit:
@@ -39,7 +39,7 @@ async def create_unit(session: AsyncSession, principal: Principal, data: UnitCre
 
 
 async def update_unit(session: AsyncSession, unit: Unit, data: UnitUpdate) -> tuple[dict, Unit]:
-    """`unit`: looked up by the route first, so another unit is 404 to hr (services.access)."""
+    """`unit`: looked up by the route first, so another unit is 404 to hr (services.kit.access)."""
     changes = data.model_dump(exclude_unset=True)
     if "credit_code" in changes:
         await _refuse_taken_credit_code(session, changes["credit_code"], unit.id)

@@ -3,7 +3,7 @@ engine (claims_api.engine) is checked against in test_engine_equivalence.py.
 
 Plain and slow on purpose: every model built by validation, every amount text rounded, no
 caches. Only the shared input models (the facts, the plan terms) come from the code under
-test; the money helpers are restated here, so a change to services/money.py is checked too,
+test; the money helpers are restated here, so a change to services/kit/money.py is checked too,
 and so is the output model as first written (pydantic `Assessment`, `AssessmentLine`): the
 engine's own are dataclasses now, compared through their JSON and their values.
 
@@ -26,8 +26,8 @@ from claims_api.engine import (
     Usage,
     facts_model_for,
 )
-from services.money import Money, Ratio
-from services.plan_rules import (
+from services.kit.money import Money, Ratio
+from services.kit.plan_rules import (
     Band,
     Condition,
     DailyAllowanceRules,

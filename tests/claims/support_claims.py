@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from services.clock import today
+from services.kit.clock import today
 from tests.dates import COVER_START, YEAR, day  # noqa: F401  (day: re-exported for the tests)
 from tests.support import (
     ADMIN,

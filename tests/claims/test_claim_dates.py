@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 
 import pytest
 
-from services.clock import SCHEME_TZ, today
+from services.kit.clock import SCHEME_TZ, today
 from tests.claims.support_claims import (
     CLAIMS,
     approve,

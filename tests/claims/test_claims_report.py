@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 
-from services.clock import today
+from services.kit.clock import today
 from tests.claims.support_claims import (
     approve,
     decide,

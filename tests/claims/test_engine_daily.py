@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from claims_api.engine import Assessment, DailyFacts, Usage, assess
-from services.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
 START = date(2026, 1, 1)
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from claims_api.engine import DailyFacts, FixedFacts, HospitalFacts, Usage, assess
-from services.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.plan_rules import EnrollmentCover, PlanTerms
 from tests.claims.engine_reference import reference_assess
 
 SETTINGS = settings(max_examples=400, deadline=None)

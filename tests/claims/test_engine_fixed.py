@@ -6,7 +6,7 @@ from decimal import Decimal as D
 from typing import Any
 
 from claims_api.engine import Assessment, FixedFacts, Usage, assess, match_condition
-from services.plan_rules import EnrollmentCover, FixedBenefitRules, PlanTerms
+from services.kit.plan_rules import EnrollmentCover, FixedBenefitRules, PlanTerms
 
 START = date(2026, 1, 1)
 CONDITIONS = [

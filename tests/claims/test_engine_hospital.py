@@ -20,7 +20,7 @@ from claims_api.engine import (
     assess,
     claim_deadline,
 )
-from services.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
 START = date(2026, 1, 1)
 BANDS = [{"above": "0", "ratio": "0.50"}, {"above": "5000", "ratio": "0.60"}]

@@ -18,7 +18,7 @@ from claims_api.engine import (
     facts_model_for,
     snapshot_of,
 )
-from services.plan_rules import (
+from services.kit.plan_rules import (
     DailyAllowanceRules,
     EnrollmentCover,
     FixedBenefitRules,

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from services.auth import issue_token
-from services.clock import today
-from services.settings import DEVELOPMENT_JWT_SECRET
+from services.kit.auth import issue_token
+from services.kit.clock import today
+from services.kit.settings import DEVELOPMENT_JWT_SECRET
 from tests.claims.support_claims import (
     PAYOUTS,
     approve,

@@ -8,7 +8,7 @@ from claims_api.audit import audit
 from claims_api.claims import repository, storing
 from claims_api.models import metadata
 from members_api.coverage import service as coverage
-from services.idempotency import _statements
+from services.kit.idempotency import _statements
 
 IDEMPOTENCY = metadata.tables["idempotency_record"]
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.clock import today
-from services.launcher import SplitStack
+from services.kit.clock import today
+from services.stack.launcher import SplitStack
 from tests.dates import COVER_START
 from tests.split_stack import PrivatePostgres
 from tests.support import ADMIN, bearer, plan_body, valid_national_id

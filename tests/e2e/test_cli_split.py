@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from services.launcher import free_port, run_async
+from services.stack.launcher import free_port, run_async
 from tests.split_stack import POSTGRES_ADMIN_URL, database_prefix, drop_databases, require_nginx
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +69,7 @@ def test_up_split_starts_everything_and_ctrl_c_stops_it(tmp_path: Path, prefix: 
         [
             sys.executable,
             "-m",
-            "services.cli",
+            "services.stack.cli",
             "up",
             "--split",
             "--postgres",
@@ -123,7 +123,7 @@ def run_up(*args: str, path: str | None = None) -> subprocess.CompletedProcess[s
     env = {**os.environ, "MUTUALAID_ENVIRONMENT": "test"}
     if path is not None:
         env["PATH"] = path
-    command = [sys.executable, "-m", "services.cli", "up", *args]
+    command = [sys.executable, "-m", "services.stack.cli", "up", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
 
 

@@ -26,8 +26,8 @@ import asyncpg
 import httpx
 import pytest
 
-from services.clock import today
-from services.launcher import SplitStack
+from services.kit.clock import today
+from services.stack.launcher import SplitStack
 from tests.dates import COVER_START
 from tests.split_stack import PrivatePostgres, owner, running_stack
 from tests.support import ADMIN, FINANCE, REVIEWER, bearer, plan_body, valid_national_id

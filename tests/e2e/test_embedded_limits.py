@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.launcher import free_port
+from services.stack.launcher import free_port
 
 pytestmark = pytest.mark.e2e
 MiB = 1024 * 1024
@@ -42,7 +42,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, in
     env.pop("MEMBERS_DATABASE_URL", None)
     env.pop("CLAIMS_DATABASE_URL", None)
     log = (data / "up.log").open("w")
-    command = [sys.executable, "-m", "services.cli", "up", "--port", str(port)]
+    command = [sys.executable, "-m", "services.stack.cli", "up", "--port", str(port)]
     up = subprocess.Popen(
         [*command, "--data-dir", str(data)], stdout=log, stderr=subprocess.STDOUT, env=env
     )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from services.launcher import SplitStack
+from services.stack.launcher import SplitStack
 from tests.e2e.conftest import (
     Enrolled,
     assert_problem,

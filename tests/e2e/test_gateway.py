@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from services.launcher import SplitStack
+from services.stack.launcher import SplitStack
 from tests.e2e.conftest import assert_problem, request_id
 from tests.split_stack import BURST, CORS_ORIGIN, owner, wait_for_logs
 from tests.support import ADMIN

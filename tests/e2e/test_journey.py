@@ -7,8 +7,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from services.clock import today
-from services.launcher import SplitStack
+from services.kit.clock import today
+from services.stack.launcher import SplitStack
 from tests.e2e.conftest import created, enrol_new_member, hospital_stay, request_id
 from tests.split_stack import owner, wait_for_logs
 from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER

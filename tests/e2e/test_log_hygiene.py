@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.clock import today
-from services.launcher import SplitStack
+from services.kit.clock import today
+from services.stack.launcher import SplitStack
 from tests.dates import COVER_START, day
 from tests.split_stack import BURST, PrivatePostgres, running_stack
 from tests.support import (

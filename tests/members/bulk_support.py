@@ -8,7 +8,7 @@ from typing import Any
 from openpyxl import Workbook
 from stdnum.cn import ric
 
-from services.clock import today
+from services.kit.clock import today
 from tests.support import ADMIN
 
 TODAY = today()

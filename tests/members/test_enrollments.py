@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from members_api.enrollments import periods
 from members_api.models import audit_event
-from services.clock import today
-from services.plan_rules import PlanTerms
+from services.kit.clock import today
+from services.kit.plan_rules import PlanTerms
 from tests.support import (
     ADMIN,
     AUDITOR,

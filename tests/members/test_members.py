@@ -7,7 +7,7 @@ from sqlalchemy import select
 from stdnum.cn import ric
 
 from members_api.models import audit_event
-from services.clock import today
+from services.kit.clock import today
 from tests.support import (
     ADMIN,
     AUDITOR,

@@ -1,11 +1,11 @@
 """What each service's OpenAPI says about its errors: every RFC 9457 `application/problem+json`
 answer a route can give is documented on that route, with one `ProblemDetails` schema.
 
-`document_problems(router)` runs on each router before it is included (services.app). It adds
+`document_problems(router)` runs on each router before it is included (services.kit.app). It adds
 to each route the statuses that follow from what the route takes (auth, input, a body, a
 write, the database) and gives every error response the problem schema; a route declares the
 statuses only it answers (the registry being down, an unsupported upload) in its own
-`responses=`, with a description, and the catalogued problems (services.problems) it can
+`responses=`, with a description, and the catalogued problems (services.kit.problems) it can
 answer with `problem_responses(...)`: each status then names its codes in its description
 and gives one example per code. It also documents the `Idempotency-Key` header.
 FastAPI's default 422 (`HTTPValidationError`) is never emitted: our 422 is a problem too."""
@@ -20,9 +20,9 @@ from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.database import ReadConnectionDep, SessionDep
-from services.idempotency import HEADER, IdempotencyDep
-from services.problems import DATABASE_UNAVAILABLE, ProblemType
+from services.kit.database import ReadConnectionDep, SessionDep
+from services.kit.idempotency import HEADER, IdempotencyDep
+from services.kit.problems import DATABASE_UNAVAILABLE, ProblemType
 
 PROBLEM_JSON = "application/problem+json"
 SCHEMA_NAME = "ProblemDetails"
@@ -121,13 +121,13 @@ def _common_statuses(route: APIRoute) -> set[int]:
         if params or body:
             statuses.add(404)
     if any(d.path_params for d in dependants):
-        statuses.add(404)  # also a path with control characters (services.middleware)
+        statuses.add(404)  # also a path with control characters (services.kit.middleware)
     if body:
         statuses |= {400, 413}
     if route.methods & _WRITES:
         statuses.add(409)
     if any(d.call in _SESSIONS for d in dependants):
-        statuses.add(503)  # the database unreachable (services.db_errors)
+        statuses.add(503)  # the database unreachable (services.kit.db_errors)
     return statuses
 
 

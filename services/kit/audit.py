@@ -10,13 +10,13 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, Column, MetaData, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import clock
-from services.access import AdminOrAuditor
-from services.auth import Principal
-from services.database import SessionDep, UtcDateTime
-from services.errors import InvalidInput
-from services.ids import new_id
-from services.pagination import Page, PageDep
+from services.kit import clock
+from services.kit.access import AdminOrAuditor
+from services.kit.auth import Principal
+from services.kit.database import SessionDep, UtcDateTime
+from services.kit.errors import InvalidInput
+from services.kit.ids import new_id
+from services.kit.pagination import Page, PageDep
 
 
 def audit_table(metadata: MetaData) -> Table:
@@ -141,7 +141,7 @@ class AuditEventRead(BaseModel):
 
 def audit_router(table: Table, entities: tuple[str, ...]) -> APIRouter:
     """`GET /api/v1/audit-events` over one service's log (auditor, admin). The gateway sends
-    each `entity` to the service that owns it; see services.gateway.routing."""
+    each `entity` to the service that owns it; see services.kit.routing."""
     router = APIRouter(prefix="/api/v1/audit-events", tags=["audit"])
 
     @router.get("", summary="The append-only audit log (auditor, admin)")

@@ -1,6 +1,6 @@
 """Keyset pagination: `{"items": [...], "next_cursor": "..." | null}` with `?limit=&cursor=`.
 
-Ids are time-ordered (services.ids), so the cursor is the last id seen, wrapped so that
+Ids are time-ordered (services.kit.ids), so the cursor is the last id seen, wrapped so that
 clients treat it as opaque."""
 
 import base64
@@ -12,7 +12,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
-from services.errors import InvalidInput
+from services.kit.errors import InvalidInput
 
 MAX_LIMIT = 500
 T = TypeVar("T")

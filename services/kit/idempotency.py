@@ -19,10 +19,10 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from services import clock
-from services.auth import Principal, PrincipalDep
-from services.database import SessionDep
-from services.errors import Conflict, InvalidInput
+from services.kit import clock
+from services.kit.auth import Principal, PrincipalDep
+from services.kit.database import SessionDep
+from services.kit.errors import Conflict, InvalidInput
 
 HEADER = "Idempotency-Key"
 M = TypeVar("M", bound=BaseModel)

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 NULL = {"type": "null"}
-# Every request with a NUL in a string is refused (services.middleware: Postgres cannot store
+# Every request with a NUL in a string is refused (services.kit.middleware: Postgres cannot store
 # it); free-text fields say so, so that a client does not send one.
 NO_NUL = r"^[^\x00]*$"
 

@@ -2,7 +2,7 @@
 success and rolled back on any error (service code only flushes).
 
 The database being unreachable during a request (restarting, refusing connections) is a 503
-problem+json (services.db_errors), never a 500. A pooled connection the server has closed
+problem+json (services.kit.db_errors), never a 500. A pooled connection the server has closed
 (a restart, an idle timeout) is known to asyncpg without a round trip and is replaced at
 checkout; one that breaks mid-request invalidates every older connection of the pool, so the
 first request after the server is back gets a fresh connection instead of a dead one."""
@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
 
-from services.db_errors import DatabaseUnavailable, is_database_unavailable
-from services.errors import Conflict
+from services.kit.db_errors import DatabaseUnavailable, is_database_unavailable
+from services.kit.errors import Conflict
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -1,7 +1,7 @@
 """The database being unreachable (restarting, failing over, refusing connections, the pool
 exhausted) is a 503 problem+json with `Retry-After`, never a 500.
 
-`services.database`'s request session turns such errors into `DatabaseUnavailable` for every
+`services.kit.database`'s request session turns such errors into `DatabaseUnavailable` for every
 route that uses it; `install_database_error_handlers` does the same for database use outside
 a request session (call it from the app factory)."""
 
@@ -12,8 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 
-from services.errors import UpstreamUnavailable, problem_response
-from services.problems import DATABASE_UNAVAILABLE
+from services.kit.errors import UpstreamUnavailable, problem_response
+from services.kit.problems import DATABASE_UNAVAILABLE
 
 log = structlog.get_logger()
 RETRY_AFTER_SECONDS = "5"

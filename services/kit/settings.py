@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services import clock
+from services.kit import clock
 
 DEVELOPMENT_JWT_SECRET = "mutualaid-development-secret-not-for-production"
 MIN_PRODUCTION_SECRET_LENGTH = 32
@@ -24,7 +24,7 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("MUTUALAID_JWT_SECRET"),
     )
     database_url: str = "sqlite+aiosqlite:///./data/service.db"
-    # Postgres connections kept per process (services.database: no overflow); every replica
+    # Postgres connections kept per process (services.kit.database: no overflow); every replica
     # has its own, so replicas x this stays under the server's max_connections.
     database_pool_size: int = Field(default=20, ge=1, le=500)
     migrate_on_start: bool = True

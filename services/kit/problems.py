@@ -2,7 +2,7 @@
 
 A `ProblemType` is a code, the problem class that gives its status and title, and one
 sentence saying what it means. Code raises `TYPE.error(detail, **extra)`, never a code typed
-at the raise site; a route lists the types it can answer in `responses=` (services.openapi
+at the raise site; a route lists the types it can answer in `responses=` (services.kit.openapi
 `problem_responses`), so the OpenAPI document gives a client every code it may meet.
 tests/test_problem_catalogue.py fails on a code raised that is in no catalogue, and on a
 catalogued type that no route of its service documents.
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from services.errors import Problem, UpstreamUnavailable
+from services.kit.errors import Problem, UpstreamUnavailable
 
 
 @dataclass(frozen=True)
@@ -60,4 +60,4 @@ DATABASE_UNAVAILABLE = ProblemType(
 )
 
 SHARED = catalogue(DATABASE_UNAVAILABLE)
-"""Raised by the kit in either service (services.db_errors)."""
+"""Raised by the kit in either service (services.kit.db_errors)."""

@@ -7,9 +7,9 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from services.auth import Role, issue_token
-from services.preflight import MissingPrerequisite, require_free_port
-from services.settings import ServiceSettings
+from services.kit.auth import Role, issue_token
+from services.kit.settings import ServiceSettings
+from services.stack.preflight import MissingPrerequisite, require_free_port
 
 
 def _sqlite_url(data_dir: Path, service: str) -> str:
@@ -38,13 +38,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     from claims_api.app import create_app as create_claims
     from members_api.app import create_app as create_members
-    from services.gateway.client_limits import uvicorn_options
-    from services.gateway.embedded import create_gateway
-    from services.gateway.nginx import GatewaySettings
-    from services.logging import configure_logging
+    from services.kit.logging import configure_logging
+    from services.stack.gateway.client_limits import uvicorn_options
+    from services.stack.gateway.embedded import create_gateway
+    from services.stack.gateway.nginx import GatewaySettings
 
     if args.split:
-        from services.up_split import run_split
+        from services.stack.up_split import run_split
 
         return run_split(args)
     try:
@@ -91,8 +91,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from services.database import make_engine
-    from services.migrate import upgrade
+    from services.kit.database import make_engine
+    from services.kit.migrate import upgrade
 
     if args.service == "members":
         from members_api.settings import MembersSettings as Settings
@@ -113,7 +113,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from services.demo import main as demo_main
+    from services.stack.demo import main as demo_main
 
     return demo_main(args.url)
 

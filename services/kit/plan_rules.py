@@ -27,10 +27,10 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from services.dates import SchemeDate
-from services.json_schema import NO_NUL
-from services.money import Money, Ratio
-from services.text import NameText
+from services.kit.dates import SchemeDate
+from services.kit.json_schema import NO_NUL
+from services.kit.money import Money, Ratio
+from services.kit.text import NameText
 
 ICD10_PREFIX = r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{0,4})?$"
 Icd10Code = Annotated[

@@ -1,5 +1,5 @@
 """The `mutualaid up --split` command: check what it needs, start the split stack
-(services.launcher), supervise it, stop it on Ctrl-C / SIGTERM."""
+(services.stack.launcher), supervise it, stop it on Ctrl-C / SIGTERM."""
 
 import argparse
 import signal
@@ -7,8 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
-from services.launcher import SplitStack, StackError, run_async
-from services.preflight import (
+from services.stack.launcher import SplitStack, StackError, run_async
+from services.stack.preflight import (
     MissingPrerequisite,
     postgres_url,
     require_free_port,

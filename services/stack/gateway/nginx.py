@@ -4,7 +4,7 @@
 gateway container renders it at start (so that its configuration is environment variables
 only) with `members:8000` / `claims:8000`:
 
-    python -m services.gateway.nginx --compose --run-dir /tmp/gateway --exec
+    python -m services.stack.gateway.nginx --compose --run-dir /tmp/gateway --exec
 
 Gateway settings come from the environment (see GatewaySettings): MUTUALAID_CORS_ORIGINS and
 MUTUALAID_GATEWAY_*."""
@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.gateway.routing import AUDIT_ENTITIES, AUDIT_PATH, PUBLIC_ROUTES, owner_of
+from services.kit.routing import AUDIT_ENTITIES, AUDIT_PATH, PUBLIC_ROUTES, owner_of
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 # Paths that take uploaded files: a larger body limit and a longer read timeout.
@@ -171,7 +171,7 @@ def _location(
 
 def api_locations(settings: GatewaySettings) -> str:
     """`= prefix` and `^~ prefix/` per route: prefix matches on a segment boundary only, the
-    longest prefix winning, as services.gateway.routing.owner_of decides."""
+    longest prefix winning, as services.kit.routing.owner_of decides."""
     blocks = []
     for prefix, service in PUBLIC_ROUTES:
         # The audit log's owner depends on `?entity=`: a map picks the upstream.
@@ -198,7 +198,7 @@ def render(topology: Topology) -> str:
     settings = topology.settings
     run_dir = topology.run_dir.resolve()
     values = {
-        "generated_note": "generated from services/gateway/nginx.conf.template",
+        "generated_note": "generated from services/stack/gateway/nginx.conf.template",
         # As root, workers would drop to `nobody` and could not read a private run directory.
         "user": "user root;" if os.geteuid() == 0 else "",
         "worker_processes": settings.worker_processes,
@@ -236,7 +236,7 @@ def render(topology: Topology) -> str:
 
 def docs_html() -> str:
     """The same Swagger page as the embedded gateway's /docs."""
-    from services.gateway.embedded import docs_page
+    from services.stack.gateway.embedded import docs_page
 
     return bytes(docs_page().body).decode()
 

@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from services.gateway.nginx import GatewaySettings, Topology, nginx_command, write_run_dir
+from services.stack.gateway.nginx import GatewaySettings, Topology, nginx_command, write_run_dir
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -79,8 +79,8 @@ async def ensure_database(server_url: str, name: str) -> bool:
 
 
 async def migrate(url: str, service: str) -> None:
-    from services.database import make_engine
-    from services.migrate import upgrade
+    from services.kit.database import make_engine
+    from services.kit.migrate import upgrade
 
     engine = make_engine(url)
     try:

@@ -1,7 +1,7 @@
 """Free text that names something (a unit, a worker, a contact, a plan, a hospital): one line
 of printable characters. Control characters (C0 with CR, LF and TAB, DEL, C1) are refused with
 a 422 naming the field: a name never needs them, Postgres refuses NUL, and a line break or a
-tab in a name splits a row of every spreadsheet it is exported to (services.exports)."""
+tab in a name splits a row of every spreadsheet it is exported to (services.kit.exports)."""
 
 from typing import Annotated
 

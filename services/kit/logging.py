@@ -2,7 +2,7 @@
 
 Every line is one JSON object on stderr: structlog's own events and the standard library's
 (uvicorn's start-up and error lines) alike. Headers, bodies and query strings are never
-logged (identity numbers and tokens must not reach logs): see services.metrics for the one
+logged (identity numbers and tokens must not reach logs): see services.kit.metrics for the one
 `request` line per request.
 
 As a last guard, every line is scrubbed before it is written: an 18-character identity

@@ -11,7 +11,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.errors import Forbidden, NotFound, Unauthorized
+from services.kit.errors import Forbidden, NotFound, Unauthorized
 
 ALGORITHM = "HS256"
 

@@ -10,16 +10,16 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Table, text
 
-from services.database import Database
-from services.db_errors import install_database_error_handlers
-from services.errors import install_problem_handlers, problem_response
-from services.idempotency import StoredResponse
-from services.logging import configure_logging
-from services.metrics import MetricsMiddleware, ServiceMetrics, metrics_router
-from services.middleware import BodyLimitMiddleware, ControlCharacterGuard, RequestIdMiddleware
-from services.migrate import upgrade
-from services.openapi import DESCRIPTIONS, document_problems, install_problem_schema
-from services.settings import ServiceSettings
+from services.kit.database import Database
+from services.kit.db_errors import install_database_error_handlers
+from services.kit.errors import install_problem_handlers, problem_response
+from services.kit.idempotency import StoredResponse
+from services.kit.logging import configure_logging
+from services.kit.metrics import MetricsMiddleware, ServiceMetrics, metrics_router
+from services.kit.middleware import BodyLimitMiddleware, ControlCharacterGuard, RequestIdMiddleware
+from services.kit.migrate import upgrade
+from services.kit.openapi import DESCRIPTIONS, document_problems, install_problem_schema
+from services.kit.settings import ServiceSettings
 
 log = structlog.get_logger()
 LifespanHook = Callable[[FastAPI], Awaitable[None]]

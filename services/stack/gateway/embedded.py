@@ -13,10 +13,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from services.errors import install_problem_handlers, problem_response
-from services.gateway.client_limits import ClientBodyLimits
-from services.gateway.nginx import GatewaySettings
-from services.gateway.routing import owner_of
+from services.kit.errors import install_problem_handlers, problem_response
+from services.kit.routing import owner_of
+from services.stack.gateway.client_limits import ClientBodyLimits
+from services.stack.gateway.nginx import GatewaySettings
 
 
 class EmbeddedGateway:
@@ -53,7 +53,7 @@ def create_gateway(
 ) -> EmbeddedGateway:
     """The gateway in front of both apps, with nginx's client limits (`settings`, from the
     MUTUALAID_GATEWAY_* environment when not given) on request bodies; its head limits are
-    the server's (services.gateway.client_limits.uvicorn_options)."""
+    the server's (services.stack.gateway.client_limits.uvicorn_options)."""
     services = {"members": members_app, "claims": claims_app}
     claims_app.state.members_transport = httpx.ASGITransport(app=members_app)
 

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 from stdnum.cn import ric
 
-from services import clock
-from services.auth import issue_token
-from services.settings import ServiceSettings
+from services.kit import clock
+from services.kit.auth import issue_token
+from services.kit.settings import ServiceSettings
 
 YEAR = 2023
 MED_UNITS, MED_PERSON_TIMES = 191, 14_598

@@ -16,7 +16,7 @@ import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from services.gateway.nginx import UPLOAD_PREFIXES, GatewaySettings
+from services.stack.gateway.nginx import UPLOAD_PREFIXES, GatewaySettings
 
 LINGER_SECONDS = 2.0
 """After an answer to a request not read to its end (too large, too slow), the rest the

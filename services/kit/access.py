@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from services.auth import Principal, PrincipalDep, Role
+from services.kit.auth import Principal, PrincipalDep, Role
 
 
 def authenticator(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
