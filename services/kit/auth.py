@@ -1,6 +1,7 @@
 """Bearer JWTs (HS256) with the roles of DOMAIN.md, and the `Principal` every route receives."""
 
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -49,10 +50,15 @@ class Principal:
 
 def same_person(first: str | None, second: str | None) -> bool:
     """Two tokens' `sub` name one person, whatever the letter case (separation of duties:
-    `ALICE` must not pay what `alice` approved). Unicode-aware: casefold, not lower."""
+    `ALICE` must not pay what `alice` approved), nor its width (fullwidth `ａｌｉｃｅ` is
+    `alice`): NFKC-normalised, then case-folded."""
     if first is None or second is None:
         return False
-    return first.strip().casefold() == second.strip().casefold()
+    return _person_key(first) == _person_key(second)
+
+
+def _person_key(sub: str) -> str:
+    return unicodedata.normalize("NFKC", sub).strip().casefold()
 
 
 def issue_token(

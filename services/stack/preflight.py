@@ -57,7 +57,7 @@ def postgres_url(text: str) -> URL:
     """The parsed --postgres URL, when it is a PostgreSQL one."""
     try:
         url = make_url(text)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise MissingPrerequisite(_bad_url(text)) from exc
     if url.get_backend_name() != "postgresql" or not url.host:
         raise MissingPrerequisite(_bad_url(text))

@@ -35,7 +35,7 @@ def token(role: str, sub: str, **claims: str) -> dict[str, str]:
 
 class TestTheFilerCannotApprove:
     @pytest.mark.parametrize("filer_role", ["member", "hr", "admin"])
-    @pytest.mark.parametrize("reviewer_sub", ["alice", "ALICE", "Alice"])
+    @pytest.mark.parametrize("reviewer_sub", ["alice", "ALICE", "Alice", "ａｌｉｃｅ"])
     async def test_a_claim_filed_by_alice_is_not_approved_by_alice(
         self, api, filer_role, reviewer_sub
     ):
