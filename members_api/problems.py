@@ -1,6 +1,7 @@
 """The registry's refusals: every `code` its routes answer (services.kit.problems)."""
 
-from services.kit.errors import Conflict, PayloadTooLarge, RuleViolation, UnsupportedMediaType
+from services.kit import problems as kit_problems
+from services.kit.errors import Conflict, RuleViolation
 from services.kit.problems import SHARED, ProblemType, catalogue
 
 # --- records that exist already -----------------------------------------------------------
@@ -39,23 +40,15 @@ COVER_STARTED = ProblemType(
     "cover_started", RuleViolation, "the cover has started: the enrolment cannot be cancelled"
 )
 
-# --- an uploaded list over a limit (members_api.enrollments.upload_limits) ----------------
-TOO_MANY_ROWS = ProblemType("too_many_rows", PayloadTooLarge, "the list has too many rows")
-LINE_TOO_LONG = ProblemType("line_too_long", PayloadTooLarge, "a line of the CSV is too long")
-TOO_MANY_ZIP_PARTS = ProblemType(
-    "too_many_zip_parts", PayloadTooLarge, "the workbook has too many parts"
-)
-INFLATED_TOO_LARGE = ProblemType(
-    "inflated_too_large", PayloadTooLarge, "the workbook inflates to too many bytes"
-)
-COMPRESSION_RATIO = ProblemType(
-    "compression_ratio", PayloadTooLarge, "a part of the workbook inflates too many times"
-)
-TOO_MANY_COLUMNS = ProblemType("too_many_columns", RuleViolation, "a row has too many cells")
-CELL_TOO_LONG = ProblemType("cell_too_long", RuleViolation, "a cell holds too many characters")
-XML_DTD_REFUSED = ProblemType(
-    "xml_dtd_refused", UnsupportedMediaType, "the workbook declares a DTD (XML entities)"
-)
+# --- an uploaded list over a limit (services.kit.uploads; members_api.enrollments.upload_limits)
+TOO_MANY_ROWS = kit_problems.TOO_MANY_ROWS
+LINE_TOO_LONG = kit_problems.LINE_TOO_LONG
+TOO_MANY_ZIP_PARTS = kit_problems.TOO_MANY_ZIP_PARTS
+INFLATED_TOO_LARGE = kit_problems.INFLATED_TOO_LARGE
+COMPRESSION_RATIO = kit_problems.COMPRESSION_RATIO
+TOO_MANY_COLUMNS = kit_problems.TOO_MANY_COLUMNS
+CELL_TOO_LONG = kit_problems.CELL_TOO_LONG
+XML_DTD_REFUSED = kit_problems.XML_DTD_REFUSED
 
 BATCH_REFUSALS = (
     UNIT_INACTIVE,
@@ -64,16 +57,7 @@ BATCH_REFUSALS = (
     CONCURRENT_REGISTRATION,
 )
 """What refuses a whole batch (members_api.enrollments.batch); a row's refusal is its row's."""
-UPLOAD_LIMITS = (
-    TOO_MANY_ROWS,
-    LINE_TOO_LONG,
-    TOO_MANY_ZIP_PARTS,
-    INFLATED_TOO_LARGE,
-    COMPRESSION_RATIO,
-    TOO_MANY_COLUMNS,
-    CELL_TOO_LONG,
-    XML_DTD_REFUSED,
-)
+UPLOAD_LIMITS = kit_problems.UPLOAD_LIMITS
 ENROLMENT_RULES = (
     MEMBER_LEFT,
     UNIT_INACTIVE,

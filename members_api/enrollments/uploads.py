@@ -1,39 +1,21 @@
 """Enrolment lists as files: reading an uploaded CSV or XLSX, and the template to fill in.
 
-An upload arrives as a temporary file (Starlette spools it to disk past 1 MiB) and is read
-incrementally: CSV through a text wrapper over that file, XLSX with openpyxl's read-only
-mode. CSV is UTF-8 (with or without BOM) or, failing that, GB18030 (what Excel and WPS save
-in China). The first line names the columns, in Chinese or English; row numbers are the
-spreadsheet's lines (the header is line 1). What a file may weigh (rows, columns, cells,
-inflated bytes) is measured as it is read: upload_limits."""
+The file is read and measured by services.kit.uploads, with the limits of
+members_api.enrollments.upload_limits: CSV in UTF-8 (with or without BOM) or, failing that,
+GB18030 (what Excel and WPS save in China), or XLSX. The first line names the columns, in
+Chinese or English; row numbers are the spreadsheet's lines (the header is line 1)."""
 
-import codecs
-import csv
-import io
-import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
-from pathlib import PurePath
+from collections.abc import Sequence
 from typing import IO, Any, Literal
 
 from fastapi.responses import Response
-from openpyxl import load_workbook
 from openpyxl.styles import Font
 
-from members_api.enrollments.upload_limits import (
-    MAX_COLUMNS,
-    MAX_LINE_CHARS,
-    MAX_LINES,
-    cell_too_long,
-    line_too_long,
-    measure_workbook,
-    too_many_columns,
-    too_many_lines,
-)
-from services.kit.errors import InvalidInput, UnsupportedMediaType
+from members_api.enrollments.upload_limits import LIMITS
+from services.kit.errors import InvalidInput
 from services.kit.exports import Sheet as ExportSheet
 from services.kit.exports import csv_response, workbook, xlsx_bytes_response
+from services.kit.uploads import Table, header_name, read_table
 
 FIELDS = ("national_id", "name", "phone", "shares")
 REQUIRED = ("national_id", "name", "shares")
@@ -46,132 +28,18 @@ HEADERS = {
     "手机号码": "phone",
 }
 SAMPLE_ROW = ("11010519491231002X", "张三", "13800138000", 1)  # the GB 11643 example number
-CSV_TYPES = {"text/csv", "application/csv", "text/comma-separated-values"}
-_ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
-_READ = 1 << 20
 
 
-@dataclass
-class Sheet:
-    format: Literal["csv", "xlsx"]
-    encoding: str | None
-    rows: list[tuple[int, dict[str, str]]]
-
-
-def read_upload(file: IO[bytes], filename: str | None, content_type: str | None) -> Sheet:
+def read_upload(file: IO[bytes], filename: str | None, content_type: str | None) -> Table:
     """The data rows of an uploaded list, each as (line, {field: text}); blank lines are
     skipped. 415 for what is not a CSV or XLSX file, 422 for a missing column."""
-    kind = _kind(file, filename, content_type)
-    if kind == "xlsx":
-        measure_workbook(file)  # before openpyxl builds anything from it
-        return Sheet("xlsx", None, _records(_xlsx_lines(file), _text))
-    encoding = _csv_encoding(file)
-    text = io.TextIOWrapper(file, encoding=encoding, newline="")  # type: ignore[type-var]
-    try:
-        return Sheet("csv", encoding.removesuffix("-sig"), _records(_csv_lines(text), _csv_text))
-    finally:
-        text.detach()  # the upload's file is closed by its owner
-
-
-def _kind(file: IO[bytes], filename: str | None, content_type: str | None) -> str:
-    head = file.read(8)
-    file.seek(0)
-    suffix = PurePath(filename or "").suffix.lower()
-    media = (content_type or "").split(";")[0].strip().lower()
-    if head.startswith(_ZIP):
-        return "xlsx"  # whatever the name says: openpyxl decides whether it is a workbook
-    if head.startswith(_OLE):
-        raise UnsupportedMediaType(
-            "this is an Excel 97-2003 (.xls) file: save it as .xlsx or as CSV and upload again"
-        )
-    if suffix == ".csv" or media in CSV_TYPES:
-        return "csv"
-    raise UnsupportedMediaType(
-        f"cannot read {filename or 'the file'} ({media or 'no type'}): upload a CSV or XLSX file"
-    )
-
-
-def _csv_encoding(file: IO[bytes]) -> str:
-    """UTF-8 if the whole file decodes as UTF-8, else GB18030; checked chunk by chunk."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        decoder = codecs.getincrementaldecoder(encoding)()
-        file.seek(0)
-        try:
-            while chunk := file.read(_READ):
-                if b"\x00" in chunk:
-                    raise UnsupportedMediaType(
-                        "the file holds NUL bytes: it is not a CSV text file (a UTF-16 "
-                        '"Unicode text" export?); save it as CSV (UTF-8) and upload again'
-                    )
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            continue
-        file.seek(0)
-        return encoding
-    raise UnsupportedMediaType("the CSV file is neither UTF-8 nor GB18030 text")
-
-
-def _csv_lines(text: io.TextIOWrapper) -> Iterator[Sequence[Any]]:
-    lines = _capped_lines(text)
-    first = next(lines, "")
-    dialect = "excel-tab" if "\t" in first and "," not in first else "excel"
-    reader = csv.reader(itertools.chain([first], lines), dialect)
-    try:
-        yield from reader
-    except csv.Error as exc:  # a cell over csv's field size limit, a broken quote...
-        if str(exc).startswith("field larger than field limit"):
-            raise cell_too_long(f"line {reader.line_num}") from None
-        raise InvalidInput(["file"], f"line {reader.line_num}: {exc}") from None
-
-
-def _capped_lines(text: io.TextIOWrapper) -> Iterator[str]:
-    """The file's lines, none read past MAX_LINE_CHARS (a file without line breaks would
-    otherwise be read whole into one string)."""
-    number = 0
-    while line := text.readline(MAX_LINE_CHARS + 1):
-        number += 1
-        if len(line) > MAX_LINE_CHARS:
-            raise line_too_long(number)
-        yield line
-
-
-def _xlsx_lines(file: IO[bytes]) -> Iterator[Sequence[Any]]:
-    # openpyxl raises what its zip and XML parsers raise (BadZipFile, KeyError, ParseError...)
-    try:
-        workbook = load_workbook(file, read_only=True, data_only=True)
-    except Exception as exc:
-        raise UnsupportedMediaType(f"not an XLSX workbook: {exc}") from None
-    try:
-        sheet = workbook.worksheets[0]
-        # Some writers record a wrong used range; read every row there is instead.
-        sheet.reset_dimensions()  # type: ignore[union-attr]
-        yield from sheet.iter_rows(values_only=True)
-    except Exception as exc:
-        raise UnsupportedMediaType(f"not a readable XLSX workbook: {exc}") from None
-    finally:
-        workbook.close()
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # a number typed into a cell: 2.0 shares, a phone number
-    elif isinstance(value, datetime | date):
-        value = value.isoformat()
-    text = str(value).strip()
-    return text or None
-
-
-def _csv_text(value: str | None) -> str | None:
-    return value.strip() or None if value is not None else None
+    return read_table(file, filename, content_type, _columns, LIMITS)
 
 
 def _columns(header: Sequence[Any]) -> dict[int, str]:
     columns: dict[int, str] = {}
     for index, cell in enumerate(header):
-        name = (_text(cell) or "").lstrip("\ufeff").strip().casefold()
+        name = header_name(cell)
         field = HEADERS.get(name)
         if field is None:
             continue  # other columns (a serial number, a department) are ignored
@@ -187,34 +55,6 @@ def _columns(header: Sequence[Any]) -> dict[int, str]:
             "份数 and optionally 手机号 (or national_id, name, shares, phone)",
         )
     return columns
-
-
-def _records(
-    lines: Iterable[Sequence[Any]], text_of: Callable[[Any], str | None]
-) -> list[tuple[int, dict[str, str]]]:
-    lines = iter(lines)
-    header = next(lines, None)
-    if header is None:
-        raise InvalidInput(["file"], "the file is empty: the first line must name the columns")
-    if len(header) > MAX_COLUMNS:
-        raise too_many_columns("line 1")
-    columns = list(_columns(header).items())
-    width = max(index for index, _ in columns) + 1
-    rows = []
-    for line, cells in enumerate(lines, start=2):
-        if line > MAX_LINES + 1:
-            raise too_many_lines()
-        if len(cells) > MAX_COLUMNS:
-            raise too_many_columns(f"line {line}")
-        if len(cells) < width:  # a short line: the cells it lacks are empty
-            cells = [*cells, *([None] * (width - len(cells)))]
-        values = {
-            field: text for index, field in columns if (text := text_of(cells[index])) is not None
-        }
-        if not values:
-            continue  # a blank line (or one with only a serial number: templates have those)
-        rows.append((line, values))
-    return rows
 
 
 # --- the template ----------------------------------------------------------------------------

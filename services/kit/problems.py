@@ -14,7 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from services.kit.errors import Problem, UpstreamUnavailable
+from services.kit.errors import (
+    PayloadTooLarge,
+    Problem,
+    RuleViolation,
+    UnsupportedMediaType,
+    UpstreamUnavailable,
+)
 
 
 @dataclass(frozen=True)
@@ -61,3 +67,35 @@ DATABASE_UNAVAILABLE = ProblemType(
 
 SHARED = catalogue(DATABASE_UNAVAILABLE)
 """Raised by the kit in either service (services.kit.db_errors)."""
+
+
+# --- an uploaded list over a limit (services.kit.uploads) -------------------------------------
+TOO_MANY_ROWS = ProblemType("too_many_rows", PayloadTooLarge, "the list has too many rows")
+LINE_TOO_LONG = ProblemType("line_too_long", PayloadTooLarge, "a line of the CSV is too long")
+TOO_MANY_ZIP_PARTS = ProblemType(
+    "too_many_zip_parts", PayloadTooLarge, "the workbook has too many parts"
+)
+INFLATED_TOO_LARGE = ProblemType(
+    "inflated_too_large", PayloadTooLarge, "the workbook inflates to too many bytes"
+)
+COMPRESSION_RATIO = ProblemType(
+    "compression_ratio", PayloadTooLarge, "a part of the workbook inflates too many times"
+)
+TOO_MANY_COLUMNS = ProblemType("too_many_columns", RuleViolation, "a row has too many cells")
+CELL_TOO_LONG = ProblemType("cell_too_long", RuleViolation, "a cell holds too many characters")
+XML_DTD_REFUSED = ProblemType(
+    "xml_dtd_refused", UnsupportedMediaType, "the workbook declares a DTD (XML entities)"
+)
+
+UPLOAD_LIMITS = (
+    TOO_MANY_ROWS,
+    LINE_TOO_LONG,
+    TOO_MANY_ZIP_PARTS,
+    INFLATED_TOO_LARGE,
+    COMPRESSION_RATIO,
+    TOO_MANY_COLUMNS,
+    CELL_TOO_LONG,
+    XML_DTD_REFUSED,
+)
+"""What refuses an uploaded list (services.kit.uploads): in the catalogue of each service
+that takes one, documented on its upload routes."""
