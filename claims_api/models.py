@@ -1,7 +1,7 @@
 """The claims service's tables. Money columns hold whole fen (services.kit.money.Fen).
 
 `claim_event` and `payout_entry` are append-only: history and the ledger are never updated in
-place. `claim_invoice` holds the invoice numbers of live claims (not rejected or withdrawn), so
+place, but for the bank's answer on a payment entry (sent, then settled or returned, once). `claim_invoice` holds the invoice numbers of live claims (not rejected or withdrawn), so
 a unique index finds duplicates across all members even under concurrent submissions.
 `claim_lock` has one row per member and plan, locked while a claim's payout is decided, so
 that caps hold under concurrency."""
@@ -135,6 +135,7 @@ class PayoutEntry(ClaimsTable, table=True):
     __table_args__ = (
         Index("ix_payout_entry_plan_paid", "plan_code", "paid_on"),
         Index("ix_payout_entry_claim", "claim_id"),
+        Index("ix_payout_entry_bank_status", "bank_status"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -150,6 +151,18 @@ class PayoutEntry(ClaimsTable, table=True):
     paid_on: date
     created_by: str = Field(max_length=200)
     created_at: datetime = _timestamp()
+    # A payment's line in the batch's bank file (序号) and the account it paid to, as the
+    # registry held it when the batch was made (migration 0005_bank_files).
+    bank_line: int | None = None
+    account_name: str | None = Field(default=None, max_length=100)
+    account_number: str | None = Field(default=None, max_length=40)
+    bank_name: str | None = Field(default=None, max_length=100)
+    bank_branch: str | None = Field(default=None, max_length=100)
+    # The bank's answer: sent, then settled or returned, once (the only change of a ledger row
+    # Postgres lets through).
+    bank_status: str | None = Field(default=None, max_length=10)
+    bank_reason: str | None = Field(default=None, max_length=2000)
+    bank_status_at: datetime | None = _timestamp(nullable=True)
 
 
 idempotency = idempotency_table(metadata)
