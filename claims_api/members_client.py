@@ -3,6 +3,7 @@
 503 / 504 problem, never a 500 and never a half-stored claim."""
 
 import time
+from collections.abc import Awaitable
 from datetime import date
 from typing import Annotated, Any
 
@@ -59,6 +60,29 @@ class Coverage(BaseModel):
     cover: EnrollmentCover | None = None
 
 
+class PayoutAccount(BaseModel):
+    """A member's bank card as the registry holds it, in full (the lookup is for payments)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    member_id: str
+    account_name: str
+    account_number: str
+    bank_name: str
+    bank_branch: str | None = None
+
+
+class PayoutAccounts(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    accounts: list[PayoutAccount]
+    missing: list[str]
+
+
+LOOKUP_CHUNK = 5_000
+"""Members per call to the registry's lookup (its limit)."""
+
+
 def _transport(settings: ClaimsSettings) -> httpx.AsyncBaseTransport:
     """aiohttp's transport roughly doubles throughput on this hop (README, performance)."""
     try:
@@ -109,16 +133,7 @@ class MembersClient:
         if request_id:
             headers["X-Request-ID"] = request_id
         params = {"member_id": member_id, "plan_code": plan_code, "on": on.isoformat()}
-        started, outcome = time.perf_counter(), "unreachable"
-        try:
-            response = await self._get("/api/v1/coverage", params, headers)
-            outcome = _OUTCOMES.get(response.status_code, "error")
-        except UpstreamTimeout:
-            outcome = "timeout"
-            raise
-        finally:
-            if self.metrics is not None:
-                self.metrics.observe_upstream("members", outcome, time.perf_counter() - started)
+        response = await self._timed(self._get("/api/v1/coverage", params, headers))
         if response.status_code == 404:
             detail = _detail(response) or "member or plan not found"
             raise NotFound(detail)
@@ -129,9 +144,52 @@ class MembersClient:
             )
         return Coverage.model_validate_json(response.content)
 
-    async def _get(self, path: str, params: dict[str, str], headers: dict[str, str]) -> Any:
+    async def payout_accounts(
+        self, member_ids: list[str], *, authorization: str, request_id: str | None
+    ) -> dict[str, PayoutAccount]:
+        """The payout account of each member that has one, by member id: one call to the
+        registry per LOOKUP_CHUNK members (never one per member)."""
+        headers = {"Authorization": authorization}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        found: dict[str, PayoutAccount] = {}
+        unique = list(dict.fromkeys(member_ids))
+        for start in range(0, len(unique), LOOKUP_CHUNK):
+            body = {"member_ids": unique[start : start + LOOKUP_CHUNK]}
+            answer = await self._timed(self._post("/api/v1/payout-accounts/lookup", body, headers))
+            if answer.status_code != 200:
+                log.warning("registry_error", status=answer.status_code, body=answer.text[:200])
+                raise UpstreamUnavailable(
+                    f"the member registry answered {answer.status_code} to the payout account "
+                    "lookup; nothing was stored"
+                )
+            for account in PayoutAccounts.model_validate_json(answer.content).accounts:
+                found[account.member_id] = account
+        return found
+
+    async def _timed(self, call: Awaitable[httpx.Response]) -> httpx.Response:
+        """The call, timed: mutualaid_upstream_request_duration_seconds by outcome."""
+        started, outcome = time.perf_counter(), "unreachable"
         try:
-            return await self.http.get(path, params=params, headers=headers)
+            response = await call
+            outcome = _OUTCOMES.get(response.status_code, "error")
+            return response
+        except UpstreamTimeout:
+            outcome = "timeout"
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.observe_upstream("members", outcome, time.perf_counter() - started)
+
+    async def _post(self, path: str, body: Any, headers: dict[str, str]) -> Any:
+        return await self._send(self.http.post(path, json=body, headers=headers))
+
+    async def _get(self, path: str, params: dict[str, str], headers: dict[str, str]) -> Any:
+        return await self._send(self.http.get(path, params=params, headers=headers))
+
+    async def _send(self, request: Awaitable[httpx.Response]) -> Any:
+        try:
+            return await request
         except httpx.TimeoutException as exc:
             if not _refused(exc):
                 raise UpstreamTimeout(

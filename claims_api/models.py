@@ -1,8 +1,9 @@
 """The claims service's tables. Money columns hold whole fen (services.kit.money.Fen).
 
 `claim_event` and `payout_entry` are append-only: history and the ledger are never updated in
-place, but for the bank's answer on a payment entry (sent, then settled or returned, once). `claim_invoice` holds the invoice numbers of live claims (not rejected or withdrawn), so
-a unique index finds duplicates across all members even under concurrent submissions.
+place, but for the bank's answer on a payment entry (sent, then settled or returned, once).
+`claim_invoice` holds the invoice numbers of live claims (not rejected or withdrawn), so a
+unique index finds duplicates across all members even under concurrent submissions.
 `claim_lock` has one row per member and plan, locked while a claim's payout is decided, so
 that caps hold under concurrency."""
 
