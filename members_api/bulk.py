@@ -3,20 +3,18 @@ checked one by one with a pydantic model, every error of a row listed as `{"loc"
 "code"?}`, identity numbers given twice in one upload, and queries in chunks."""
 
 import gc
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
-from fastapi import Request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, Dialect, Table, any_, bindparam, insert
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.idempotency import request_digest
+from services.kit.idempotency import upload_digest  # noqa: F401  (the bulk routes')
 
 # Identity numbers per lookup query, rows per executemany (SQLite): well under the drivers'
 # parameter limits (asyncpg 32,767; SQLite 32,766), large enough to keep round trips few.
@@ -133,18 +131,6 @@ def duplicate_error(first_row: int) -> dict[str, Any]:
         f"the same identity number is already on row {first_row} of this upload",
         "duplicate_national_id",
     )
-
-
-def upload_digest(request: Request, fields: Mapping[str, Any], file: IO[bytes]) -> str:
-    """What an upload is known by for its Idempotency-Key: the form's fields and the file's
-    bytes (not the raw body, whose multipart boundary changes from one retry to the next)."""
-    digest = request_digest(request)
-    digest.update(json.dumps(fields, sort_keys=True, default=str).encode())
-    file.seek(0)
-    while chunk := file.read(1 << 20):
-        digest.update(chunk)
-    file.seek(0)
-    return digest.hexdigest()
 
 
 class BulkInsert:

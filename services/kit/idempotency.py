@@ -8,8 +8,9 @@ does the work itself). A crash can never leave the work done without its key, or
 
 import hashlib
 import json
+from collections.abc import Mapping
 from functools import cache
-from typing import Annotated, Any, TypeVar
+from typing import IO, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -136,6 +137,18 @@ class Idempotency:
 def request_digest(request: Request) -> "hashlib._Hash":
     """The hash a request is known by: method, path and query; the caller adds the body."""
     return hashlib.sha256(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
+
+
+def upload_digest(request: Request, fields: Mapping[str, Any], file: IO[bytes]) -> str:
+    """What an upload is known by for its Idempotency-Key: the form's fields and the file's
+    bytes (not the raw body, whose multipart boundary changes from one retry to the next)."""
+    digest = request_digest(request)
+    digest.update(json.dumps(fields, sort_keys=True, default=str).encode())
+    file.seek(0)
+    while chunk := file.read(1 << 20):
+        digest.update(chunk)
+    file.seek(0)
+    return digest.hexdigest()
 
 
 async def claim_idempotency(
