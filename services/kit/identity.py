@@ -57,6 +57,14 @@ def mask_national_id(national_id: str) -> str:
     return f"{national_id[:6]}{'*' * 8}{national_id[-4:]}"
 
 
+def mask_account_number(number: str) -> str:
+    """622202*********1234: the bank's six-digit prefix and the last four, a star for each
+    digit between (a card of 16 to 19 digits); a shorter number shows its last four only."""
+    if len(number) <= 10:
+        return f"{'*' * max(len(number) - 4, 0)}{number[-4:]}"
+    return f"{number[:6]}{'*' * (len(number) - 10)}{number[-4:]}"
+
+
 def validate_credit_code(value: str) -> str:
     """The compact, upper-case code, or ValueError. stdnum's `validate` wants digits in the
     first two places, where GB 32100 also has letters (N: agriculture, Y: other authorities):
