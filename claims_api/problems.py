@@ -6,7 +6,7 @@ REASON_CODES as such a refusal, so a reason code the engine adds is catalogued w
 
 from claims_api.engine import REASON_CODES
 from services.kit.errors import Conflict, RuleViolation
-from services.kit.problems import SHARED, ProblemType, catalogue
+from services.kit.problems import SHARED, UPLOAD_LIMITS, ProblemType, catalogue
 
 DUPLICATE_INVOICE = ProblemType(
     "duplicate_invoice", Conflict, "an invoice of this claim was just filed in another claim"
@@ -25,6 +25,14 @@ ALREADY_REVERSED = ProblemType(
 )
 NOT_IN_BATCH = ProblemType(
     "not_in_batch", RuleViolation, "the claim has no standing payment in the batch"
+)
+NO_PAYOUT_ACCOUNT = ProblemType(
+    "no_payout_account",
+    RuleViolation,
+    "members of the batch have no payout account (the problem's claim_ids lists every claim)",
+)
+BANK_FILE_EMPTY = ProblemType(
+    "bank_file_empty", RuleViolation, "every payment of the batch is reversed: nothing to send"
 )
 NOT_PAYABLE: dict[str, ProblemType] = {
     reason: ProblemType(reason, RuleViolation, f"approving a claim the rules do not pay ({reason})")
@@ -45,5 +53,8 @@ CATALOGUE = catalogue(
     NOT_APPROVED,
     ALREADY_REVERSED,
     NOT_IN_BATCH,
+    NO_PAYOUT_ACCOUNT,
+    BANK_FILE_EMPTY,
+    *UPLOAD_LIMITS,
     *NOT_PAYABLE.values(),
 )

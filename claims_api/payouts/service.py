@@ -1,36 +1,62 @@
 """Payment batches and the ledger. A payout is never edited: a bounced payment is a new
-negative entry, and its claim goes back to `approved`. Whoever approved a claim cannot pay it."""
+negative entry, and its claim goes back to `approved`. Whoever approved a claim cannot pay it.
 
+A batch reads its members' payout accounts from the registry at once and records on each
+payment the account it went to, its line in the bank file (claims_api.payouts.bank_file) and
+the bank's answer, `sent` until the result file (claims_api.payouts.bank_result) or a reversal
+says `settled` or `returned`."""
+
+from collections import Counter
 from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from claims_api.audit import audit
 from claims_api.claims.service import add_event
+from claims_api.members_client import MembersClient, PayoutAccount
 from claims_api.models import Claim, PayoutBatch, PayoutEntry
 from claims_api.payouts.schemas import (
     PayoutBatchRead,
+    PayoutBatchSummary,
     PayoutCreate,
     PayoutEntryRead,
     ReversalCreate,
 )
-from claims_api.problems import ALREADY_REVERSED, NOT_APPROVED, NOT_IN_BATCH, SEPARATION_OF_DUTIES
+from claims_api.problems import (
+    ALREADY_REVERSED,
+    NO_PAYOUT_ACCOUNT,
+    NOT_APPROVED,
+    NOT_IN_BATCH,
+    SEPARATION_OF_DUTIES,
+)
 from services.kit.auth import Principal, same_person
 from services.kit.clock import local_date, now, today
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.ids import new_id
+from services.kit.middleware import current_request_id
 from services.kit.pagination import PageParams
 
 
-async def pay(session: AsyncSession, principal: Principal, body: PayoutCreate) -> PayoutBatchRead:
+async def pay(
+    session: AsyncSession, client: MembersClient, principal: Principal, body: PayoutCreate
+) -> PayoutBatchRead:
     if len(set(body.claim_ids)) != len(body.claim_ids):
         raise InvalidInput(["claim_ids"], "a claim is listed twice")
     if body.paid_on > today():
         raise InvalidInput(["paid_on"], "a payment cannot be dated in the future")
-    query = select(Claim).where(Claim.id.in_(body.claim_ids)).order_by(Claim.id)  # type: ignore[attr-defined]
-    claims = {claim.id: claim for claim in await session.scalars(query.with_for_update())}
+    # Who is paid first, without a lock (a claim's member never changes), then their accounts
+    # from the registry, in one call per 5,000 members: no row is locked across that call.
+    members = await _members_of(session, body.claim_ids)
+    accounts = await client.payout_accounts(
+        sorted(set(members.values())),
+        authorization=f"Bearer {principal.bearer_token}",
+        request_id=current_request_id(),
+    )
+    _refuse_members_without_account(body.claim_ids, members, accounts)
+    claims = await _locked_claims(session, body.claim_ids)
     for index, claim_id in enumerate(body.claim_ids):
         claim = claims.get(claim_id)
         where = ["claim_ids", index]
@@ -64,10 +90,16 @@ async def pay(session: AsyncSession, principal: Principal, body: PayoutCreate) -
     )
     session.add(batch)
     await session.flush()
-    for claim_id in body.claim_ids:
+    reason = f"batch {batch.id} {body.reference}"
+    for line, claim_id in enumerate(body.claim_ids, start=1):
         claim = claims[claim_id]
-        session.add(_entry(batch, claim, "payment", claim.payable, body.paid_on, principal))
-        add_event(session, claim, principal, "paid", f"batch {batch.id} {body.reference}")
+        entry = _entry(batch, claim, "payment", claim.payable, body.paid_on, principal)
+        account = accounts[claim.member_id]
+        entry.bank_line, entry.bank_status = line, "sent"
+        entry.account_name, entry.account_number = account.account_name, account.account_number
+        entry.bank_name, entry.bank_branch = account.bank_name, account.bank_branch
+        session.add(entry)
+        add_event(session, claim, principal, "paid", reason, at=at)
         claim.paid_on = body.paid_on
     await session.flush()
     read = await read_batch(session, batch)
@@ -80,6 +112,61 @@ async def pay(session: AsyncSession, principal: Principal, body: PayoutCreate) -
         after={"claims": body.claim_ids, "total": str(read.total)},
     )
     return read
+
+
+async def _members_of(session: AsyncSession, claim_ids: list[str]) -> dict[str, str]:
+    """Each listed claim's member; an unknown claim is 404."""
+    query = select(Claim.id, Claim.member_id).where(Claim.id.in_(claim_ids))  # type: ignore[attr-defined]
+    members = {claim_id: member_id for claim_id, member_id in await session.execute(query)}
+    for claim_id in claim_ids:
+        if claim_id not in members:
+            raise NotFound(f"claim {claim_id} not found")
+    return members
+
+
+def _refuse_members_without_account(
+    claim_ids: list[str], members: dict[str, str], accounts: dict[str, PayoutAccount]
+) -> None:
+    """The whole batch is refused, naming every claim whose member has no payout account."""
+    without = [claim_id for claim_id in claim_ids if members[claim_id] not in accounts]
+    if not without:
+        return
+    named = ", ".join(f"{claim_id} (member {members[claim_id]})" for claim_id in without[:10])
+    more = f" and {len(without) - 10} more" if len(without) > 10 else ""
+    raise NO_PAYOUT_ACCOUNT.error(
+        f"{len(without)} claim(s) of the batch are for members without a payout account: "
+        f"{named}{more}; set their accounts (PUT /api/v1/members/{{id}}/payout-account) or "
+        "leave the claims out",
+        claim_ids=without,
+        member_ids=sorted({members[claim_id] for claim_id in without}),
+    )
+
+
+async def _locked_claims(session: AsyncSession, claim_ids: list[str]) -> dict[str, Claim]:
+    """The claims, locked for the payment, with only what paying reads and changes (not their
+    facts, assessment and snapshots: a batch of 10,000 would parse all that JSON)."""
+    query = (
+        select(Claim)
+        .options(load_only(*_PAYING_COLUMNS))
+        .where(Claim.id.in_(claim_ids))  # type: ignore[attr-defined]
+        .order_by(Claim.id)
+        .with_for_update()
+    )
+    return {claim.id: claim for claim in await session.scalars(query)}
+
+
+_PAYING_COLUMNS = (
+    Claim.id,
+    Claim.member_id,
+    Claim.unit_id,
+    Claim.plan_code,
+    Claim.status,
+    Claim.payable,
+    Claim.approved_by,
+    Claim.approved_at,
+    Claim.paid_on,
+    Claim.updated_at,
+)
 
 
 async def _refuse_payment_before_its_reversal(session: AsyncSession, body: PayoutCreate) -> None:
@@ -128,6 +215,29 @@ def _entry(
     )
 
 
+def reversal_of(
+    payment: PayoutEntry,
+    batch: PayoutBatch,
+    claim: Claim,
+    on: date,
+    principal: Principal,
+    reason: str,
+) -> PayoutEntry:
+    """The negative entry that reverses `payment`, from the account it went to."""
+    entry = _entry(batch, claim, "reversal", -payment.amount, on, principal, payment.id, reason)
+    entry.account_name, entry.account_number = payment.account_name, payment.account_number
+    entry.bank_name, entry.bank_branch = payment.bank_name, payment.bank_branch
+    return entry
+
+
+def mark_returned(payment: PayoutEntry, reason: str) -> None:
+    payment.bank_status, payment.bank_reason, payment.bank_status_at = "returned", reason, now()
+
+
+def mark_settled(payment: PayoutEntry) -> None:
+    payment.bank_status, payment.bank_status_at = "settled", now()
+
+
 async def reverse(
     session: AsyncSession,
     principal: Principal,
@@ -137,11 +247,7 @@ async def reverse(
     # The batch's row is locked first: a concurrent reversal of the same batch waits, then
     # sees this one's entries and finds nothing left to reverse.
     batch = await get_batch(session, principal, batch_id, for_update=True)
-    entries = list(
-        await session.scalars(
-            select(PayoutEntry).where(PayoutEntry.batch_id == batch_id).order_by(PayoutEntry.id)
-        )
-    )
+    entries = await batch_entries(session, batch_id)
     reversed_ids = {e.reverses_entry_id for e in entries if e.reverses_entry_id}
     standing = {
         e.claim_id: e for e in entries if e.entry_kind == "payment" and e.id not in reversed_ids
@@ -166,11 +272,10 @@ async def reverse(
             )
         claim = await session.scalar(select(Claim).where(Claim.id == claim_id).with_for_update())
         assert claim is not None  # the ledger refers to it
-        session.add(
-            _entry(
-                batch, claim, "reversal", -payment.amount, on, principal, payment.id, body.reason
-            )
-        )
+        session.add(reversal_of(payment, batch, claim, on, principal, body.reason))
+        if payment.bank_status == "sent":
+            # finance records by hand the bank's answer a result file would have given
+            mark_returned(payment, body.reason)
         add_event(session, claim, principal, "approved", f"payment reversed: {body.reason}")
         claim.paid_on = None
     await session.flush()
@@ -196,12 +301,16 @@ async def get_batch(
 
 
 async def read_batch(session: AsyncSession, batch: PayoutBatch) -> PayoutBatchRead:
-    entries = list(
-        await session.scalars(
-            select(PayoutEntry).where(PayoutEntry.batch_id == batch.id).order_by(PayoutEntry.id)
-        )
-    )
+    entries = await batch_entries(session, batch.id)
     return PayoutBatchRead(
+        **summary(batch, entries).model_dump(),
+        entries=[PayoutEntryRead.model_validate(e) for e in entries],
+    )
+
+
+def summary(batch: PayoutBatch, entries: list[PayoutEntry]) -> PayoutBatchSummary:
+    statuses = Counter(e.bank_status for e in entries if e.entry_kind == "payment")
+    return PayoutBatchSummary(
         id=batch.id,
         paid_on=batch.paid_on,
         reference=batch.reference,
@@ -209,8 +318,19 @@ async def read_batch(session: AsyncSession, batch: PayoutBatch) -> PayoutBatchRe
         created_at=batch.created_at,
         total=sum((e.amount for e in entries), Decimal("0.00")),
         claims=len({e.claim_id for e in entries}),
-        entries=[PayoutEntryRead.model_validate(e) for e in entries],
+        sent=statuses["sent"],
+        settled=statuses["settled"],
+        returned=statuses["returned"],
     )
+
+
+async def batch_entries(
+    session: AsyncSession, batch_id: str, *, kind: str | None = None
+) -> list[PayoutEntry]:
+    query = select(PayoutEntry).where(PayoutEntry.batch_id == batch_id).order_by(PayoutEntry.id)
+    if kind is not None:
+        query = query.where(PayoutEntry.entry_kind == kind)
+    return list(await session.scalars(query))
 
 
 async def ledger(
@@ -222,6 +342,7 @@ async def ledger(
     unit_id: str | None,
     paid_from: date | None,
     paid_to: date | None,
+    bank_status: str | None = None,
 ) -> list[PayoutEntry]:
     query = select(PayoutEntry).order_by(PayoutEntry.id).limit(page.limit + 1)
     if plan_code:
@@ -232,6 +353,8 @@ async def ledger(
         query = query.where(PayoutEntry.paid_on >= paid_from)
     if paid_to:
         query = query.where(PayoutEntry.paid_on <= paid_to)
+    if bank_status:
+        query = query.where(PayoutEntry.bank_status == bank_status)
     if page.after_id:
         query = query.where(PayoutEntry.id > page.after_id)
     return list(await session.scalars(query))
