@@ -63,13 +63,19 @@ def cell(value: Any, fmt: Literal["csv", "xlsx"]) -> Any:
     return text
 
 
-def csv_bytes(headers: Sequence[Any], rows: Iterable[Sequence[Any]]) -> bytes:
+def csv_bytes(
+    headers: Sequence[Any], rows: Iterable[Sequence[Any]], encoding: str = "utf-8"
+) -> bytes:
+    """CRLF line endings (RFC 4180); UTF-8 with a BOM (so Excel and WPS read it as UTF-8), or
+    `encoding` without one (GB18030 for a bank's systems)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([cell(value, "csv") for value in headers])
     for row in rows:
         writer.writerow([cell(value, "csv") for value in row])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel and WPS read UTF-8
+    if encoding == "utf-8":
+        return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return buffer.getvalue().encode(encoding)
 
 
 def csv_response(sheet: Sheet, filename: str) -> Response:
