@@ -22,6 +22,7 @@ or without BOM) or, failing that, GB18030 (what Excel, WPS and banks' systems sa
 
 import codecs
 import csv
+import hashlib
 import io
 import itertools
 import pyexpat
@@ -94,6 +95,16 @@ def cell_too_long(limits: UploadLimits, where: str) -> Problem:
 def line_too_long(limits: UploadLimits, line: int) -> Problem:
     detail = f"line {line} is longer than {limits.max_line_chars} characters"
     return refusal(problems.LINE_TOO_LONG, detail)
+
+
+def sha256_of(file: IO[bytes]) -> str:
+    """The file's SHA-256 (what an audit event names it by); leaves it at its start."""
+    digest = hashlib.sha256()
+    file.seek(0)
+    while chunk := file.read(_READ):
+        digest.update(chunk)
+    file.seek(0)
+    return digest.hexdigest()
 
 
 # --- the kind of file ------------------------------------------------------------------------
