@@ -31,6 +31,9 @@ AUDIT_ENTITIES: dict[str, Service] = {
     "plan": "members",
     "enrollment": "members",
     "enrollment_batch": "members",
+    "contribution": "members",
+    "payout_account": "members",
+    "payout_account_lookup": "members",
     "claim": "claims",
     "payout_batch": "claims",
 }
