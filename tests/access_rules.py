@@ -214,6 +214,13 @@ RULES_LIST: tuple[Rule, ...] = (
     rule(_C, "POST", "/api/v1/payouts/{batch_id}/reversal", admin=FORBIDDEN, hr=FORBIDDEN,
          member=FORBIDDEN, reviewer=FORBIDDEN, finance=CREATED, auditor=FORBIDDEN,
          why="API.md reversal: finance; a new negative entry is created: 201"),
+    rule(_C, "GET", "/api/v1/payouts/{batch_id}/bank-file", admin=FORBIDDEN, hr=FORBIDDEN,
+         member=FORBIDDEN, reviewer=FORBIDDEN, finance=OK, auditor=FORBIDDEN,
+         why="API.md bank-file: finance (full account numbers: not even the auditor, who reads "
+         "the ledger's masked ones)"),
+    rule(_C, "POST", "/api/v1/payouts/{batch_id}/bank-result", admin=FORBIDDEN, hr=FORBIDDEN,
+         member=FORBIDDEN, reviewer=FORBIDDEN, finance=OK, auditor=FORBIDDEN,
+         why="API.md bank-result: finance; one result per line, like an import: 200"),
     # --- reports and audit log: admin, auditor ----------------------------------------------
     rule(_C, "GET", "/api/v1/reports/claims", admin=OK, hr=FORBIDDEN, member=FORBIDDEN,
          reviewer=FORBIDDEN, finance=FORBIDDEN, auditor=OK, why="API.md: admin, auditor"),

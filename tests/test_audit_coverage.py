@@ -43,8 +43,13 @@ AUDITED = {
     ("POST", "/api/v1/claims/{claim_id}/withdraw"): ("claim", "claim.withdraw"),
     ("POST", "/api/v1/payouts"): ("payout_batch", "payout.create"),
     ("POST", "/api/v1/payouts/{batch_id}/reversal"): ("payout_batch", "payout.reverse"),
+    ("POST", "/api/v1/payouts/{batch_id}/bank-result"): ("payout_batch", "payout.bank_result"),
 }
 READ_ONLY_POSTS = {("POST", "/api/v1/claims/quote")}
+# Reads that are audited all the same (what they show is sensitive: full account numbers).
+AUDITED_READS = {
+    ("GET", "/api/v1/payouts/{batch_id}/bank-file"): ("payout_batch", "payout.bank_file"),
+}
 
 
 def _changing_routes() -> set[tuple[str, str]]:
@@ -59,6 +64,12 @@ def test_every_changing_route_has_an_audit_entry():
     routes = _changing_routes()
     assert routes - set(AUDITED) == set(), "routes that change state with no audit entry here"
     assert set(AUDITED) - routes == set(), "audit entries for routes that no longer exist"
+    reads = {
+        (method.upper(), path)
+        for path, operations in create_claims().openapi()["paths"].items()
+        for method in operations
+    }
+    assert set(AUDITED_READS) <= reads, "audited reads for routes that no longer exist"
 
 
 async def _events(api, entity: str) -> list[dict]:
@@ -119,6 +130,19 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
         f"/api/v1/payouts/{paid.json()['id']}/reversal", json={"reason": "bounced"}, headers=FINANCE
     )
     assert reversal.status_code == 201
+    again = await pay(api, [claim["id"]], reference="AUDIT-2")
+    assert again.status_code == 201, again.text
+    batch = again.json()
+    downloaded = await api.get(f"/api/v1/payouts/{batch['id']}/bank-file", headers=FINANCE)
+    assert downloaded.status_code == 200, downloaded.text
+    [entry] = batch["entries"]
+    result = f"序号,金额,状态\n1,{entry['amount']},成功\n".encode()
+    answered = await api.post(
+        f"/api/v1/payouts/{batch['id']}/bank-result",
+        files={"file": ("结果.csv", result, "text/csv")},
+        headers=FINANCE,
+    )
+    assert answered.status_code == 200, answered.text
     withdrawn = await file_claim(api, worker, hospital_stay(day(4, 3)))
     assert (await decide(api, withdrawn["id"], "request_info", "papers")).status_code == 200
     supplied = await api.post(
@@ -131,10 +155,11 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
     assert out.status_code == 200, out.text
 
     seen: dict[str, list[dict]] = {}
-    for entity in {entity for entity, _ in AUDITED.values()}:
+    audited = {**AUDITED, **AUDITED_READS}
+    for entity in {entity for entity, _ in audited.values()}:
         for event in await _events(api, entity):
             seen.setdefault(event["action"], []).append(event)
-    expected = {action for _, action in AUDITED.values()}
+    expected = {action for _, action in audited.values()}
     if future.status_code != 201:  # cover already started: a cancel is refused, not audited
         expected.discard("enrollment.cancel")
     assert expected <= set(seen), f"missing: {expected - set(seen)}"

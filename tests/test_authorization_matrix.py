@@ -476,6 +476,23 @@ async def _(t: Target) -> Call:
     return Call("POST", f"/api/v1/payouts/{batch}/reversal", json={"reason": "account closed"})
 
 
+@builds("claims", "GET", "/api/v1/payouts/{batch_id}/bank-file")
+async def _(t: Target) -> Call:
+    return Call("GET", f"/api/v1/payouts/{t.world.batch}/bank-file", {"format": "csv"})
+
+
+@builds("claims", "POST", "/api/v1/payouts/{batch_id}/bank-result")
+async def _(t: Target) -> Call:
+    """A line for the world's batch with another amount: answered `unmatched`, the world's
+    payments unchanged."""
+    result = "序号,金额,状态\n1,0.01,成功\n".encode()
+    return Call(
+        "POST",
+        f"/api/v1/payouts/{t.world.batch}/bank-result",
+        files={"file": ("结果.csv", result, "text/csv")},
+    )
+
+
 @builds("claims", "GET", "/api/v1/reports/claims")
 async def _(t: Target) -> Call:
     return Call("GET", "/api/v1/reports/claims", {"plan_code": t.world.plan})

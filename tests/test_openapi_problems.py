@@ -39,7 +39,9 @@ def test_only_the_routes_that_ask_the_registry_answer_504():
     paths = create_claims_app().openapi()["paths"]
     assert "504" in paths["/api/v1/claims"]["post"]["responses"]
     assert "504" in paths["/api/v1/claims/quote"]["post"]["responses"]
-    assert "504" not in paths["/api/v1/payouts"]["post"]["responses"]
+    assert "504" in paths["/api/v1/payouts"]["post"]["responses"]  # the payout accounts
+    assert "504" not in paths["/api/v1/payouts/{batch_id}/reversal"]["post"]["responses"]
+    assert "504" not in paths["/api/v1/payouts/{batch_id}/bank-result"]["post"]["responses"]
 
 
 @pytest.mark.parametrize(

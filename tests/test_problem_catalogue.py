@@ -125,8 +125,10 @@ def test_a_route_lists_the_codes_it_can_answer():
     paths = create_claims_app().openapi()["paths"]
     answers = paths["/api/v1/payouts"]["post"]["responses"]["422"]
     examples = answers["content"]["application/problem+json"]["examples"]
-    assert set(examples) == {"not_approved", "separation_of_duties"}
-    assert answers["description"].endswith("codes: `not_approved`, `separation_of_duties`")
+    assert set(examples) == {"not_approved", "separation_of_duties", "no_payout_account"}
+    assert answers["description"].endswith(
+        "codes: `not_approved`, `separation_of_duties`, `no_payout_account`"
+    )
 
 
 def test_invalid_input_keeps_what_it_is_given():

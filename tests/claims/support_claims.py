@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from services.kit.clock import today
+from tests.cards import card_number
 from tests.dates import COVER_START, YEAR, day  # noqa: F401  (day: re-exported for the tests)
 from tests.support import (
     ADMIN,
@@ -25,6 +26,7 @@ from tests.support import (
 
 CLAIMS = "/api/v1/claims"
 PAYOUTS = "/api/v1/payouts"
+ACCOUNT = "/api/v1/members/{member_id}/payout-account"
 JAN_1 = COVER_START  # the cover year's first day (tests.dates)
 
 _plans = itertools.count(1)
@@ -63,9 +65,37 @@ def identity_number() -> str:
     return national_id()
 
 
-async def new_member(api: httpx.AsyncClient, unit_id: str, name: str = "王芳") -> str:
+async def new_member(
+    api: httpx.AsyncClient, unit_id: str, name: str = "王芳", *, account: bool = True
+) -> str:
+    """A new worker of the unit, with a payout account in her name unless `account` is false
+    (a payment batch is refused for a member without one)."""
     body = {"national_id": identity_number(), "name": name, "unit_id": unit_id}
-    return (await created(api, "/api/v1/members", body))["id"]
+    member_id = (await created(api, "/api/v1/members", body))["id"]
+    if account:
+        await set_account(api, member_id, name)
+    return member_id
+
+
+async def set_account(
+    api: httpx.AsyncClient,
+    member_id: str,
+    name: str = "王芳",
+    *,
+    number: str | None = None,
+    bank_name: str = "中国工商银行",
+    bank_branch: str | None = "呼和浩特新华支行",
+) -> dict[str, Any]:
+    """The member's payout account (a valid card number unless given), set by admin."""
+    body = {
+        "account_name": name,
+        "account_number": number or card_number(),
+        "bank_name": bank_name,
+        "bank_branch": bank_branch,
+    }
+    response = await api.put(ACCOUNT.format(member_id=member_id), json=body, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return {**response.json(), "account_number": body["account_number"]}
 
 
 async def enrol(
@@ -115,12 +145,14 @@ async def enrolled_member(
     plan_code: str | None = None,
     unit_id: str | None = None,
     benefit: dict[str, Any] | None = None,
+    account: bool = True,
     **plan_overrides: Any,
 ) -> Enrolled:
-    """A worker enrolled in a plan: a new unit and plan unless given, a new member."""
+    """A worker enrolled in a plan: a new unit and plan unless given, a new member (with a
+    payout account unless `account` is false)."""
     unit_id = unit_id or await new_unit(api)
     plan_code = plan_code or await new_plan(api, kind, benefit=benefit, **plan_overrides)
-    member_id = await new_member(api, unit_id)
+    member_id = await new_member(api, unit_id, account=account)
     enrollment = await enrol(api, member_id, plan_code, shares=shares, starts_on=starts_on)
     return Enrolled(unit_id, member_id, plan_code, enrollment["id"], shares)
 
