@@ -40,6 +40,8 @@ def _summary_sheet(report: ClaimsReport) -> Sheet:
         ("次均赔付", report.average_per_claim),
         ("最高单笔", report.largest_payout),
         ("给付天数中位数", report.median_days_to_pay),
+        ("银行退回笔数", report.returned_payments),
+        ("银行退回金额", report.returned_total),
     ]
     return Sheet("汇总", ("项目", "数值"), rows)
 

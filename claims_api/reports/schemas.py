@@ -31,6 +31,10 @@ class ClaimsReport(BaseModel):
     largest_payout: Money
     median_days_to_pay: Decimal | None
     """Median days from filing to payment; null without paid claims."""
+    returned_payments: int
+    """Payments the bank returned (or finance reversed) in the range, by their payment date:
+    their claims are back to approved, not counted as paid above, until paid again."""
+    returned_total: Money
     rejections: dict[str, int]
     """Rejected claims (filed in the range, when one is given) by reason code; a reviewer's
     rejection without an automatic reason counts as `reviewer`."""

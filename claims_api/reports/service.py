@@ -1,6 +1,7 @@
 """The claims report of DOMAIN.md, computed in SQL on both databases: what the seed's
 paragraph states (units, claimants, claim person-times, total paid, averages) and what auditors
-add (largest payout, median days to pay, rejections by reason, per-unit rows)."""
+add (largest payout, median days to pay, rejections by reason, per-unit rows, the payments the
+bank returned: their claims are back to approved, so not paid)."""
 
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, and_, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from claims_api.models import Claim
+from claims_api.models import Claim, PayoutEntry
 from claims_api.reports.schemas import ClaimsReport, UnitClaims
 from services.kit.auth import Principal
 from services.kit.money import FEN
@@ -101,6 +102,24 @@ async def _rejections(
     return {row.reason: int(row.n) for row in rows}
 
 
+async def _returned_payments(
+    session: AsyncSession, plan_code: str | None, paid_from: date | None, paid_to: date | None
+) -> tuple[int, Decimal]:
+    """How many payments of the range came back, and their amount (payments dated in it)."""
+    amount = PayoutEntry.__table__.c.amount
+    query = select(func.count(), func.sum(amount)).where(
+        PayoutEntry.entry_kind == "payment", PayoutEntry.bank_status == "returned"
+    )
+    if plan_code:
+        query = query.where(PayoutEntry.plan_code == plan_code)
+    if paid_from:
+        query = query.where(PayoutEntry.paid_on >= paid_from)
+    if paid_to:
+        query = query.where(PayoutEntry.paid_on <= paid_to)
+    count, total = (await session.execute(query)).one()
+    return count, _yuan(total)
+
+
 async def claims_report(
     session: AsyncSession,
     principal: Principal,
@@ -111,7 +130,8 @@ async def claims_report(
     """Four queries, each on an index that holds every column it reads (migration
     0004_report_indexes): the per-unit rows, whose sums are also the totals; the claimants (a
     member paid through two units is one claimant); how many claims took each number of days
-    to pay; the rejections."""
+    to pay; the rejections. A fifth counts the returned payments (few: on the index of
+    bank_status)."""
     where = _paid_filter(plan_code, paid_from, paid_to)
     payable = Claim.__table__.c.payable
     per_unit = await session.execute(
@@ -145,6 +165,7 @@ async def claims_report(
         claims += row.claims
         total += unit_total
         largest = max(largest, unit_largest)
+    returned = await _returned_payments(session, plan_code, paid_from, paid_to)
     paid_members = select(Claim.member_id).where(where).group_by(Claim.member_id).subquery()
     claimants = await session.scalar(select(func.count()).select_from(paid_members)) or 0
     return ClaimsReport(
@@ -159,6 +180,8 @@ async def claims_report(
         average_per_claim=_average(total, claims),
         largest_payout=largest,
         median_days_to_pay=await _median_days(session, where, claims),
+        returned_payments=returned[0],
+        returned_total=returned[1],
         rejections=await _rejections(session, plan_code, paid_from, paid_to),
         by_unit=by_unit,
     )
