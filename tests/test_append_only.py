@@ -44,3 +44,36 @@ async def test_audit_log_lists_a_change_with_actor_and_request_id(api):
     assert event["actor"] == "admin:local" and event["role"] == "admin"
     assert event["request_id"] == "req-audit-1"
     assert event["after"]["name"] == "A"
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_the_ledger_takes_the_banks_answer_once_and_nothing_else(api, claims_app):
+    """The one change a payout entry accepts: bank_status from sent to settled or returned
+    (with its reason and time), once; any other column, or a second answer, is refused."""
+    from tests.claims.support_claims import approved_claim, day, enrolled_member, hospital_stay, pay
+
+    worker = await enrolled_member(api)
+    claim = await approved_claim(api, worker, hospital_stay(day(3, 2)))
+    response = await pay(api, [claim["id"]])
+    assert response.status_code == 201, response.text
+    [entry] = response.json()["entries"]
+    where = f"WHERE id = '{entry['id']}'"
+
+    async def run(statement: str) -> None:
+        async with claims_app.state.database.engine.begin() as connection:
+            await connection.execute(text(statement))
+
+    for refused in (
+        f"UPDATE payout_entry SET amount = 1 {where}",
+        f"UPDATE payout_entry SET account_number = '6222020000000000000' {where}",
+        f"UPDATE payout_entry SET bank_status = 'sent', bank_reason = 'x' {where}",
+        f"UPDATE payout_entry SET bank_status = 'lost' {where}",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"):
+            await run(refused)
+    await run(f"UPDATE payout_entry SET bank_status = 'settled', bank_status_at = now() {where}")
+    with pytest.raises(DBAPIError, match="append-only"):
+        await run(f"UPDATE payout_entry SET bank_status = 'returned' {where}")
+    async with claims_app.state.database.engine.connect() as connection:
+        status = await connection.execute(text(f"SELECT bank_status FROM payout_entry {where}"))
+        assert status.scalar() == "settled"

@@ -61,3 +61,58 @@ async def test_history_goes_up_down_and_up_again(backend: str, service: str, tmp
         assert unexplained == []
     finally:
         await engine.dispose()
+
+
+async def test_payments_made_before_the_bank_files_get_their_lines_and_status(
+    backend: str, tmp_path: Path
+):
+    """0005_bank_files: an existing payment is `sent`, or `returned` if it was reversed, and
+    numbered among its batch's payments in id order; a reversal has no bank status."""
+    from sqlalchemy import text
+
+    engine = make_engine(await _url(backend, "claims", tmp_path))
+    claim = (
+        "INSERT INTO claim (id, member_id, plan_code, kind, status, event_on, end_on, filed_on, "
+        "facts, original_facts, payable, assessment, reason_codes, terms_snapshot, "
+        "rules_version, submitted_by, created_at, updated_at) VALUES (:id, 'mbr_1', 'MED-2026', "
+        "'hospital_reimbursement', 'paid', '2026-03-01', '2026-03-05', '2026-03-06', '{}', '{}', "
+        "400000, '{}', '[]', '{}', 'v1', 'admin', '2026-03-06T00:00:00Z', "
+        "'2026-03-06T00:00:00Z')"
+    )
+    entry = (
+        "INSERT INTO payout_entry (id, batch_id, claim_id, entry_kind, amount, reverses_entry_id, "
+        "plan_code, member_id, paid_on, created_by, created_at) VALUES (:id, 'pay_1', :claim, "
+        ":kind, :amount, :reverses, 'MED-2026', 'mbr_1', '2026-03-07', 'finance', "
+        "'2026-03-07T00:00:00Z')"
+    )
+    try:
+        await downgrade(engine, "claims", "base")
+        await upgrade(engine, "claims", "0004_report_indexes")
+        async with engine.begin() as connection:
+            for claim_id in ("clm_a", "clm_b"):
+                await connection.execute(text(claim), {"id": claim_id})
+            await connection.execute(
+                text(
+                    "INSERT INTO payout_batch (id, paid_on, reference, created_by, created_at) "
+                    "VALUES ('pay_1', '2026-03-07', 'B-1', 'finance', '2026-03-07T00:00:00Z')"
+                )
+            )
+            for values in (
+                {"id": "ple_1", "claim": "clm_a", "kind": "payment", "amount": 400000},
+                {"id": "ple_2", "claim": "clm_b", "kind": "payment", "amount": 400000},
+                {"id": "ple_3", "claim": "clm_a", "kind": "reversal", "amount": -400000},
+            ):
+                reverses = "ple_1" if values["kind"] == "reversal" else None
+                await connection.execute(text(entry), {**values, "reverses": reverses})
+        await upgrade(engine, "claims")
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT id, bank_line, bank_status FROM payout_entry ORDER BY id")
+            )
+            assert [tuple(row) for row in rows] == [
+                ("ple_1", 1, "returned"),
+                ("ple_2", 2, "sent"),
+                ("ple_3", None, None),
+            ]
+    finally:
+        await engine.dispose()

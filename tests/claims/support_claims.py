@@ -146,13 +146,14 @@ async def enrolled_member(
     unit_id: str | None = None,
     benefit: dict[str, Any] | None = None,
     account: bool = True,
+    name: str = "王芳",
     **plan_overrides: Any,
 ) -> Enrolled:
     """A worker enrolled in a plan: a new unit and plan unless given, a new member (with a
     payout account unless `account` is false)."""
     unit_id = unit_id or await new_unit(api)
     plan_code = plan_code or await new_plan(api, kind, benefit=benefit, **plan_overrides)
-    member_id = await new_member(api, unit_id, account=account)
+    member_id = await new_member(api, unit_id, name, account=account)
     enrollment = await enrol(api, member_id, plan_code, shares=shares, starts_on=starts_on)
     return Enrolled(unit_id, member_id, plan_code, enrollment["id"], shares)
 
