@@ -4,8 +4,8 @@ public API of a running stack, so that the reports read the seed's own figures.
 Nothing is inserted behind the API: units, workers and enrolments go through the registry
 (batch enrolment per unit), every claim is filed with generated hospital facts, assessed by the
 payout engine, approved (automatically under the plan's limit, by a reviewer above it) and paid
-by finance. The claim facts are chosen so that the engine's payouts add up to the seed's total:
-the last claim's bill is solved for the remainder.
+by finance, onto a bank card set for each paid worker. The claim facts are chosen so that the
+engine's payouts add up to the seed's total: the last claim's bill is solved for the remainder.
 """
 
 import asyncio
@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from stdnum import luhn
 from stdnum.cn import ric
 
 from services.kit import clock
@@ -108,6 +109,8 @@ class People:
 
     rng: random.Random
     used: set[str] = field(default_factory=set)
+    names: dict[str, str] = field(default_factory=dict)
+    """Each enrolled worker's name, by member id (a payout account is in the member's name)."""
 
     def national_id(self, sex: str) -> str:
         while True:
@@ -197,6 +200,8 @@ async def enrol_units(
         failed = [r for r in answer["results"] if r.get("status") != "ok"]
         if failed:
             raise RuntimeError(f"enrolment rows refused: {failed[:3]}")
+        for row, result in zip(rows, answer["results"], strict=True):
+            people.names[result["member_id"]] = row["name"]
         return unit["id"], [r["member_id"] for r in answer["results"]]
 
     return await _gather_limited([one_unit(i, s) for i, s in enumerate(sizes)], limit=4)
@@ -281,8 +286,10 @@ async def load_demo(client: httpx.AsyncClient, secret: str, seed: int = 2023) ->
         api, people, women_plan(), WOMEN_UNITS, WOMEN_PERSON_TIMES - 2, "F"
     )
     print("enrolled; filing claims...", file=sys.stderr)
-    approved = await file_med_claims(api, rng, med_units)
-    approved += await file_women_claims(api, people, women_units)
+    payees = await file_med_claims(api, rng, med_units)
+    payees += await file_women_claims(api, people, women_units)
+    await set_payout_accounts(api, people, {member for _, member in payees}, seed + 1)
+    approved = [claim_id for claim_id, _ in payees]
     for start in range(0, len(approved), 500):
         await api.call(
             "POST",
@@ -308,7 +315,8 @@ async def _file(api: Api, member: str, plan_code: str, facts: dict) -> dict:
     )
 
 
-async def _approve_pending(api: Api, claims: list[dict]) -> list[str]:
+async def _approve_pending(api: Api, claims: list[dict]) -> list[tuple[str, str]]:
+    """Approve the claims waiting for a reviewer: (claim id, member id) of every approved."""
     pending = [c["id"] for c in claims if c["status"] == "pending_review"]
     await _gather_limited(
         [
@@ -321,10 +329,43 @@ async def _approve_pending(api: Api, claims: list[dict]) -> list[str]:
             for claim_id in pending
         ]
     )
-    return [c["id"] for c in claims if c["status"] in ("approved", "pending_review")]
+    return [(c["id"], c["member_id"]) for c in claims if c["status"] in APPROVED_OR_PENDING]
 
 
-async def file_med_claims(api: Api, rng: random.Random, units: list) -> list[str]:
+APPROVED_OR_PENDING = ("approved", "pending_review")
+BANKS = (
+    ("622202", "中国工商银行", "呼和浩特新华支行"),
+    ("621700", "中国建设银行", "呼和浩特分行营业部"),
+    ("622848", "中国农业银行", "呼和浩特赛罕支行"),
+    ("621661", "中国银行", None),
+)
+
+
+async def set_payout_accounts(api: Api, people: People, members: set[str], seed: int) -> None:
+    """A bank card in each paid worker's name (a batch is refused for one without): a valid
+    19-digit number (Luhn check digit) at one of four banks, from a generator of its own so
+    that the year's other draws stay the seed's."""
+    rng = random.Random(seed)
+
+    def card(member: str) -> dict[str, Any]:
+        prefix, bank, branch = rng.choice(BANKS)
+        body = f"{prefix}{rng.randrange(10**11, 10**12)}"
+        return {
+            "account_name": people.names[member],
+            "account_number": body + luhn.calc_check_digit(body),
+            "bank_name": bank,
+            "bank_branch": branch,
+        }
+
+    await _gather_limited(
+        [
+            api.call("PUT", f"/api/v1/members/{member}/payout-account", json=card(member))
+            for member in sorted(members)
+        ]
+    )
+
+
+async def file_med_claims(api: Api, rng: random.Random, units: list) -> list[tuple[str, str]]:
     code = f"MED-{YEAR}"
     planned = plan_med_claims(rng, units)
     filed = await _gather_limited([_file(api, m, code, f) for m, f in planned])
@@ -343,12 +384,13 @@ async def file_med_claims(api: Api, rng: random.Random, units: list) -> list[str
     return await _approve_pending(api, filed)
 
 
-async def file_women_claims(api: Api, people: People, units: list) -> list[str]:
+async def file_women_claims(api: Api, people: People, units: list) -> list[tuple[str, str]]:
     """The seed's two payouts: 2 shares and 1 share of 10,000, each with 2,000 more."""
     code = f"WOMEN-{YEAR}"
     unit_id, _ = units[0]
     claims = []
     for shares, icd10 in ((2, "C50.9"), (1, "C53.0")):
+        national_id, name = people.national_id("F"), people.name()  # in the seed's order
         answer = await api.call(
             "POST",
             "/api/v1/enrollments/batch",
@@ -358,8 +400,8 @@ async def file_women_claims(api: Api, people: People, units: list) -> list[str]:
                 "enrolled_on": f"{YEAR - 1}-12-20",
                 "rows": [
                     {
-                        "national_id": people.national_id("F"),
-                        "name": people.name(),
+                        "national_id": national_id,
+                        "name": name,
                         "phone": people.phone(),
                         "shares": shares,
                     }
@@ -367,6 +409,7 @@ async def file_women_claims(api: Api, people: People, units: list) -> list[str]:
             },
         )
         member = answer["results"][0]["member_id"]
+        people.names[member] = name
         claims.append(
             await _file(
                 api,
