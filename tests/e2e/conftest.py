@@ -13,6 +13,7 @@ import pytest
 
 from services.kit.clock import today
 from services.stack.launcher import SplitStack
+from tests.cards import card_number
 from tests.dates import COVER_START
 from tests.split_stack import PrivatePostgres
 from tests.support import ADMIN, bearer, plan_body, valid_national_id
@@ -73,8 +74,9 @@ class Enrolled:
 
 
 def enrol_new_member(gateway: httpx.Client) -> Enrolled:
-    """Through the gateway, as the admin: a unit, a plan, a worker, her enrolment with cover
-    from 1 January (the admin may place the start, as for records that arrive late)."""
+    """Through the gateway, as the admin: a unit, a plan, a worker with her bank card, her
+    enrolment with cover from 1 January (the admin may place the start, as for records that
+    arrive late)."""
     unit = created(
         gateway.post(
             "/api/v1/units",
@@ -91,6 +93,7 @@ def enrol_new_member(gateway: httpx.Client) -> Enrolled:
             headers=ADMIN,
         )
     )
+    set_card(gateway, member["id"], "王芳")
     enrollment = created(
         gateway.post(
             "/api/v1/enrollments",
@@ -104,6 +107,15 @@ def enrol_new_member(gateway: httpx.Client) -> Enrolled:
         )
     )
     return Enrolled(unit["id"], member["id"], plan["code"], enrollment["id"])
+
+
+def set_card(gateway: httpx.Client, member_id: str, name: str) -> str:
+    """A valid bank card in the member's name as her payout account; its number."""
+    number = card_number()
+    body = {"account_name": name, "account_number": number, "bank_name": "中国工商银行"}
+    response = gateway.put(f"/api/v1/members/{member_id}/payout-account", json=body, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return number
 
 
 def hospital_stay(reference: str) -> dict[str, Any]:

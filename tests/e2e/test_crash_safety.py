@@ -28,6 +28,7 @@ import pytest
 
 from services.kit.clock import today
 from services.stack.launcher import SplitStack
+from tests.cards import card_number
 from tests.dates import COVER_START
 from tests.split_stack import PrivatePostgres, owner, running_stack
 from tests.support import ADMIN, FINANCE, REVIEWER, bearer, plan_body, valid_national_id
@@ -159,6 +160,11 @@ async def new_members(
                 headers=ADMIN,
             )
         )
+        card = {"account_name": "张伟", "account_number": card_number(), "bank_name": "中国银行"}
+        account = await client.put(
+            f"/api/v1/members/{member['id']}/payout-account", json=card, headers=ADMIN
+        )
+        assert account.status_code == 200, account.text
         created(
             await client.post(
                 "/api/v1/enrollments",

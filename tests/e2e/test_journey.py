@@ -1,6 +1,7 @@
 """The whole journey through the gateway of the split topology: unit, member, plan,
 enrolment, claim, approval, payment, reports; the claim's request id is in both services'
-logs (claims handled it, the registry answered its coverage call)."""
+logs (claims handled it, the registry answered its coverage call). Then the money to the
+workers' cards: the bank file, the bank's answer with a failure, the claim paid again."""
 
 from decimal import Decimal
 
@@ -9,7 +10,7 @@ import pytest
 
 from services.kit.clock import today
 from services.stack.launcher import SplitStack
-from tests.e2e.conftest import created, enrol_new_member, hospital_stay, request_id
+from tests.e2e.conftest import created, enrol_new_member, hospital_stay, request_id, set_card
 from tests.split_stack import owner, wait_for_logs
 from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER
 
@@ -105,3 +106,71 @@ class TestJourney:
         )
         assert coverage.status_code == 200, coverage.text
         assert coverage.json()["covered"] is True
+
+
+class TestMoneyToTheCard:
+    def test_paid_onto_the_card_the_bank_returns_one_and_it_is_paid_again(
+        self, gateway: httpx.Client
+    ) -> None:
+        """Two workers with their cards, a claim each, one batch; the bank's file, its answer
+        with one failure (the claim back to approved), that claim paid again in a new batch
+        onto the card set since."""
+        workers = [enrol_new_member(gateway), enrol_new_member(gateway)]
+        claims = []
+        for worker in workers:
+            claim = created(
+                gateway.post(
+                    "/api/v1/claims",
+                    json=worker.claim(hospital_stay(request_id())),
+                    headers=worker.member,
+                )
+            )
+            if claim["status"] == "pending_review":
+                decision = gateway.post(
+                    f"/api/v1/claims/{claim['id']}/decision",
+                    json={"decision": "approve", "reason": "invoices checked"},
+                    headers=REVIEWER,
+                )
+                assert decision.status_code == 200, decision.text
+            claims.append(claim)
+
+        def pay(claim_ids: list[str], reference: str) -> dict:
+            body = {"claim_ids": claim_ids, "paid_on": str(today()), "reference": reference}
+            return created(gateway.post("/api/v1/payouts", json=body, headers=FINANCE))
+
+        batch = pay([c["id"] for c in claims], "DF-E2E-1")
+        cards = {e["claim_id"]: e["account_number"] for e in batch["entries"]}
+        assert all("*" in number for number in cards.values())  # masked in the answer
+
+        download = gateway.get(f"/api/v1/payouts/{batch['id']}/bank-file", headers=FINANCE)
+        assert download.status_code == 200, download.text
+        lines = download.content.decode("gb18030").split("\r\n")
+        assert lines[0] == "序号,户名,账号,开户行,金额,用途"
+        total = Decimal(batch["total"])
+        assert lines[-2] == f"合计,2,,,{total:.2f},"
+        first, second = (line.split(",") for line in lines[1:3])
+        assert first[2].isdigit() and len(first[2]) == 19  # the full number, for the bank
+
+        answer = f"{','.join(first[:5])},成功,\r\n{','.join(second[:5])},失败,账户已冻结\r\n"
+        result = ("序号,户名,账号,开户行,金额,状态,失败原因\r\n" + answer).encode("gb18030")
+        upload = gateway.post(
+            f"/api/v1/payouts/{batch['id']}/bank-result",
+            files={"file": ("代发结果.csv", result, "text/csv")},
+            headers=FINANCE,
+        )
+        assert upload.status_code == 200, upload.text
+        settled, returned = upload.json()["results"]
+        assert (settled["status"], returned["status"]) == ("settled", "returned")
+        bounced = returned["claim_id"]
+        back = gateway.get(f"/api/v1/claims/{bounced}", headers=ADMIN).json()
+        assert back["status"] == "approved"
+        assert "账户已冻结" in back["history"][-1]["reason"]
+
+        owner = next(w for w, c in zip(workers, claims, strict=True) if c["id"] == bounced)
+        new_card = set_card(gateway, owner.member_id, "王芳")
+        again = pay([bounced], "DF-E2E-2")
+        [entry] = again["entries"]
+        assert entry["account_number"] == f"{new_card[:6]}{'*' * 9}{new_card[-4:]}"
+        assert gateway.get(f"/api/v1/claims/{bounced}", headers=ADMIN).json()["status"] == "paid"
+        again_file = gateway.get(f"/api/v1/payouts/{again['id']}/bank-file", headers=FINANCE)
+        assert new_card in again_file.content.decode("gb18030")

@@ -1,13 +1,14 @@
-"""Identity numbers and tokens never reach a log.
+"""Identity numbers, bank card numbers and tokens never reach a log.
 
 A whole journey through the gateway of a split stack of this module's own: units, workers
 registered with their identity numbers (by the admin, by their unit's hr, from an enrolment
-list), searched for by identity number, an enrolment, a claim, its review, its payment, the
-reports and the audit log; then what goes wrong: a forged, a tampered and a malformed token, an
-identity number with a wrong check digit, an identity number typed where an id belongs (in the
-path, in a query, in a claim), searches by identity number while the registry is down and
-beyond the rate limit. Then every file every process wrote in the run directory (the services'
-JSON logs, nginx's access and error logs and its own output) is read whole."""
+list), searched for by identity number, a bank card, an enrolment, a claim, its review, its
+payment, the bank file and the bank's result, the reports and the audit log; then what goes
+wrong: a forged, a tampered and a malformed token, an identity number with a wrong check digit,
+an identity number typed where an id belongs (in the path, in a query, in a claim), searches by
+identity number while the registry is down and beyond the rate limit. Then every file every
+process wrote in the run directory (the services' JSON logs, nginx's access and error logs and
+its own output) is read whole."""
 
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import pytest
 
 from services.kit.clock import today
 from services.stack.launcher import SplitStack
+from tests.cards import card_number
 from tests.dates import COVER_START, day
 from tests.split_stack import BURST, PrivatePostgres, running_stack
 from tests.support import (
@@ -63,6 +65,7 @@ class Journey:
             h["Authorization"].split()[1] for h in (ADMIN, AUDITOR, FINANCE, REVIEWER)
         }
         self.request_ids: list[str] = []
+        self.cards: set[str] = set()
         self.in_path = ""  # the identity number a client typed where a member id belongs
 
     def number(self, birth: date = date(1985, 6, 15), sex: str = "F") -> str:
@@ -127,6 +130,11 @@ def a_whole_journey(j: Journey) -> None:
     assert [m["id"] for m in found["items"]] == [member["id"]]
     j.json("GET", "/api/v1/members", hr, 200, params={"q": second})
     j.json("GET", f"/api/v1/members/{member['id']}", hr, 200)
+    card = card_number()
+    j.cards.add(card)
+    account = {"account_name": "李娜", "account_number": card, "bank_name": "中国工商银行"}
+    j.json("PUT", f"/api/v1/members/{member['id']}/payout-account", hr, 200, json=account)
+    j.json("GET", f"/api/v1/members/{member['id']}/payout-account", AUDITOR, 200)
     j.json("PATCH", f"/api/v1/members/{member['id']}", ADMIN, 200, json={"phone": "13900139000"})
     j.json(
         "POST",
@@ -184,12 +192,23 @@ def a_whole_journey(j: Journey) -> None:
             200,
             json={"decision": "approve", "reason": "invoices checked"},
         )
-    j.json(
+    batch = j.json(
         "POST",
         "/api/v1/payouts",
         FINANCE,
         201,
         json={"claim_ids": [claim["id"]], "paid_on": str(today()), "reference": "BANK-HYG-1"},
+    )
+    bank_file = f"/api/v1/payouts/{batch['id']}/bank-file"
+    assert card in j.send("GET", bank_file, FINANCE, 200).content.decode("gb18030")
+    amount = batch["entries"][0]["amount"]
+    result = f"序号,账号,金额,状态,失败原因\n1,{card},{amount},失败,账户已销户\n".encode("gb18030")
+    j.json(
+        "POST",
+        f"/api/v1/payouts/{batch['id']}/bank-result",
+        FINANCE,
+        200,
+        files={"file": ("result.csv", result, "text/csv")},
     )
     j.json("GET", "/api/v1/payouts", FINANCE, 200, params={"plan_code": code})
     j.json("GET", "/api/v1/reports/claims", AUDITOR, 200, params={"plan_code": code})
@@ -271,8 +290,11 @@ def every_file_written(run_dir: Path) -> dict[Path, str]:
     }
 
 
-def assert_nothing_secret(files: dict[Path, str], numbers: set[str], tokens: set[str]) -> None:
+def assert_nothing_secret(
+    files: dict[Path, str], numbers: set[str], tokens: set[str], cards: set[str]
+) -> None:
     needles = {number: "identity number" for number in numbers}
+    needles |= {card: "bank card number" for card in cards}
     needles |= {number[:17]: "identity number (without its check digit)" for number in numbers}
     for token in tokens:
         needles[token] = "bearer token"
@@ -307,7 +329,8 @@ class TestLogHygiene:
         access = stack.topology.run_dir / "logs" / "access.log"
         assert all(rid in files[access] for rid in journey.request_ids)
         assert sum(rid not in services_log for rid in journey.request_ids) == 2
-        assert_nothing_secret(files, journey.numbers, journey.tokens)
+        assert journey.cards
+        assert_nothing_secret(files, journey.numbers, journey.tokens, journey.cards)
         # What a path a client got wrong leaves behind: the number masked as the API masks it.
         masked = f"{journey.in_path[:6]}********{journey.in_path[-4:]}"
         assert f"/api/v1/members/{masked}" in files[access]
