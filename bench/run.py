@@ -23,6 +23,8 @@ as uvicorn processes, nginx in front) on fresh databases `mutualaid_bench_member
   bench/report_fixture.py) through the gateway, 20 times: p50;
 - the 100,000-row import (bench/import_100k.py, in its own process, stack stopped) against
   Postgres COPY of the same rows;
+- a payment batch of 10,000 claims and one of 1,000, their bank files and the bank's result
+  files with 1% failures (bench/bank_files.py, in its own process, stack stopped);
 - the payout engine alone (bench/engine.py, in its own process, stack stopped).
 
 Prints ONE JSON object: each figure, its baseline, the ratio, the target, pass or fail.
@@ -234,6 +236,18 @@ def measure_import(postgres: str, rows: int) -> dict[str, Any]:
     return found
 
 
+def measure_bank_files(postgres: str, quick: bool) -> dict[str, Any]:
+    """bench/bank_files.py in its own process (stack stopped): a batch of 10,000 claims and one
+    of 1,000, their bank files and result files."""
+    command = [sys.executable, "-m", "bench.bank_files", "--postgres", postgres]
+    if quick:
+        command += ["--sizes", "1000,100"]
+    try:
+        return run_json(command, timeout=1800)
+    except (RuntimeError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
+        return {"measured": False, "reason": f"bench/bank_files.py failed: {str(exc)[-400:]}"}
+
+
 def measure_engine(quick: bool) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.engine"]
     if quick:
@@ -391,6 +405,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             result["report"] = {"fixture": loaded, **time_report(url, loaded["report_plan"], 20)}
         result["import"] = measure_import(args.postgres, import_rows)
+        result["bank_files"] = measure_bank_files(args.postgres, args.quick)
         result["engine"] = measure_engine(args.quick)
     finally:
         stack.stop()
