@@ -1,5 +1,6 @@
 """Every state-changing request appears in the audit log with actor, time, request id and the
-values before and after. A new POST, PUT, PATCH or DELETE route without an entry here fails the suite."""
+values before and after. A new POST, PUT, PATCH or DELETE route without an entry here fails the
+suite."""
 
 import pytest
 

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from services.kit.clock import today
 from tests.access_rules import PUBLIC, PUBLIC_UNLISTED, ROLES, RULES, Route, cases
+from tests.cards import card_number
 from tests.claims.support_claims import (
     CLAIMS,
     created,
@@ -35,7 +36,6 @@ from tests.claims.support_claims import (
     new_unit,
     pay,
 )
-from tests.cards import card_number
 from tests.databases import wipe
 from tests.dates import NEXT_COVER_START, YEAR
 from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER, bearer, plan_body
