@@ -204,4 +204,55 @@ class TestNamesRefuseControlCharacters:
         from members_api.units.schemas import UnitCreate
 
         schema = UnitCreate.model_json_schema()
-        assert schema["properties"]["name"]["pattern"] == r"^[^\x00-\x1f\x7f-\x9f]*$"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+        assert schema["properties"]["name"]["pattern"] == pattern
+
+
+# Embeddings, overrides and isolates: U+202E before "LTD" shows it as "DTL".
+BIDI_CONTROLS = [
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+]
+
+
+class TestNamesRefuseBidiControls:
+    @pytest.mark.parametrize("bidi", BIDI_CONTROLS, ids=[f"U+{ord(c):04X}" for c in BIDI_CONTROLS])
+    async def test_unit_and_contact_names(self, members, bidi):
+        for field in ("name", "contact_name"):
+            body = {"name": "第一机床厂", field: f"第一机床厂{bidi}LTD"}
+            response = await members.post("/api/v1/units", json=body, headers=ADMIN)
+            assert response.status_code == 422, response.text
+            assert response.json()["errors"][0]["loc"] == [field]
+
+    async def test_a_member_a_plan_and_a_hospital_name(self, members, api):
+        unit = await new_unit(members)
+        body = {"national_id": "11010519491231002X", "name": "王\u202e芳", "unit_id": unit}
+        response = await members.post("/api/v1/members", json=body, headers=ADMIN)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["name"]
+
+        response = await members.post(
+            "/api/v1/plans", json=plan_body("MED-2026", name="互助\u2067计划"), headers=ADMIN
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["name"]
+
+        enrolled = await enrolled_member(api)
+        facts = hospital_stay(day(3, 1), hospital="第一\u202d医院")
+        response = await api.post(CLAIMS, json=enrolled.claim(facts), headers=enrolled.member)
+        assert response.status_code == 422, response.text
+        assert "hospital" in response.json()["detail"]
+
+    async def test_right_to_left_names_are_taken(self, members):
+        # Hebrew and Arabic letters, and the right-to-left mark: no override
+        for name in ("שלום", "مصنع\u200fالأول"):
+            response = await members.post("/api/v1/units", json={"name": name}, headers=ADMIN)
+            assert response.status_code == 201, response.text
+            assert response.json()["name"] == name
