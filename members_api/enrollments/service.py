@@ -11,8 +11,14 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from members_api.audit import audit
 from members_api.enrollments import periods, rules
-from members_api.enrollments.schemas import ID_PATTERN, EnrollmentCreate, EnrollmentStatus
+from members_api.enrollments.schemas import (
+    ID_PATTERN,
+    EnrollmentCreate,
+    EnrollmentRead,
+    EnrollmentStatus,
+)
 from members_api.members.service import get_member
 from members_api.models import Enrollment, Member, Plan, Unit
 from members_api.plans.service import get_plan
@@ -135,6 +141,16 @@ async def create_enrollment(
     )
     session.add(enrollment)
     await session.flush()
+    after = EnrollmentRead.model_validate(enrollment).model_dump(mode="json")
+    after["starts_on_set_by_admin"] = data.starts_on is not None
+    await audit.record(
+        session,
+        principal,
+        action="enrollment.create",
+        entity="enrollment",
+        entity_id=enrollment.id,
+        after=after,
+    )
     return enrollment
 
 
@@ -154,7 +170,9 @@ def _may_see(principal: Principal, enrollment: Enrollment) -> bool:
     return principal.can_see_unit(enrollment.unit_id)
 
 
-async def cancel_enrollment(session: AsyncSession, enrollment: Enrollment) -> Enrollment:
+async def cancel_enrollment(
+    session: AsyncSession, principal: Principal, enrollment: Enrollment, reason: str | None
+) -> Enrollment:
     """Only before cover starts: contributions are not refunded once it has. `enrollment`:
     looked up by the route first, so another unit's or member's is 404 (services.kit.access)."""
     if enrollment.status == "cancelled":
@@ -168,6 +186,15 @@ async def cancel_enrollment(session: AsyncSession, enrollment: Enrollment) -> En
     enrollment.status = "cancelled"
     enrollment.cancelled_at = now()
     await session.flush()
+    await audit.record(
+        session,
+        principal,
+        action="enrollment.cancel",
+        entity="enrollment",
+        entity_id=enrollment.id,
+        before={"status": "active"},
+        after={"status": "cancelled", "reason": reason},
+    )
     return enrollment
 
 
