@@ -1,7 +1,11 @@
-"""Tokens that must not work, and production settings that must not start."""
+"""Tokens that must not work, and settings that must not start (production ones, a malformed
+clock pin)."""
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -70,6 +74,15 @@ class TestTokenAttacks:
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == "application/problem+json"
 
+    @pytest.mark.parametrize("sub", ["system", "SYSTEM", " System ", "ｓｙｓｔｅｍ"])
+    async def test_no_token_may_pass_for_the_system(self, api, sub):
+        """The system's own approvals are recorded as `system`: a person with that name could
+        not be told from it, nor pay what it approved."""
+        token = issue_token(DEVELOPMENT_JWT_SECRET, role="finance", sub=sub)
+        response = await api.get("/api/v1/plans", headers=_bearer(token))
+        assert response.status_code == 401, response.text
+        assert "reserved" in response.json()["detail"]
+
     async def test_a_token_that_worked_is_refused_once_it_expires(self, api, monkeypatch):
         token = issue_token(DEVELOPMENT_JWT_SECRET, role="admin", ttl=timedelta(minutes=5))
         assert (await api.get("/api/v1/plans", headers=_bearer(token))).status_code == 200
@@ -122,6 +135,20 @@ class TestProductionSettings:
         assert clock.pinned() is not None
         with pytest.raises(ValidationError, match=clock.PIN_VARIABLE):
             settings_class(environment="production", database_url=POSTGRES_URL)
+
+    @pytest.mark.parametrize(
+        "value", ["2027-13-01T00:00:00+08:00", "2027-01-01T00:01:00", "tomorrow"]
+    )
+    def test_a_malformed_pin_is_one_line_naming_the_variable(self, value):
+        env = {**os.environ, clock.PIN_VARIABLE: value}
+        command = [sys.executable, "-m", "services.stack.cli", "token", "--role", "admin"]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 1, result.stdout
+        assert "Traceback" not in result.stderr, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"{clock.PIN_VARIABLE}={value!r} is not an instant")
+        assert "2027-01-01T00:01:00+08:00" in lines[0]  # what a good one looks like
 
     def test_a_strong_secret_and_postgres_start(self, monkeypatch):
         monkeypatch.setenv("MUTUALAID_JWT_SECRET", STRONG_SECRET)

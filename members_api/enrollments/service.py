@@ -7,14 +7,19 @@ the other (max_shares holds across concurrent requests)."""
 import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from members_api.audit import audit
 from members_api.contributions.ledger import Part, Pool, UnitLedger, fen, paid_by, yuan
 from members_api.enrollments import periods, rules
-from members_api.enrollments.schemas import ID_PATTERN, EnrollmentCreate, EnrollmentStatus
+from members_api.enrollments.schemas import (
+    ID_PATTERN,
+    EnrollmentCreate,
+    EnrollmentRead,
+    EnrollmentStatus,
+)
 from members_api.members.service import get_member
 from members_api.models import Enrollment, Member, Plan, Unit
 from members_api.plans.service import get_plan
@@ -143,6 +148,16 @@ async def create_enrollment(
     for part in given:
         ledger.give(part.contribution_id, enrollment.id, part.fen)
     await ledger.save()
+    after = EnrollmentRead.model_validate(enrollment).model_dump(mode="json")
+    after["starts_on_set_by_admin"] = data.starts_on is not None
+    await audit.record(
+        session,
+        principal,
+        action="enrollment.create",
+        entity="enrollment",
+        entity_id=enrollment.id,
+        after=after,
+    )
     return enrollment
 
 
@@ -174,11 +189,11 @@ def _may_see(principal: Principal, enrollment: Enrollment) -> bool:
 
 
 async def cancel_enrollment(
-    session: AsyncSession, enrollment: Enrollment
-) -> tuple[Enrollment, Decimal]:
+    session: AsyncSession, principal: Principal, enrollment: Enrollment, reason: str | None
+) -> Enrollment:
     """Only before cover starts: contributions are not refunded once it has. What the unit's
     payments gave it goes back to the unit's credit, which then pays the unit's unpaid
-    enrolments in the plan, oldest first. Answers the enrolment and the amount returned.
+    enrolments in the plan, oldest first (the audit record says how much was returned).
     `enrollment`: looked up by the route first, so another unit's or member's is 404
     (services.kit.access)."""
     # The unit's ledger first, then the enrolment read again under it (a payment may just
@@ -201,7 +216,20 @@ async def cancel_enrollment(
     await ledger.give_to_unpaid(pool)
     ledger.credit = pool.fen
     await ledger.save()
-    return enrollment, yuan(returned)
+    await audit.record(
+        session,
+        principal,
+        action="enrollment.cancel",
+        entity="enrollment",
+        entity_id=enrollment.id,
+        before={"status": "active"},
+        after={
+            "status": "cancelled",
+            "reason": reason,
+            "returned_to_credit": str(yuan(returned)),
+        },
+    )
+    return enrollment
 
 
 async def list_enrollments(
