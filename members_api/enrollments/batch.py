@@ -13,7 +13,9 @@ transaction:
 4. the unit's credit for the plan (members_api.contributions.ledger; its row locked after the
    members) pays the new enrolments as they are planned, first row first: their
    contribution_paid and paid_on are written with them, their allocations by COPY too;
-5. one audit event records the batch (entity `enrollment_batch`: counts and row range).
+5. the rows' payout accounts (optional card columns) are written once the members are
+   (members_api.payout_accounts.bulk);
+6. one audit event records the batch (entity `enrollment_batch`: counts and row range).
 
 Members are matched by identity number. A new one is registered to the batch's unit; a known
 one stays in its unit (admin: enrolled through the batch's unit all the same; hr: another
@@ -26,10 +28,10 @@ import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Dialect, select
+from sqlalchemy import Dialect, String, bindparam, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
@@ -51,10 +53,12 @@ from members_api.enrollments.batch_plan import (
 )
 from members_api.enrollments.service import refuse_admin_only_fields
 from members_api.models import ContributionAllocation, Enrollment, Member, Plan, Unit
+from members_api.payout_accounts.bulk import BatchAccounts, any_card, stored_accounts
 from members_api.plans.service import get_plan
 from members_api.problems import CONCURRENT_REGISTRATION
 from services.kit.auth import Principal
 from services.kit.clock import now, today
+from services.kit.database import UtcDateTime
 from services.kit.errors import NotFound
 from services.kit.identity import COMPACT_NATIONAL_ID, compact_national_id, validate_national_id
 from services.kit.ids import new_id
@@ -68,7 +72,7 @@ _members = Member.__table__  # type: ignore[attr-defined]
 _enrollments = Enrollment.__table__  # type: ignore[attr-defined]
 _plans = Plan.__table__  # type: ignore[attr-defined]
 _allocations = ContributionAllocation.__table__  # type: ignore[attr-defined]
-Prepared = tuple[list[Any], list[Any], list[Any]]
+Prepared = tuple[list[Any], list[Any], list[Any], list[list[str]]]
 
 
 async def batch_target(
@@ -133,14 +137,14 @@ async def known_members(session: AsyncSession, target: BatchTarget, numbers: lis
     m, dialect = _members.c, await dialect_of(session)
     for chunk in chunks(numbers):
         query = (
-            select(m.id, m.national_id, m.unit_id, m.status, m.left_on, m.sex, m.birth_date)
+            select(m.id, m.national_id, m.unit_id, m.status, m.left_on, m.sex, m.birth_date, m.name)
             .where(among(m.national_id, chunk, dialect))
             .order_by(m.national_id)
             .with_for_update()
         )
         for row in await session.execute(query):
             members[row.national_id] = KnownMember(
-                row.id, row.unit_id, row.status, row.left_on, row.sex, row.birth_date
+                row.id, row.unit_id, row.status, row.left_on, row.sex, row.birth_date, row.name
             )
     holdings: dict[str, list[Holding]] = defaultdict(list)
     previous_ends: dict[str, list[date]] = defaultdict(list)
@@ -170,10 +174,34 @@ async def known_members(session: AsyncSession, target: BatchTarget, numbers: lis
     return Known(members, dict(holdings), dict(previous_ends))
 
 
+def _allocations_from(target: BatchTarget, at: datetime) -> Any:
+    """The allocation rows of a range of the batch's enrolments paid from one payment, made
+    from the enrolments just written (one INSERT ... SELECT: nothing goes through Python; an
+    allocation's id is its enrolment's, under the allocation prefix)."""
+    e, a = _enrollments.c, _allocations.c
+    rows = select(
+        literal("cal_") + func.substr(e.id, 5),
+        bindparam("lot", type_=String),
+        e.id,
+        e.contribution_paid,
+        literal(at, UtcDateTime),
+    ).where(
+        e.unit_id == target.unit_id,
+        e.plan_code == target.plan_code,
+        e.created_at == at,
+        e.id.between(bindparam("first", type_=String), bindparam("last", type_=String)),
+        e.contribution_paid > 0,
+    )
+    return insert(_allocations).from_select(
+        [a.id, a.contribution_id, a.enrollment_id, a.amount, a.at], rows
+    )
+
+
 class _Writer:
     """Writes each part's new members and enrolments; `prepare` runs in the worker thread."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, target: BatchTarget, at: datetime) -> None:
+        self.paid_from = _allocations_from(target, at)
         self.members = BulkInsert(_members, MEMBER_COLUMNS, dialect)
         self.enrollments = BulkInsert(_enrollments, ENROLLMENT_COLUMNS, dialect)
         self.allocations = BulkInsert(_allocations, ALLOCATION_COLUMNS, dialect)
@@ -183,10 +211,11 @@ class _Writer:
             self.members.prepare(planned.new_members),
             self.enrollments.prepare(planned.new_enrollments),
             self.allocations.prepare(planned.new_allocations),
+            planned.paid_from,
         )
 
     async def write(self, session: AsyncSession, prepared: Prepared) -> None:
-        members, enrollments, allocations = prepared
+        members, enrollments, allocations, paid_from = prepared
         try:
             await self.members.write(session, members)
         except IntegrityError:  # a concurrent request registered some of the same workers
@@ -195,6 +224,8 @@ class _Writer:
                 "send the batch again (those rows will then match the registered workers)"
             ) from None
         await self.enrollments.write(session, enrollments)
+        for lot, first, last in paid_from:
+            await session.execute(self.paid_from, {"lot": lot, "first": first, "last": last})
         await self.allocations.write(session, allocations)
 
 
@@ -225,8 +256,13 @@ async def enrol_batch(
     ledger = await UnitLedger.lock(session, target.unit_id, target.plan_code)
     credit = await ledger.pool()
     at = ledger.at = now()
-    checker, planner = RowChecker(), Planner(principal, target, known, at, credit)
-    writer = _Writer((await session.connection()).dialect)
+    # The payout accounts on file of the known members, if any row has a card.
+    holders = [member.id for member in known.members.values()] if any_card(raw_rows) else []
+    stored = await stored_accounts(session, holders)
+    accounts = BatchAccounts(stored, at, principal.sub)
+    checker = RowChecker()
+    planner = Planner(principal, target, known, at, credit, accounts)
+    writer = _Writer((await session.connection()).dialect, target, at)
     writing: asyncio.Task[None] | None = None
     try:
         for part in _parts(raw_rows):
@@ -244,10 +280,12 @@ async def enrol_batch(
         }
         totals = planner.totals()
         contributions = planner.contributions()
+        payout_accounts = accounts.summary()
         answer = {
             **header,
             "totals": totals,
             "contributions": contributions,
+            "payout_accounts": payout_accounts,
             "results": planner.results,
         }
         # ASCII: a row's unknown field is named in its error, and may not be valid UTF-8
@@ -260,6 +298,7 @@ async def enrol_batch(
             # the error on its way out rolls the transaction back.
             with contextlib.suppress(Exception):
                 await writing
+    await accounts.write(session, principal)
     ledger.credit = credit.fen
     await ledger.save()
     await audit.record(
@@ -275,6 +314,7 @@ async def enrol_batch(
             "row_range": [raw_rows[0][0], raw_rows[-1][0]] if raw_rows else None,
             "totals": totals,
             "contributions": contributions,
+            "payout_accounts": payout_accounts,
             # Every member and enrolment the batch created has this created_at.
             "created_at": at.isoformat(),
         },

@@ -193,7 +193,7 @@ async def cancel_enrollment(
 ) -> Enrollment:
     """Only before cover starts: contributions are not refunded once it has. What the unit's
     payments gave it goes back to the unit's credit, which then pays the unit's unpaid
-    enrolments in the plan, oldest first; the audit record names the amount returned.
+    enrolments in the plan, oldest first (the audit record says how much was returned).
     `enrollment`: looked up by the route first, so another unit's or member's is 404
     (services.kit.access)."""
     # The unit's ledger first, then the enrolment read again under it (a payment may just
@@ -223,7 +223,11 @@ async def cancel_enrollment(
         entity="enrollment",
         entity_id=enrollment.id,
         before={"status": "active"},
-        after={"status": "cancelled", "reason": reason, "returned_to_credit": str(yuan(returned))},
+        after={
+            "status": "cancelled",
+            "reason": reason,
+            "returned_to_credit": str(yuan(returned)),
+        },
     )
     return enrollment
 

@@ -17,23 +17,36 @@ from services.kit.exports import Sheet as ExportSheet
 from services.kit.exports import csv_response, workbook, xlsx_bytes_response
 from services.kit.uploads import Table, header_name, read_table
 
-FIELDS = ("national_id", "name", "phone", "shares")
+FIELDS = ("national_id", "name", "phone", "shares", "account_number", "bank_name")
 REQUIRED = ("national_id", "name", "shares")
-CHINESE = {"national_id": "身份证号", "name": "姓名", "phone": "手机号", "shares": "份数"}
+CHINESE = {
+    "national_id": "身份证号",
+    "name": "姓名",
+    "phone": "手机号",
+    "shares": "份数",
+    "account_number": "银行卡号",
+    "bank_name": "开户行",
+}
 # Headers are compared trimmed and case-folded; a few spellings seen on real lists are kept.
 HEADERS = {
     **{field: field for field in FIELDS},
     **{chinese: field for field, chinese in CHINESE.items()},
     "身份证号码": "national_id",
     "手机号码": "phone",
+    "银行账号": "account_number",
+    "卡号": "account_number",
+    "开户银行": "bank_name",
 }
-SAMPLE_ROW = ("11010519491231002X", "张三", "13800138000", 1)  # the GB 11643 example number
+# The GB 11643 example number; no card (a payout account is optional).
+SAMPLE_ROW = ("11010519491231002X", "张三", "13800138000", 1, None, None)
 
 
 def read_upload(file: IO[bytes], filename: str | None, content_type: str | None) -> Table:
     """The data rows of an uploaded list, each as (line, {field: text}); blank lines are
-    skipped. 415 for what is not a CSV or XLSX file, 422 for a missing column."""
-    return read_table(file, filename, content_type, _columns, LIMITS)
+    skipped. 415 for what is not a CSV or XLSX file, 422 for a missing column. A card number
+    in an XLSX number cell has lost digits: its text is the float's, which the card check
+    refuses with its reason (members_api.payout_accounts.checks)."""
+    return read_table(file, filename, content_type, _columns, LIMITS, digits=["account_number"])
 
 
 def _columns(header: Sequence[Any]) -> dict[int, str]:
@@ -52,7 +65,8 @@ def _columns(header: Sequence[Any]) -> dict[int, str]:
         raise InvalidInput(
             ["file", "header"],
             f"missing column {named}: the first line must name the columns 身份证号, 姓名, "
-            "份数 and optionally 手机号 (or national_id, name, shares, phone)",
+            "份数 and optionally 手机号, 银行卡号, 开户行 (or national_id, name, shares, phone, "
+            "account_number, bank_name)",
         )
     return columns
 
@@ -71,10 +85,11 @@ def template(format: Literal["xlsx", "csv"]) -> Response:
     assert sheet is not None
     for header in sheet[1]:
         header.font = Font(bold=True)
-    for column, width in zip("ABCD", (24, 12, 16, 8), strict=True):
+    for column, width in zip("ABCDEF", (24, 12, 16, 8, 26, 20), strict=True):
         sheet.column_dimensions[column].width = width
-    # Text, so that Excel keeps all 18 digits of a typed identity number (and a phone's).
-    for column in "AC":
+    # Text, so that Excel keeps all 18 digits of a typed identity number (a phone's, and the
+    # 16 to 19 of a card number).
+    for column in "ACE":
         sheet.column_dimensions[column].number_format = "@"
-    sheet["A2"].number_format = sheet["C2"].number_format = "@"
+        sheet[f"{column}2"].number_format = "@"
     return xlsx_bytes_response(book, name)

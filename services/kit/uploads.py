@@ -6,9 +6,15 @@ file may weigh is the same question for both, answered here with the limits each
 
 - A 1 MB XLSX can inflate to gigabytes (a zip bomb), one cell can hold a whole file, a sheet can
   declare a million blank rows: openpyxl would build all of it in memory. So the workbook's zip
-  is measured first, part by part, inflating into a small buffer (a zip can lie about its
-  sizes) and running the XML through expat without building anything; only a workbook within
-  every limit reaches openpyxl.
+  is measured first: its list of parts from the zip's end records (before zipfile builds an
+  entry for each of a million parts), then part by part, inflating into a small buffer (a zip
+  can lie about its sizes) and running the XML through expat without building anything; only
+  a workbook within every limit reaches openpyxl.
+- Every part is read as XML, whatever its name: openpyxl finds a sheet through the workbook's
+  relationships and [Content_Types].xml, so a sheet named xl/worksheets/sheet1.bin is read by
+  it like any other, and is measured like any other here. A part that expat finds is not XML
+  (a picture, printer settings) is only counted from there on: openpyxl reads its XML with the
+  same expat (xml.etree), so it cannot take more from such a part than the scan measured.
 - The CSV path has the same row, column and cell limits, and reads no line past its limit.
 
 Every refusal is a problem naming its rule in `code` (services.kit.problems UPLOAD_LIMITS),
@@ -26,8 +32,9 @@ import hashlib
 import io
 import itertools
 import pyexpat
+import struct
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import PurePath
@@ -44,6 +51,7 @@ CSV_TYPES = {"text/csv", "application/csv", "text/comma-separated-values"}
 _ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
 _READ = 1 << 20
 _CHUNK = 1 << 16
+# Parts that must be XML: one of these that is not is refused (any other part may be binary).
 _XML_PARTS = (".xml", ".rels", ".vml")
 # Elements that begin one value as openpyxl reads it: a cell, a shared string, a row.
 _VALUE_STARTS = frozenset({"c", "si", "row"})
@@ -62,7 +70,10 @@ class UploadLimits:
     max_line_chars: int = 1 << 20
     """Characters of one CSV line (a quoted cell may span lines; each is read up to this)."""
     max_zip_parts: int = 100
-    max_inflated_bytes: int = 128 << 20
+    max_central_directory_bytes: int = 100 * 1024
+    """The zip's list of parts (an entry is 46 bytes, its name and extra fields: a part's name
+    is under 100 characters in every workbook an office suite writes)."""
+    max_inflated_bytes: int = 64 << 20
     """An XLSX's parts inflated, all together."""
     max_compression_ratio: int = 100
     """How many times a part inflating past `ratio_floor` bytes may inflate (sheets written by
@@ -134,8 +145,9 @@ def file_kind(file: IO[bytes], filename: str | None, content_type: str | None) -
 
 
 def measure_workbook(file: IO[bytes], limits: UploadLimits) -> None:
-    """Refuse a workbook over a limit; leaves `file` at its start. 413 for its size, 422
-    for a cell or a row, 415 for what is not a zip or declares a DTD (entities)."""
+    """Refuse a workbook over a limit; leaves `file` at its start. 413 for its size or its
+    rows, 422 for a cell or a row's cells, 415 for what is not a zip or declares a DTD."""
+    _measure_central_directory(file, limits)  # before zipfile builds an entry for every part
     try:
         archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -143,16 +155,59 @@ def measure_workbook(file: IO[bytes], limits: UploadLimits) -> None:
     with archive:
         parts = archive.infolist()
         if len(parts) > limits.max_zip_parts:
-            raise refusal(
-                problems.TOO_MANY_ZIP_PARTS,
-                f"the workbook has more than {limits.max_zip_parts} parts",
-            )
+            raise _too_many_parts(limits)
         if sum(part.file_size for part in parts) > limits.max_inflated_bytes:
             raise _inflates_too_much(limits)
         inflated = 0
         for part in parts:
             inflated = _measure_part(archive, part, inflated, limits)
     file.seek(0)
+
+
+# The End Of Central Directory record (22 bytes and a comment of up to 65,535), the Zip64
+# locator before it (20 bytes) and the Zip64 record it points to (56 bytes).
+_END = struct.Struct("<4s4H2LH")
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_END = struct.Struct("<4sQ2H2L4Q")
+
+
+def _measure_central_directory(file: IO[bytes], limits: UploadLimits) -> None:
+    """Read the number of parts and the central directory's size from the zip's end records,
+    and refuse too many before zipfile reads the directory (it would build an entry for each
+    of a million parts). zipfile reads the directory by its size, not by the count, so the
+    size is bounded too. A file without the records is left for zipfile to refuse."""
+    file.seek(0, 2)
+    length = file.tell()
+    start = max(0, length - _END.size - 0xFFFF - _ZIP64_LOCATOR.size)
+    file.seek(start)
+    tail = file.read()
+    file.seek(0)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _END.size:
+        return
+    _, _, _, on_disk, total, directory_size, _, _ = _END.unpack_from(tail, at)
+    counts = [on_disk, total]
+    if at >= _ZIP64_LOCATOR.size and tail.startswith(b"PK\x06\x07", at - _ZIP64_LOCATOR.size):
+        _, _, zip64_at, _ = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
+        file.seek(zip64_at)
+        record = file.read(_ZIP64_END.size)
+        file.seek(0)
+        if len(record) == _ZIP64_END.size and record.startswith(b"PK\x06\x06"):
+            fields = _ZIP64_END.unpack(record)  # its counts and size stand for the 0xFFFFs
+            counts, directory_size = [fields[6], fields[7]], fields[8]
+    if max(counts) > limits.max_zip_parts:
+        raise _too_many_parts(limits)
+    if directory_size > limits.max_central_directory_bytes:
+        detail = (
+            f"the workbook's list of parts is larger than {limits.max_central_directory_bytes} "
+            f"bytes (more than {limits.max_zip_parts} parts, or names no office suite writes)"
+        )
+        raise refusal(problems.TOO_MANY_ZIP_PARTS, detail)
+
+
+def _too_many_parts(limits: UploadLimits) -> Problem:
+    detail = f"the workbook has more than {limits.max_zip_parts} parts"
+    return refusal(problems.TOO_MANY_ZIP_PARTS, detail)
 
 
 def _inflates_too_much(limits: UploadLimits) -> Problem:
@@ -167,8 +222,8 @@ def _measure_part(
 ) -> int:
     """Inflate one part chunk by chunk (what its header declares is not believed); answers
     the bytes inflated so far, all parts together."""
-    xml = part.filename.lower().endswith(_XML_PARTS)
-    scan = _XmlScan(part.filename, limits) if xml else None
+    must_be_xml = part.filename.lower().endswith(_XML_PARTS)
+    scan: _XmlScan | None = _XmlScan(part.filename, must_be_xml, limits)
     size = 0
     try:
         with archive.open(part) as stream:
@@ -184,8 +239,8 @@ def _measure_part(
                         f"{part.filename} inflates more than {ratio} times: "
                         "not a spreadsheet an office suite writes",
                     )
-                if scan is not None:
-                    scan.feed(chunk)
+                if scan is not None and not scan.feed(chunk):
+                    scan = None  # not XML (a picture): counted, not parsed
         if scan is not None:
             scan.close()
     except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError) as exc:
@@ -195,14 +250,18 @@ def _measure_part(
 
 
 class _XmlScan:
-    """Reads one XML part with expat, keeping nothing: refuses a DTD (entity expansion,
-    external entities), a value longer than max_cell_chars (the text of a cell or shared
-    string, rich-text runs together) and a row of more than max_columns cells."""
+    """Reads one part with expat, keeping nothing: refuses a DTD (entity expansion, external
+    entities), a value longer than max_cell_chars (the text of a cell or shared string,
+    rich-text runs together), a row of more than max_columns cells, and more rows than the
+    header and max_lines (counted, or numbered: openpyxl fills the rows a number skips) as
+    soon as the row that is one too many begins. A part that must be XML and is not is
+    refused; any other stops being parsed where expat finds it is not XML."""
 
-    def __init__(self, name: str, limits: UploadLimits) -> None:
-        self.name, self.limits = name, limits
+    def __init__(self, name: str, must_be_xml: bool, limits: UploadLimits) -> None:
+        self.name, self.must_be_xml, self.limits = name, must_be_xml, limits
         self.text = 0  # characters of the value being read
         self.cells = 0  # cells of the row being read
+        self.rows = 0  # rows begun
         parser = self.parser = pyexpat.ParserCreate()
         parser.buffer_text = True
         parser.buffer_size = _CHUNK
@@ -211,17 +270,22 @@ class _XmlScan:
         parser.StartElementHandler = self._start
         parser.CharacterDataHandler = self._characters
 
-    def feed(self, chunk: bytes) -> None:
-        try:
-            self.parser.Parse(chunk, False)
-        except pyexpat.ExpatError as exc:
-            raise UnsupportedMediaType(f"{self.name} is not well-formed XML: {exc}") from None
+    def feed(self, chunk: bytes) -> bool:
+        """Parse one more chunk; False once the part turns out not to be XML."""
+        return self._parse(chunk, False)
 
     def close(self) -> None:
+        self._parse(b"", True)
+
+    def _parse(self, chunk: bytes, last: bool) -> bool:
         try:
-            self.parser.Parse(b"", True)
+            self.parser.Parse(chunk, last)
         except pyexpat.ExpatError as exc:
-            raise UnsupportedMediaType(f"{self.name} is not well-formed XML: {exc}") from None
+            if self.must_be_xml:
+                detail = f"{self.name} is not well-formed XML: {exc}"
+                raise UnsupportedMediaType(detail) from None
+            return False
+        return True
 
     def _refuse_dtd(self, *_: Any) -> None:
         detail = f"{self.name} declares a DTD (entities): office suites never write one"
@@ -234,6 +298,11 @@ class _XmlScan:
         self.text = 0
         if local == "row":
             self.cells = 0
+            self.rows += 1
+            number = attributes.get("r", "")
+            numbered = int(number[:10]) if number.isascii() and number.isdigit() else 0
+            if max(self.rows, numbered) > self.limits.max_lines + 1:  # the header and the lines
+                raise too_many_lines(self.limits)
         elif local == "c":
             self.cells += 1
             if self.cells > self.limits.max_columns:
@@ -328,6 +397,16 @@ def cell_text(value: Any) -> str | None:
     return text or None
 
 
+def digits_text(value: Any) -> str | None:
+    """A cell that holds a long number of digits (a card number): one typed into a number cell
+    is a float of 15 significant digits (Excel's), whose text is the float's (6.222021e+18),
+    which a check of the digits then refuses with its reason; a whole number written by a
+    program is exact."""
+    if isinstance(value, float):
+        return f"{value:e}"
+    return cell_text(value)
+
+
 def csv_cell_text(value: str | None) -> str | None:
     return value.strip() or None if value is not None else None
 
@@ -355,14 +434,18 @@ def read_table(
     content_type: str | None,
     columns_of: ColumnsOf,
     limits: UploadLimits,
+    digits: Sequence[str] = (),
 ) -> Table:
     """The data lines of an uploaded list, each as (line, {field: text}); blank lines are
     skipped (they count toward max_lines). 415 for what is not a CSV or XLSX file; what
-    `columns_of` refuses (a missing column) as it raises it."""
+    `columns_of` refuses (a missing column) as it raises it. The `digits` fields of an XLSX
+    are read with digits_text (a card number in a number cell has lost digits)."""
     kind = file_kind(file, filename, content_type)
     if kind == "xlsx":
         measure_workbook(file, limits)  # before openpyxl builds anything from it
-        return Table("xlsx", None, records(xlsx_lines(file), cell_text, columns_of, limits))
+        readers = {field: digits_text for field in digits}
+        rows = records(xlsx_lines(file), cell_text, columns_of, limits, readers)
+        return Table("xlsx", None, rows)
     encoding = csv_encoding(file)
     text = io.TextIOWrapper(file, encoding=encoding, newline="")  # type: ignore[type-var]
     try:
@@ -377,15 +460,21 @@ def records(
     text_of: Callable[[Any], str | None],
     columns_of: ColumnsOf,
     limits: UploadLimits,
+    readers: Mapping[str, Callable[[Any], str | None]] | None = None,
 ) -> list[tuple[int, dict[str, str]]]:
+    """The lines after the header as (line, {field: text}); `readers`: a field's own reader
+    instead of `text_of`."""
     lines = iter(lines)
     header = next(lines, None)
     if header is None:
         raise InvalidInput(["file"], "the file is empty: the first line must name the columns")
     if len(header) > limits.max_columns:
         raise too_many_columns(limits, "line 1")
-    columns = list(columns_of(header).items())
-    width = max((index for index, _ in columns), default=-1) + 1
+    readers = readers or {}
+    columns = [
+        (index, field, readers.get(field, text_of)) for index, field in columns_of(header).items()
+    ]
+    width = max((index for index, _, _ in columns), default=-1) + 1
     rows = []
     for line, cells in enumerate(lines, start=2):
         if line > limits.max_lines + 1:
@@ -395,7 +484,9 @@ def records(
         if len(cells) < width:  # a short line: the cells it lacks are empty
             cells = [*cells, *([None] * (width - len(cells)))]
         values = {
-            field: text for index, field in columns if (text := text_of(cells[index])) is not None
+            field: text
+            for index, field, read in columns
+            if (text := read(cells[index])) is not None
         }
         if not values:
             continue  # a blank line (or one with only an ignored column)
