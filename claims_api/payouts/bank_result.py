@@ -38,8 +38,8 @@ from claims_api.payouts.service import (
     batch_entries,
     get_batch,
     mark_returned,
-    mark_settled,
     reversal_of,
+    settle,
     summary,
 )
 from services.kit.auth import Principal
@@ -242,6 +242,8 @@ async def apply_result(
     payments = Payments(entries)
     results: list[BankResultLine] = []
     returning: list[tuple[Line, PayoutEntry]] = []
+    settling: list[PayoutEntry] = []
+    answered: dict[str, str] = {}  # the answers of this file's earlier lines, by entry
     for number, values in table.rows:
         line = parse_line(number, values)
         if line is None:
@@ -254,18 +256,19 @@ async def apply_result(
             results.append(line.result("unmatched", detail=why))
             continue
         details = {"entry_id": entry.id, "claim_id": entry.claim_id}
-        if entry.bank_status != "sent":
-            detail = f"the payment is {entry.bank_status} already"
-            results.append(
-                line.result("unchanged", bank_status=entry.bank_status, detail=detail, **details)
-            )
+        status = answered.get(entry.id, entry.bank_status)
+        if status != "sent":
+            detail = f"the payment is {status} already"
+            results.append(line.result("unchanged", bank_status=status, detail=detail, **details))
             continue
+        answered[entry.id] = line.outcome
         if line.outcome == "settled":
-            mark_settled(entry)
+            settling.append(entry)
         else:
             mark_returned(entry, line.reason or NO_REASON)
             returning.append((line, entry))
         results.append(line.result(line.outcome, bank_status=line.outcome, **details))
+    await settle(session, settling)
     await _return_payments(session, principal, batch, returning)
     await session.flush()
     totals = _totals(results)

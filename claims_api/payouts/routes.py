@@ -32,6 +32,7 @@ Filter = Annotated[str | None, Query(max_length=60)]
 @router.post(
     "",
     status_code=201,
+    response_model=PayoutBatchRead,
     summary="Pay approved claims in one batch (finance)",
     description="Every claim's member must have a payout account (the registry's): the batch "
     "is refused otherwise, `no_payout_account` listing every such claim in `claim_ids`. Each "
@@ -49,8 +50,12 @@ async def pay(
     principal: Finance,
     members: MembersClientDep,
     idempotency: IdempotencyDep,
-) -> PayoutBatchRead:
-    return await idempotency.remember(201, await service.pay(session, members, principal, body))
+) -> Response:
+    # Serialised once, for the answer and the Idempotency-Key alike (a batch of 10,000
+    # entries validated again against the response model cost a second).
+    answer = (await service.pay(session, members, principal, body)).model_dump_json()
+    await idempotency.remember_json(201, answer)
+    return Response(answer, status_code=201, media_type="application/json")
 
 
 @router.get("", summary="The payment ledger, filtered (finance, auditor, admin)")
@@ -129,6 +134,7 @@ async def get_bank_file(
 
 @router.post(
     "/{batch_id}/bank-result",
+    response_model=BankResultRead,
     summary="The bank's result file: settles the successes, returns the failures (finance)",
     description="Multipart `file`: CSV (GB18030 or UTF-8) or XLSX with the columns 序号 or 账号 "
     "(or both), 金额, 状态 (成功 or 失败), 失败原因. One result per line: `settled`, `returned` "
@@ -150,7 +156,7 @@ async def post_bank_result(
     session: SessionDep,
     principal: Finance,
     file: Annotated[UploadFile, File(description="CSV or XLSX")],
-) -> BankResultRead:
+) -> Response:
     fields = {"filename": file.filename}
     digest = await run_in_threadpool(upload_digest, request, fields, file.file)
     # Read and measured before the first statement: a refused or slow file holds no lock.
@@ -160,4 +166,6 @@ async def post_bank_result(
     idempotency = await claim_idempotency(request, session, principal, digest)
     source = {"filename": file.filename, "sha256": await run_in_threadpool(sha256_of, file.file)}
     answer = await bank_result.apply_result(session, principal, batch_id, table, source)
-    return await idempotency.remember(200, answer)
+    body = answer.model_dump_json()  # once, for the answer and the Idempotency-Key alike
+    await idempotency.remember_json(200, body)
+    return Response(body, media_type="application/json")

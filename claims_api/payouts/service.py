@@ -9,15 +9,16 @@ says `settled` or `returned`."""
 from collections import Counter
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
+from sqlalchemy.orm.attributes import set_committed_value
 
 from claims_api.audit import audit
-from claims_api.claims.service import add_event
+from claims_api.claims.service import add_event, event_values
 from claims_api.members_client import MembersClient, PayoutAccount
-from claims_api.models import Claim, PayoutBatch, PayoutEntry
+from claims_api.models import Claim, ClaimEvent, PayoutBatch, PayoutEntry
 from claims_api.payouts.schemas import (
     PayoutBatchRead,
     PayoutBatchSummary,
@@ -35,7 +36,7 @@ from claims_api.problems import (
 from services.kit.auth import Principal, same_person
 from services.kit.clock import local_date, now, today
 from services.kit.errors import InvalidInput, NotFound
-from services.kit.ids import new_id
+from services.kit.ids import new_id, new_ids
 from services.kit.middleware import current_request_id
 from services.kit.pagination import PageParams
 
@@ -90,18 +91,7 @@ async def pay(
     )
     session.add(batch)
     await session.flush()
-    reason = f"batch {batch.id} {body.reference}"
-    for line, claim_id in enumerate(body.claim_ids, start=1):
-        claim = claims[claim_id]
-        entry = _entry(batch, claim, "payment", claim.payable, body.paid_on, principal)
-        account = accounts[claim.member_id]
-        entry.bank_line, entry.bank_status = line, "sent"
-        entry.account_name, entry.account_number = account.account_name, account.account_number
-        entry.bank_name, entry.bank_branch = account.bank_name, account.bank_branch
-        session.add(entry)
-        add_event(session, claim, principal, "paid", reason, at=at)
-        claim.paid_on = body.paid_on
-    await session.flush()
+    await _write_payments(session, principal, batch, [claims[c] for c in body.claim_ids], accounts)
     read = await read_batch(session, batch)
     await audit.record(
         session,
@@ -112,6 +102,70 @@ async def pay(
         after={"claims": body.claim_ids, "total": str(read.total)},
     )
     return read
+
+
+async def _write_payments(
+    session: AsyncSession,
+    principal: Principal,
+    batch: PayoutBatch,
+    claims: list[Any],
+    accounts: dict[str, PayoutAccount],
+) -> None:
+    """One payment entry a claim, in the batch's order (its bank_line), its `paid` event and
+    the claim paid: three statements of many rows each (executemany), not ORM objects (a batch
+    of 10,000 spent 5 s building them)."""
+    at, reason = now(), f"batch {batch.id} {batch.reference}"
+    ids = new_ids("ple", len(claims))
+    entries, events = [], []
+    for line, (entry_id, claim) in enumerate(zip(ids, claims, strict=True), start=1):
+        account = accounts[claim.member_id]
+        entries.append(
+            {
+                **_PAYMENT_DEFAULTS,
+                "id": entry_id,
+                "batch_id": batch.id,
+                "claim_id": claim.id,
+                "amount": claim.payable,
+                "plan_code": claim.plan_code,
+                "unit_id": claim.unit_id,
+                "member_id": claim.member_id,
+                "paid_on": batch.paid_on,
+                "created_by": principal.sub,
+                "created_at": at,
+                "bank_line": line,
+                "account_name": account.account_name,
+                "account_number": account.account_number,
+                "bank_name": account.bank_name,
+                "bank_branch": account.bank_branch,
+            }
+        )
+        events.append(event_values(claim.id, principal, claim.status, "paid", reason, None, at))
+    for chunk in chunks(entries):
+        await session.execute(insert(PayoutEntry.__table__), chunk)
+    for chunk in chunks(events):
+        await session.execute(insert(ClaimEvent.__table__), chunk)
+    claim_table = Claim.__table__
+    paid = (
+        update(claim_table)
+        .where(claim_table.c.id == bindparam("paying_id"))
+        .values(status="paid", paid_on=batch.paid_on, updated_at=at)
+    )
+    for chunk in chunks([{"paying_id": claim.id} for claim in claims]):
+        await session.execute(paid, chunk)
+
+
+_PAYMENT_DEFAULTS = {
+    "entry_kind": "payment",
+    "reverses_entry_id": None,
+    "reason": None,
+    "bank_status": "sent",
+    "bank_reason": None,
+    "bank_status_at": None,
+}
+
+
+def chunks(rows: list[dict[str, object]], size: int = 5_000) -> list[list[dict[str, object]]]:
+    return [rows[start : start + size] for start in range(0, len(rows), size)]
 
 
 async def _members_of(session: AsyncSession, claim_ids: list[str]) -> dict[str, str]:
@@ -142,17 +196,16 @@ def _refuse_members_without_account(
     )
 
 
-async def _locked_claims(session: AsyncSession, claim_ids: list[str]) -> dict[str, Claim]:
-    """The claims, locked for the payment, with only what paying reads and changes (not their
-    facts, assessment and snapshots: a batch of 10,000 would parse all that JSON)."""
+async def _locked_claims(session: AsyncSession, claim_ids: list[str]) -> dict[str, Any]:
+    """The claims, locked for the payment: only what paying reads (not their facts, assessment
+    and snapshots, whose JSON a batch of 10,000 would parse), as rows."""
     query = (
-        select(Claim)
-        .options(load_only(*_PAYING_COLUMNS))
+        select(*_PAYING_COLUMNS)
         .where(Claim.id.in_(claim_ids))  # type: ignore[attr-defined]
         .order_by(Claim.id)
         .with_for_update()
     )
-    return {claim.id: claim for claim in await session.scalars(query)}
+    return {claim.id: claim for claim in await session.execute(query)}
 
 
 _PAYING_COLUMNS = (
@@ -164,8 +217,6 @@ _PAYING_COLUMNS = (
     Claim.payable,
     Claim.approved_by,
     Claim.approved_at,
-    Claim.paid_on,
-    Claim.updated_at,
 )
 
 
@@ -234,8 +285,21 @@ def mark_returned(payment: PayoutEntry, reason: str) -> None:
     payment.bank_status, payment.bank_reason, payment.bank_status_at = "returned", reason, now()
 
 
-def mark_settled(payment: PayoutEntry) -> None:
-    payment.bank_status, payment.bank_status_at = "settled", now()
+async def settle(session: AsyncSession, payments: list[PayoutEntry]) -> None:
+    """The bank paid these: `settled`, in one UPDATE a 5,000 (not an ORM flush of one UPDATE
+    a row); the loaded entries show it without being read again."""
+    at, table = now(), PayoutEntry.__table__
+    ids = [payment.id for payment in payments]
+    for start in range(0, len(ids), 5_000):
+        settled = (
+            update(table)
+            .where(table.c.id.in_(ids[start : start + 5_000]), table.c.bank_status == "sent")
+            .values(bank_status="settled", bank_status_at=at)
+        )
+        await session.execute(settled)
+    for payment in payments:
+        set_committed_value(payment, "bank_status", "settled")
+        set_committed_value(payment, "bank_status_at", at)
 
 
 async def reverse(
