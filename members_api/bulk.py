@@ -2,9 +2,7 @@
 checked one by one with a pydantic model, every error of a row listed as `{"loc", "msg",
 "code"?}`, identity numbers given twice in one upload, and queries in chunks."""
 
-import gc
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import asyncpg
@@ -15,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.idempotency import upload_digest  # noqa: F401  (the bulk routes')
+from services.kit.memory import gc_paused  # noqa: F401  (the bulk routes')
 
 # Identity numbers per lookup query, rows per executemany (SQLite): well under the drivers'
 # parameter limits (asyncpg 32,767; SQLite 32,766), large enough to keep round trips few.
@@ -27,30 +26,6 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 RowErrors = list[dict[str, Any]]
-
-
-_gc_pauses = 0
-_gc_was_enabled = True
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No automatic cycle collection while a bulk request runs. Its 100,000 rows make a few
-    million objects that live until the answer is sent, and the collector would scan them
-    again and again: measured a third of the Python time of an import. Reference counting
-    still frees everything else; collection resumes when the last bulk request ends. Entered
-    and left on the event loop's thread only, so the count needs no lock."""
-    global _gc_pauses, _gc_was_enabled
-    if _gc_pauses == 0:
-        _gc_was_enabled = gc.isenabled()
-        gc.disable()
-    _gc_pauses += 1
-    try:
-        yield
-    finally:
-        _gc_pauses -= 1
-        if _gc_pauses == 0 and _gc_was_enabled:
-            gc.enable()
 
 
 class RowError(BaseModel):

@@ -20,6 +20,7 @@ from services.kit.database import SessionDep
 from services.kit.dates import SchemeDate
 from services.kit.exports import XLSX_TYPE
 from services.kit.idempotency import IdempotencyDep, claim_idempotency, upload_digest
+from services.kit.memory import gc_paused
 from services.kit.openapi import problem_responses
 from services.kit.pagination import Page, PageDep
 from services.kit.problems import UPLOAD_LIMITS
@@ -53,7 +54,8 @@ async def pay(
 ) -> Response:
     # Serialised once, for the answer and the Idempotency-Key alike (a batch of 10,000
     # entries validated again against the response model cost a second).
-    answer = (await service.pay(session, members, principal, body)).model_dump_json()
+    with gc_paused():
+        answer = (await service.pay(session, members, principal, body)).model_dump_json()
     await idempotency.remember_json(201, answer)
     return Response(answer, status_code=201, media_type="application/json")
 
@@ -124,7 +126,8 @@ async def get_bank_file(
     principal: Finance,
     format: Literal["csv", "xlsx"] = "csv",
 ) -> Response:
-    made = await bank_file.bank_file(session, principal, batch_id, format)
+    with gc_paused():
+        made = await bank_file.bank_file(session, principal, batch_id, format)
     return Response(
         made.content,
         media_type=made.media_type,
@@ -159,13 +162,15 @@ async def post_bank_result(
 ) -> Response:
     fields = {"filename": file.filename}
     digest = await run_in_threadpool(upload_digest, request, fields, file.file)
-    # Read and measured before the first statement: a refused or slow file holds no lock.
-    table = await run_in_threadpool(
-        bank_result.read_result, file.file, file.filename, file.content_type
-    )
-    idempotency = await claim_idempotency(request, session, principal, digest)
-    source = {"filename": file.filename, "sha256": await run_in_threadpool(sha256_of, file.file)}
-    answer = await bank_result.apply_result(session, principal, batch_id, table, source)
-    body = answer.model_dump_json()  # once, for the answer and the Idempotency-Key alike
+    with gc_paused():
+        # Read and measured before the first statement: a refused or slow file holds no lock.
+        table = await run_in_threadpool(
+            bank_result.read_result, file.file, file.filename, file.content_type
+        )
+        idempotency = await claim_idempotency(request, session, principal, digest)
+        sha256 = await run_in_threadpool(sha256_of, file.file)
+        source = {"filename": file.filename, "sha256": sha256}
+        answer = await bank_result.apply_result(session, principal, batch_id, table, source)
+        body = answer.model_dump_json()  # once, for the answer and the Idempotency-Key alike
     await idempotency.remember_json(200, body)
     return Response(body, media_type="application/json")
