@@ -4,7 +4,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from services.kit.audit import audit_table
@@ -63,10 +72,28 @@ class Plan(MembersTable, table=True):
     created_at: datetime = _timestamp()
 
 
+UNPAID = text("paid_on IS NULL AND status = 'active'")
+
+
 class Enrollment(MembersTable, table=True):
     __table_args__ = (
         Index("ix_enrollment_member_plan", "member_id", "plan_code"),
         Index("ix_enrollment_plan_unit", "plan_code", "unit_id"),
+        # what a payment pays: a unit's unpaid active enrolments in a plan, oldest first
+        Index(
+            "ix_enrollment_unpaid",
+            "unit_id",
+            "plan_code",
+            "created_at",
+            "id",
+            postgresql_where=UNPAID,
+            sqlite_where=UNPAID,
+        ),
+        # never allocated more than it owes (the ledger's guarantee, kept by the database too)
+        CheckConstraint(
+            "contribution_paid >= 0 AND contribution_paid <= contribution_due",
+            name="contribution_paid_within_due",
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -81,11 +108,72 @@ class Enrollment(MembersTable, table=True):
     reduced_ends_on: date | None = None
     renewal: bool = False
     contribution_due: Decimal = Field(sa_column=Column(Fen, nullable=False))
+    # What the unit's payments have allocated to it (contributions/ledger.py); paid in full
+    # iff paid_on is set: the paid_on of the payment that completed it.
+    contribution_paid: Decimal = Field(
+        default=Decimal("0.00"), sa_column=Column(Fen, nullable=False, server_default="0")
+    )
+    paid_on: date | None = None
     status: str = Field(default="active", max_length=10)
     cancelled_at: datetime | None = Field(
         default=None, sa_column=Column(UtcDateTime, nullable=True)
     )
     created_at: datetime = _timestamp()
+
+
+class Contribution(MembersTable, table=True):
+    """A payment received from a unit for a plan, or the reversal of one (negative `amount`,
+    `reverses_id` set, no reference of its own). Never updated or deleted (append-only on
+    Postgres)."""
+
+    __table_args__ = (
+        # NULLs are distinct on SQLite and Postgres alike: reversals (reference NULL) never
+        # collide, payments' references are unique within their plan.
+        UniqueConstraint("plan_code", "reference"),
+        Index("ix_contribution_unit_plan", "unit_id", "plan_code", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    unit_id: str = Field(foreign_key="unit.id", max_length=40)
+    plan_code: str = Field(foreign_key="plan.code", max_length=40)
+    amount: Decimal = Field(sa_column=Column(Fen, nullable=False))
+    paid_on: date
+    reference: str | None = Field(default=None, max_length=64)
+    method: str = Field(max_length=20)
+    reason: str | None = Field(default=None, max_length=500)
+    recorded_by: str = Field(max_length=200)
+    recorded_at: datetime = _timestamp()
+    reverses_id: str | None = Field(
+        default=None,
+        sa_column=Column(String(40), ForeignKey("contribution.id"), nullable=True, unique=True),
+    )
+
+
+class ContributionAllocation(MembersTable, table=True):
+    """Money of one payment given to (positive) or taken back from (negative) one enrolment.
+    Append-only on Postgres; an enrolment's contribution_paid is the sum of its rows."""
+
+    __tablename__ = "contribution_allocation"  # type: ignore[assignment]
+
+    id: str = Field(primary_key=True, max_length=40)
+    contribution_id: str = Field(foreign_key="contribution.id", max_length=40, index=True)
+    enrollment_id: str = Field(foreign_key="enrollment.id", max_length=40, index=True)
+    amount: Decimal = Field(sa_column=Column(Fen, nullable=False))
+    at: datetime = _timestamp()
+
+
+class UnitPlanCredit(MembersTable, table=True):
+    """What a unit has paid for a plan and not yet allocated. Its row is the lock every
+    allocation takes (SELECT ... FOR UPDATE), so allocations to one unit and plan queue."""
+
+    __tablename__ = "unit_plan_credit"  # type: ignore[assignment]
+    __table_args__ = (CheckConstraint("credit >= 0", name="credit_not_negative"),)
+
+    unit_id: str = Field(foreign_key="unit.id", primary_key=True, max_length=40)
+    plan_code: str = Field(foreign_key="plan.code", primary_key=True, max_length=40)
+    credit: Decimal = Field(
+        default=Decimal("0.00"), sa_column=Column(Fen, nullable=False, server_default="0")
+    )
 
 
 idempotency = idempotency_table(metadata)

@@ -25,9 +25,11 @@ def protect(*tables: str) -> None:
         )
 
 
-def unprotect(*tables: str) -> None:
+def unprotect(*tables: str, keep_function: bool = False) -> None:
+    """`keep_function`: other tables protected by an earlier revision still use it."""
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in tables:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-    op.execute("DROP FUNCTION IF EXISTS mutualaid_refuse_change()")
+    if not keep_function:
+        op.execute("DROP FUNCTION IF EXISTS mutualaid_refuse_change()")

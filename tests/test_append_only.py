@@ -8,7 +8,10 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.support import ADMIN
 
-APPEND_ONLY = {"members": ["audit_event"], "claims": ["audit_event", "claim_event", "payout_entry"]}
+APPEND_ONLY = {
+    "members": ["audit_event", "contribution", "contribution_allocation"],
+    "claims": ["audit_event", "claim_event", "payout_entry"],
+}
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
