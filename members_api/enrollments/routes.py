@@ -48,7 +48,7 @@ async def create_enrollment(
     idempotency: IdempotencyDep,
 ) -> EnrollmentRead:
     enrollment = await service.create_enrollment(session, principal, body)
-    read = EnrollmentRead.model_validate(enrollment)
+    read = await service.read_enrollment(session, enrollment)
     after = read.model_dump(mode="json")
     after["starts_on_set_by_admin"] = body.starts_on is not None
     await audit.record(
@@ -75,7 +75,7 @@ async def list_enrollments(
 ) -> Page[EnrollmentRead]:
     where = service.EnrollmentFilter(member_id, unit_id, plan_code, status)
     rows = await service.list_enrollments(session, principal, page, where)
-    return Page[EnrollmentRead](**page.page(rows, [EnrollmentRead.model_validate(e) for e in rows]))
+    return Page[EnrollmentRead](**page.page(rows, await service.read_enrollments(session, rows)))
 
 
 _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -180,7 +180,7 @@ async def get_enrollment(
     enrollment_id: str, session: SessionDep, principal: Anyone
 ) -> EnrollmentRead:
     enrollment = await service.get_enrollment(session, principal, enrollment_id)
-    return EnrollmentRead.model_validate(enrollment)
+    return await service.read_enrollment(session, enrollment)
 
 
 async def visible_enrollment(
@@ -216,4 +216,4 @@ async def cancel_enrollment(
         before={"status": "active"},
         after={"status": "cancelled", "reason": body.reason if body else None},
     )
-    return EnrollmentRead.model_validate(enrollment)
+    return await service.read_enrollment(session, enrollment)

@@ -5,6 +5,7 @@ The member's row is locked first, so two enrolments of the same member are check
 the other (max_shares holds across concurrent requests)."""
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -12,7 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members_api.enrollments import periods, rules
-from members_api.enrollments.schemas import ID_PATTERN, EnrollmentCreate, EnrollmentStatus
+from members_api.enrollments.schemas import (
+    ID_PATTERN,
+    EnrollmentCreate,
+    EnrollmentRead,
+    EnrollmentStatus,
+)
 from members_api.members.service import get_member
 from members_api.models import Enrollment, Member, Plan, Unit
 from members_api.plans.service import get_plan
@@ -191,3 +197,24 @@ async def list_enrollments(
     if page.after_id:
         query = query.where(Enrollment.id > page.after_id)
     return list((await session.scalars(query)).all())
+
+
+async def plans_requiring_payment(session: AsyncSession, plan_codes: Iterable[str]) -> set[str]:
+    """Which of these plans cover an enrolment only once it is paid (cover_requires_payment)."""
+    codes = set(plan_codes)
+    if not codes:
+        return set()
+    rows = await session.execute(select(Plan.code, Plan.terms).where(Plan.code.in_(codes)))  # type: ignore[attr-defined]
+    return {code for code, terms in rows if terms.get("cover_requires_payment")}
+
+
+async def read_enrollments(
+    session: AsyncSession, enrollments: Sequence[Enrollment]
+) -> list[EnrollmentRead]:
+    """The enrolments as answered, with the day each one's cover really starts."""
+    gated = await plans_requiring_payment(session, (e.plan_code for e in enrollments))
+    return [EnrollmentRead.of(e, e.plan_code in gated) for e in enrollments]
+
+
+async def read_enrollment(session: AsyncSession, enrollment: Enrollment) -> EnrollmentRead:
+    return (await read_enrollments(session, [enrollment]))[0]

@@ -252,3 +252,7 @@ class EnrollmentCover(_Strict):
     reduced_ends_on: date | None = None
     renewal: bool = False
     member_left_on: date | None = None
+    covered_from: date | None = None
+    """The day cover starts: `starts_on`, or under `cover_requires_payment` the later of
+    `starts_on` and the day the contribution was paid in full; None while it is unpaid. The
+    waiting and reduced periods above are counted from it (while unpaid: from `starts_on`)."""
