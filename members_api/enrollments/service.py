@@ -204,7 +204,8 @@ async def plans_requiring_payment(session: AsyncSession, plan_codes: Iterable[st
     codes = set(plan_codes)
     if not codes:
         return set()
-    rows = await session.execute(select(Plan.code, Plan.terms).where(Plan.code.in_(codes)))  # type: ignore[attr-defined]
+    query = select(Plan.code, Plan.terms).where(Plan.__table__.c.code.in_(codes))  # type: ignore[attr-defined]
+    rows = await session.execute(query)
     return {code for code, terms in rows if terms.get("cover_requires_payment")}
 
 
