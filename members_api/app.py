@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from members_api.bulk import MAX_UPLOAD_BYTES
+from members_api.contributions.routes import router as contributions_router
 from members_api.coverage.routes import router as coverage_router
 from members_api.enrollments.routes import router as enrollments_router
 from members_api.members.routes import router as members_router
@@ -36,6 +37,7 @@ def create_app(settings: MembersSettings | None = None) -> FastAPI:
             plans_router,
             enrollments_router,
             coverage_router,
+            contributions_router,
             reports_router,
             audit_router(audit_event, entities_of("members")),
         ],

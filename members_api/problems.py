@@ -14,6 +14,17 @@ CONCURRENT_REGISTRATION = ProblemType(
     "another request registered some of the same workers at the same time: send it again",
 )
 
+# --- contributions (members_api.contributions) ------------------------------------------
+REFERENCE_EXISTS = ProblemType(
+    "reference_exists",
+    Conflict,
+    "a payment with this reference is recorded for the plan already",
+)
+CONTRIBUTION_REVERSED = ProblemType(
+    "contribution_reversed", Conflict, "the payment is reversed already"
+)
+NOT_A_PAYMENT = ProblemType("not_a_payment", RuleViolation, "a reversal cannot itself be reversed")
+
 # --- enrolment rules (members_api.enrollments.rules) --------------------------------------
 UNIT_INACTIVE = ProblemType("unit_inactive", RuleViolation, "the unit is inactive")
 MEMBER_LEFT = ProblemType("member_left", RuleViolation, "a member who has left cannot enrol")
@@ -93,4 +104,7 @@ CATALOGUE = catalogue(
     ALREADY_CANCELLED,
     COVER_STARTED,
     *UPLOAD_LIMITS,
+    REFERENCE_EXISTS,
+    CONTRIBUTION_REVERSED,
+    NOT_A_PAYMENT,
 )

@@ -29,7 +29,7 @@ _enrollments = Enrollment.__table__  # type: ignore[attr-defined]
 
 _PLAN_COLUMNS = ("code", "line", "name", "kind", "rules_version")
 _MEMBER_COLUMNS = tuple(CoveredMember.model_fields)
-_ENROLLMENT_COLUMNS = (*STORED_FIELDS, "paid_on")
+_ENROLLMENT_COLUMNS = STORED_FIELDS  # paid_on among them: EnrollmentRead.of reads it
 _MEMBER_AT = len(_PLAN_COLUMNS) + 1
 _ENROLLMENT_AT = _MEMBER_AT + len(_MEMBER_COLUMNS)
 

@@ -10,7 +10,10 @@ transaction:
    enrolment, pure Python, in a worker thread) while the previous part's new members and
    enrolments are written (COPY on Postgres, executemany elsewhere): Python and the database
    work at the same time;
-4. one audit event records the batch (entity `enrollment_batch`: counts and row range).
+4. the unit's credit for the plan (members_api.contributions.ledger; its row locked after the
+   members) pays the new enrolments as they are planned, first row first: their
+   contribution_paid and paid_on are written with them, their allocations by COPY too;
+5. one audit event records the batch (entity `enrollment_batch`: counts and row range).
 
 Members are matched by identity number. A new one is registered to the batch's unit; a known
 one stays in its unit (admin: enrolled through the batch's unit all the same; hr: another
@@ -34,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 
 from members_api.audit import audit
 from members_api.bulk import BulkInsert, among, chunks, dialect_of
+from members_api.contributions.ledger import ALLOCATION_COLUMNS, UnitLedger
 from members_api.enrollments import rules
 from members_api.enrollments.batch_plan import (
     ENROLLMENT_COLUMNS,
@@ -47,7 +51,7 @@ from members_api.enrollments.batch_plan import (
     RowChecker,
 )
 from members_api.enrollments.service import refuse_admin_only_fields
-from members_api.models import Enrollment, Member, Plan, Unit
+from members_api.models import ContributionAllocation, Enrollment, Member, Plan, Unit
 from members_api.plans.service import get_plan
 from members_api.problems import CONCURRENT_REGISTRATION
 from services.kit.auth import Principal
@@ -64,6 +68,8 @@ RawRows = Sequence[tuple[int, Mapping[str, Any]]]
 _members = Member.__table__  # type: ignore[attr-defined]
 _enrollments = Enrollment.__table__  # type: ignore[attr-defined]
 _plans = Plan.__table__  # type: ignore[attr-defined]
+_allocations = ContributionAllocation.__table__  # type: ignore[attr-defined]
+Prepared = tuple[list[Any], list[Any], list[Any]]
 
 
 async def batch_target(
@@ -171,15 +177,17 @@ class _Writer:
     def __init__(self, dialect: Dialect) -> None:
         self.members = BulkInsert(_members, MEMBER_COLUMNS, dialect)
         self.enrollments = BulkInsert(_enrollments, ENROLLMENT_COLUMNS, dialect)
+        self.allocations = BulkInsert(_allocations, ALLOCATION_COLUMNS, dialect)
 
-    def prepare(self, planned: Planned) -> tuple[list[Any], list[Any]]:
+    def prepare(self, planned: Planned) -> Prepared:
         return (
             self.members.prepare(planned.new_members),
             self.enrollments.prepare(planned.new_enrollments),
+            self.allocations.prepare(planned.new_allocations),
         )
 
-    async def write(self, session: AsyncSession, prepared: tuple[list[Any], list[Any]]) -> None:
-        members, enrollments = prepared
+    async def write(self, session: AsyncSession, prepared: Prepared) -> None:
+        members, enrollments, allocations = prepared
         try:
             await self.members.write(session, members)
         except IntegrityError:  # a concurrent request registered some of the same workers
@@ -188,6 +196,7 @@ class _Writer:
                 "send the batch again (those rows will then match the registered workers)"
             ) from None
         await self.enrollments.write(session, enrollments)
+        await self.allocations.write(session, allocations)
 
 
 def _parts(raw_rows: RawRows) -> list[RawRows]:
@@ -197,7 +206,7 @@ def _parts(raw_rows: RawRows) -> list[RawRows]:
 
 def _check_and_plan(
     checker: RowChecker, planner: Planner, writer: _Writer, part: RawRows
-) -> tuple[list[Any], list[Any]]:
+) -> Prepared:
     return writer.prepare(planner.plan(checker.check(part)))
 
 
@@ -213,8 +222,12 @@ async def enrol_batch(
     the answer (built directly: 100,000 results through a response model take seconds)."""
     numbers = await run_in_threadpool(identity_numbers, raw_rows)
     known = await known_members(session, target, numbers)
-    at = now()
-    checker, planner = RowChecker(), Planner(principal, target, known, at)
+    # The unit's ledger, after the members (the order every enrolment takes the two locks
+    # in): its credit pays the new enrolments, oldest (first row) first.
+    ledger = await UnitLedger.lock(session, target.unit_id, target.plan_code)
+    credit = await ledger.pool()
+    at = ledger.at = now()
+    checker, planner = RowChecker(), Planner(principal, target, known, at, credit)
     writer = _Writer((await session.connection()).dialect)
     writing: asyncio.Task[None] | None = None
     try:
@@ -232,7 +245,13 @@ async def enrol_batch(
             "starts_on": str(target.starts_on),
         }
         totals = planner.totals()
-        answer = {**header, "totals": totals, "results": planner.results}
+        contributions = planner.contributions()
+        answer = {
+            **header,
+            "totals": totals,
+            "contributions": contributions,
+            "results": planner.results,
+        }
         # ASCII: a row's unknown field is named in its error, and may not be valid UTF-8
         text = await run_in_threadpool(json.dumps, answer, separators=(",", ":"))
         if writing is not None:
@@ -243,6 +262,8 @@ async def enrol_batch(
             # the error on its way out rolls the transaction back.
             with contextlib.suppress(Exception):
                 await writing
+    ledger.credit = credit.fen
+    await ledger.save()
     await audit.record(
         session,
         principal,
@@ -256,6 +277,7 @@ async def enrol_batch(
             "starts_on_set_by_admin": target.starts_on_set,
             "row_range": [raw_rows[0][0], raw_rows[-1][0]] if raw_rows else None,
             "totals": totals,
+            "contributions": contributions,
             # Every member and enrolment the batch created has this created_at.
             "created_at": at.isoformat(),
         },

@@ -10,11 +10,13 @@ max_shares needs valid shares too)."""
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from members_api.bulk import Duplicates, RowErrors, check_row, row_error
+from members_api.contributions.ledger import Pool, fen, paid_by, yuan
 from members_api.enrollments import periods, rules
 from members_api.enrollments.schemas import EnrollmentBatchRow, Shares
 from members_api.members.schemas import NationalId
@@ -23,6 +25,7 @@ from services.kit.identity import birth_date_of, sex_of
 from services.kit.ids import new_ids
 from services.kit.plan_rules import PlanTerms
 
+ZERO = Decimal("0.00")
 _PARTIAL = {"national_id": TypeAdapter(NationalId), "shares": TypeAdapter(Shares)}
 
 MEMBER_COLUMNS = (
@@ -50,6 +53,8 @@ ENROLLMENT_COLUMNS = (
     "reduced_ends_on",
     "renewal",
     "contribution_due",
+    "contribution_paid",
+    "paid_on",
     "status",
     "created_at",
 )
@@ -117,6 +122,8 @@ class Planned:
 
     new_members: list[tuple[Any, ...]] = field(default_factory=list)
     new_enrollments: list[tuple[Any, ...]] = field(default_factory=list)
+    new_allocations: list[tuple[Any, ...]] = field(default_factory=list)
+    """In members_api.contributions.ledger.ALLOCATION_COLUMNS order."""
 
 
 class RowChecker:
@@ -144,24 +151,54 @@ class Planner:
     """Decides each row: its result (kept in row order in `results`) and what to insert."""
 
     def __init__(
-        self, principal: Principal, target: BatchTarget, known: Known, at: datetime
+        self,
+        principal: Principal,
+        target: BatchTarget,
+        known: Known,
+        at: datetime,
+        credit: Pool | None = None,
     ) -> None:
         self.principal, self.target, self.known, self.at = principal, target, known, at
         terms = target.terms
         self.first_time = periods.periods(terms, target.starts_on, renewal=False)
         self.renewed = periods.periods(terms, target.starts_on, renewal=True)
         self.contribution = {s: periods.contribution_due(terms, s) for s in range(1, 101)}
+        self.contribution_fen = {s: fen(due) for s, due in self.contribution.items()}
+        self.credit = credit or Pool()
         self.results: list[dict[str, Any]] = []
         self.ok = self.created_members = self.enrolled = self.already_enrolled = 0
+        self.paid_in_full = self.allocated = 0
         self.part = Planned()
+        self._last_enrollment_id = ""
 
     def plan(self, rows: list[BatchRow]) -> Planned:
         self.part = Planned()
         self.member_ids = iter(new_ids("mbr", len(rows)))
-        self.enrollment_ids = iter(new_ids("enr", len(rows)))
+        self.enrollment_ids = iter(self._enrollment_ids(len(rows)))
+        self._allocations: list[tuple[str, str, int]] = []
         for row in rows:
             self._row(row)
+        if self._allocations:
+            ids = new_ids("cal", len(self._allocations))
+            at = self.at
+            self.part.new_allocations = [
+                (allocation_id, lot, enrollment_id, yuan(amount), at)
+                for allocation_id, (lot, enrollment_id, amount) in zip(
+                    ids, self._allocations, strict=True
+                )
+            ]
         return self.part
+
+    def _enrollment_ids(self, count: int) -> list[str]:
+        """Ascending across parts too: the batch's enrolments share one created_at, so their
+        ids order them (oldest first is the order credit pays them in). Two parts made within
+        the same millisecond wait for the next one."""
+        ids = new_ids("enr", count)
+        while ids and ids[0] <= self._last_enrollment_id:
+            ids = new_ids("enr", count)
+        if ids:
+            self._last_enrollment_id = ids[-1]
+        return ids
 
     def totals(self) -> dict[str, int]:
         return {
@@ -171,6 +208,14 @@ class Planner:
             "created_members": self.created_members,
             "enrolled": self.enrolled,
             "already_enrolled": self.already_enrolled,
+        }
+
+    def contributions(self) -> dict[str, Any]:
+        """What the unit's credit paid: new enrolments paid in full, the amount, what is left."""
+        return {
+            "paid_in_full": self.paid_in_full,
+            "allocated": str(yuan(self.allocated)),
+            "credit": str(yuan(self.credit.fen)),
         }
 
     def _row(self, row: BatchRow) -> None:
@@ -255,6 +300,19 @@ class Planner:
     ) -> None:
         assert row.shares is not None
         target, enrollment_id = self.target, next(self.enrollment_ids)
+        due = self.contribution_fen[row.shares]
+        paid, paid_on = 0, None
+        if due == 0:
+            paid_on = target.enrolled_on
+        elif self.credit.fen:
+            parts = self.credit.take(due)
+            for part in parts:
+                self._allocations.append((part.contribution_id, enrollment_id, part.fen))
+                paid += part.fen
+            self.allocated += paid
+            paid_on = paid_by(parts, paid, due)
+        if paid_on is not None:
+            self.paid_in_full += 1
         self.part.new_enrollments.append(
             (
                 enrollment_id,
@@ -269,6 +327,8 @@ class Planner:
                 dates.reduced_ends_on,
                 dates.renewal,
                 self.contribution[row.shares],
+                yuan(paid) if paid else ZERO,
+                paid_on,
                 "active",
                 self.at,
             )

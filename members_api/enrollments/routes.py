@@ -205,7 +205,7 @@ async def cancel_enrollment(
     session: SessionDep,
     body: Annotated[EnrollmentCancel | None, Body()] = None,
 ) -> EnrollmentRead:
-    enrollment = await service.cancel_enrollment(session, enrollment)
+    enrollment, returned = await service.cancel_enrollment(session, enrollment)
     await audit.record(
         session,
         principal,
@@ -214,6 +214,10 @@ async def cancel_enrollment(
         entity="enrollment",
         entity_id=enrollment.id,
         before={"status": "active"},
-        after={"status": "cancelled", "reason": body.reason if body else None},
+        after={
+            "status": "cancelled",
+            "reason": body.reason if body else None,
+            "returned_to_credit": str(returned),
+        },
     )
     return await service.read_enrollment(session, enrollment)

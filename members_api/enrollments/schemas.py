@@ -2,7 +2,14 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    field_validator,
+)
 
 from members_api.bulk import MAX_ROWS, RowError
 from members_api.enrollments.periods import in_force
@@ -67,6 +74,10 @@ class EnrollmentRead(BaseModel):
     )
     renewal: bool
     contribution_due: Money
+    contribution_paid: Money = Field(description="what the unit's payments have given it")
+    paid_on: date | None = Field(
+        description="the day of the payment that completed it; null while it owes"
+    )
     status: EnrollmentStatus
     cancelled_at: datetime | None = None
     created_at: datetime
@@ -92,6 +103,18 @@ class EnrollmentRead(BaseModel):
         data["waiting_ends_on"] = force.waiting_ends_on
         data["reduced_ends_on"] = force.reduced_ends_on
         return cls.model_validate(data)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def owed(self) -> Money:
+        """contribution_due - contribution_paid"""
+        return self.contribution_due - self.contribution_paid
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def paid(self) -> bool:
+        """paid in full (paid_on is set)"""
+        return self.paid_on is not None
 
     @field_validator("created_at", "cancelled_at")
     @classmethod
@@ -162,6 +185,14 @@ class EnrollmentBatchTotals(BaseModel):
     already_enrolled: int
 
 
+class EnrollmentBatchContributions(BaseModel):
+    """What the unit's credit for the plan (its payments not yet allocated) paid."""
+
+    paid_in_full: int = Field(description="new enrolments now paid in full")
+    allocated: Money = Field(description="of the unit's credit, given to the new enrolments")
+    credit: Money = Field(description="the unit's credit for the plan left")
+
+
 class EnrollmentBatchResult(BaseModel):
     batch_id: str = Field(description="the audit log's entity_id (entity enrollment_batch)")
     unit_id: str
@@ -169,4 +200,5 @@ class EnrollmentBatchResult(BaseModel):
     enrolled_on: date
     starts_on: date
     totals: EnrollmentBatchTotals
+    contributions: EnrollmentBatchContributions
     results: list[BatchRowResult]

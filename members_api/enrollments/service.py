@@ -8,10 +8,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from members_api.contributions.ledger import Part, Pool, UnitLedger, fen, paid_by, yuan
 from members_api.enrollments import periods, rules
 from members_api.enrollments.schemas import (
     ID_PATTERN,
@@ -139,9 +141,26 @@ async def create_enrollment(
         status="active",
         created_at=now(),
     )
+    ledger = await UnitLedger.lock(session, unit.id, plan.code)
+    given = pay_from_credit(enrollment, await ledger.pool())
+    ledger.credit -= sum(part.fen for part in given)
     session.add(enrollment)
     await session.flush()
+    for part in given:
+        ledger.give(part.contribution_id, enrollment.id, part.fen)
+    await ledger.save()
     return enrollment
+
+
+def pay_from_credit(enrollment: Enrollment, pool: Pool) -> list[Part]:
+    """A new enrolment takes what it owes from the unit's credit (members_api.contributions
+    .ledger); one that owes nothing is paid on the day it is made."""
+    due = fen(enrollment.contribution_due)
+    parts = pool.take(due)
+    paid = sum(part.fen for part in parts)
+    enrollment.contribution_paid = yuan(paid)
+    enrollment.paid_on = enrollment.enrolled_on if due == 0 else paid_by(parts, paid, due)
+    return parts
 
 
 async def get_enrollment(
@@ -160,9 +179,18 @@ def _may_see(principal: Principal, enrollment: Enrollment) -> bool:
     return principal.can_see_unit(enrollment.unit_id)
 
 
-async def cancel_enrollment(session: AsyncSession, enrollment: Enrollment) -> Enrollment:
-    """Only before cover starts: contributions are not refunded once it has. `enrollment`:
-    looked up by the route first, so another unit's or member's is 404 (services.kit.access)."""
+async def cancel_enrollment(
+    session: AsyncSession, enrollment: Enrollment
+) -> tuple[Enrollment, Decimal]:
+    """Only before cover starts: contributions are not refunded once it has. What the unit's
+    payments gave it goes back to the unit's credit, which then pays the unit's unpaid
+    enrolments in the plan, oldest first. Answers the enrolment and the amount returned.
+    `enrollment`: looked up by the route first, so another unit's or member's is 404
+    (services.kit.access)."""
+    # The unit's ledger first, then the enrolment read again under it (a payment may just
+    # have paid it; a concurrent cancellation may have cancelled it).
+    ledger = await UnitLedger.lock(session, enrollment.unit_id, enrollment.plan_code)
+    await session.refresh(enrollment, with_for_update=True)
     if enrollment.status == "cancelled":
         raise ALREADY_CANCELLED.error(f"enrollment {enrollment.id} is already cancelled")
     on = today()
@@ -173,8 +201,13 @@ async def cancel_enrollment(session: AsyncSession, enrollment: Enrollment) -> En
         )
     enrollment.status = "cancelled"
     enrollment.cancelled_at = now()
+    returned = await ledger.release(enrollment)
     await session.flush()
-    return enrollment
+    pool = await ledger.pool()
+    await ledger.give_to_unpaid(pool)
+    ledger.credit = pool.fen
+    await ledger.save()
+    return enrollment, yuan(returned)
 
 
 async def list_enrollments(

@@ -49,3 +49,9 @@ Filer = Annotated[Principal, Depends(authenticator(Role.member, Role.hr, Role.ad
 Reviewer = Annotated[Principal, Depends(authenticator(Role.reviewer))]
 Finance = Annotated[Principal, Depends(authenticator(Role.finance))]
 LedgerReader = Annotated[Principal, Depends(authenticator(Role.finance, Role.auditor, Role.admin))]
+FinanceOrAdmin = Annotated[Principal, Depends(authenticator(Role.finance, Role.admin))]
+"""Records what units pay (contributions)."""
+LedgerReaderOrHr = Annotated[
+    Principal, Depends(authenticator(Role.finance, Role.auditor, Role.admin, Role.hr))
+]
+"""Reads what units paid: the ledger's readers, and hr its own unit's."""

@@ -5,6 +5,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, MetaData, String, Table, insert, select
@@ -34,6 +35,12 @@ def audit_table(metadata: MetaData) -> Table:
         Column("before", JSON),
         Column("after", JSON),
     )
+
+
+def _bound_request_id() -> str | None:
+    """The request's id as the middleware bound it for logging (services.kit.middleware):
+    for services that write their audit records without the Request."""
+    return structlog.contextvars.get_contextvars().get("request_id")
 
 
 def _jsonable(value: Any) -> Any:
@@ -90,7 +97,9 @@ class AuditLog:
             "action": action,
             "entity": entity,
             "entity_id": entity_id,
-            "request_id": getattr(request.state, "request_id", None) if request else None,
+            "request_id": (
+                getattr(request.state, "request_id", None) if request else _bound_request_id()
+            ),
             "before": _jsonable(before),
             "after": _jsonable(after),
         }

@@ -31,6 +31,7 @@ AUDIT_ENTITIES: dict[str, Service] = {
     "plan": "members",
     "enrollment": "members",
     "enrollment_batch": "members",
+    "contribution": "members",
     "claim": "claims",
     "payout_batch": "claims",
 }

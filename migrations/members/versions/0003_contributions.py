@@ -123,6 +123,8 @@ def upgrade() -> None:
             sqlite_where=UNPAID,
         )
 
+    # An enrolment owing nothing is paid on the day it was made (members_api.contributions).
+    op.execute("UPDATE enrollment SET paid_on = enrolled_on WHERE contribution_due = 0")
     protect("contribution", "contribution_allocation")
 
 
