@@ -162,6 +162,21 @@ RULES_LIST: tuple[Rule, ...] = (
          why="not in API.md: cancelling before cover is the union's (admin); another "
          "unit's or member's enrolment is 404 (the code says 403: enrollments.service "
          "checks the role before looking the enrolment up)"),
+    # --- contributions: finance, admin (hr: own unit, read); auditor reads ------------------
+    rule(_M, "POST", "/api/v1/contributions", admin=CREATED, hr=FORBIDDEN, member=FORBIDDEN,
+         reviewer=FORBIDDEN, finance=CREATED, auditor=FORBIDDEN,
+         why="API.md contributions: finance, admin record payments; hr reads only"),
+    rule(_M, "GET", "/api/v1/contributions", admin=OK, hr=FILTERED, member=FORBIDDEN,
+         reviewer=FORBIDDEN, finance=OK, auditor=OK,
+         why="API.md contributions: finance, admin (hr: own unit, read); the auditor reads "
+         "everything; payments are no member's record and not the reviewer's work"),
+    rule(_M, "GET", "/api/v1/contributions/{contribution_id}", admin=OK, hr=SEEN,
+         member=FORBIDDEN, reviewer=FORBIDDEN, finance=OK, auditor=OK,
+         why="not in API.md: read like the list"),
+    rule(_M, "POST", "/api/v1/contributions/{contribution_id}/reversal", admin=CREATED,
+         hr=DENIED, member=FORBIDDEN, reviewer=FORBIDDEN, finance=CREATED, auditor=FORBIDDEN,
+         why="API.md reversal: finance, admin; a new negative entry: 201; hr may read its "
+         "unit's payment but not reverse it (another unit's is 404)"),
     # --- coverage: all (member: self) -------------------------------------------------------
     rule(_M, "GET", "/api/v1/coverage", hr=SEEN, member=SEEN, **_ALL_READ,
          why="API.md coverage: all (member: self); hr: its unit's members"),

@@ -32,6 +32,11 @@ AUDITED = {
     ("POST", "/api/v1/enrollments/{enrollment_id}/cancel"): ("enrollment", "enrollment.cancel"),
     ("POST", "/api/v1/enrollments/batch"): ("enrollment_batch", "enrollment.batch"),
     ("POST", "/api/v1/enrollments/import"): ("enrollment_batch", "enrollment.batch"),
+    ("POST", "/api/v1/contributions"): ("contribution", "contribution.create"),
+    ("POST", "/api/v1/contributions/{contribution_id}/reversal"): (
+        "contribution",
+        "contribution.reverse",
+    ),
     ("POST", "/api/v1/claims"): ("claim", "claim.submit"),
     ("POST", "/api/v1/claims/{claim_id}/decision"): ("claim", "claim.approve"),
     ("POST", "/api/v1/claims/{claim_id}/supplement"): ("claim", "claim.supplement"),
@@ -89,6 +94,23 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
     left = await api.post("/api/v1/members/leaving", json={"rows": [leaver]}, headers=ADMIN)
     assert left.status_code == 200, left.text
 
+    payment = {
+        "unit_id": unit,
+        "plan_code": worker.plan_code,
+        "amount": "36.00",
+        "paid_on": str(today()),
+        "reference": "AUDIT-1",
+        "method": "bank_transfer",
+    }
+    contribution = await api.post("/api/v1/contributions", json=payment, headers=FINANCE)
+    assert contribution.status_code == 201, contribution.text
+    undone = await api.post(
+        f"/api/v1/contributions/{contribution.json()['id']}/reversal",
+        json={"reason": "another unit's transfer"},
+        headers=tagged(FINANCE, "c"),
+    )
+    assert undone.status_code == 201, undone.text
+
     claim = await file_claim(api, worker, hospital_stay(day(2, 3)))
     await approve(api, claim["id"])
     paid = await pay(api, [claim["id"]])
@@ -124,3 +146,6 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
     assert member_update["before"] == {"phone": None}
     assert member_update["after"] == {"phone": "13800000000"}
     assert seen["claim.withdraw"][0]["before"] == {"status": "pending_review"}
+    [reversed_] = seen["contribution.reverse"]
+    assert reversed_["request_id"] == "audit-c"  # written by the service, without the Request
+    assert reversed_["before"] == {"reversed_by": None}

@@ -339,6 +339,58 @@ async def _(t: Target) -> Call:
     return Call("POST", url, json={"reason": "the unit withdrew"})
 
 
+async def _payment(t: Target, amount: str = "1.00") -> str:
+    """A payment of the target unit for the world's plan, recorded by finance."""
+    body = {
+        "unit_id": t.unit,
+        "plan_code": t.world.plan,
+        "amount": amount,
+        "paid_on": str(today()),
+        "reference": f"SLIP-{next(_codes):05d}",
+        "method": "bank_transfer",
+    }
+    response = await t.api.post("/api/v1/contributions", json=body, headers=FINANCE)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+@builds("members", "POST", "/api/v1/contributions")
+async def _(t: Target) -> Call:
+    body = {
+        "unit_id": t.unit,
+        "plan_code": t.world.plan,
+        "amount": "0.01",
+        "paid_on": str(today()),
+        "reference": f"SLIP-{next(_codes):05d}",
+        "method": "cash",
+    }
+    return Call("POST", "/api/v1/contributions", json=body)
+
+
+@builds("members", "GET", "/api/v1/contributions")
+async def _(t: Target) -> Call:
+    params = {"unit_id": t.unit, "limit": 500}
+    return Call("GET", "/api/v1/contributions", params, record=await _payment(t))
+
+
+@builds("members", "GET", "/api/v1/contributions/{contribution_id}")
+async def _(t: Target) -> Call:
+    payment = await _payment(t)
+    return Call("GET", f"/api/v1/contributions/{payment}", record=payment)
+
+
+@builds("members", "POST", "/api/v1/contributions/{contribution_id}/reversal")
+async def _(t: Target) -> Call:
+    payment = await _payment(t)
+
+    async def not_reversed() -> None:
+        response = await t.api.get(f"/api/v1/contributions/{payment}", headers=FINANCE)
+        assert response.json()["reversed_by"] is None, "another unit's payment was reversed"
+
+    url = f"/api/v1/contributions/{payment}/reversal"
+    return Call("POST", url, json={"reason": "entered twice"}, unchanged=not_reversed)
+
+
 @builds("members", "GET", "/api/v1/coverage")
 async def _(t: Target) -> Call:
     params = {"member_id": t.member, "plan_code": t.world.plan, "on": str(day(3, 1))}

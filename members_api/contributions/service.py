@@ -111,11 +111,11 @@ async def record_payment(
     unit = await _unit(session, data.unit_id)
     plan = await get_plan(session, data.plan_code)
     if data.paid_on > today():
-        raise InvalidInput(["body", "paid_on"], "a payment cannot be dated in the future")
+        raise InvalidInput(["paid_on"], "a payment cannot be dated in the future")
     earliest = plan.coverage_start - EARLIEST_BEFORE_COVER
     if data.paid_on < earliest:
         raise InvalidInput(
-            ["body", "paid_on"],
+            ["paid_on"],
             f"more than a year before the plan's cover starts ({plan.coverage_start}): "
             f"a payment for {plan.code} is dated {earliest} or later",
         )
@@ -193,10 +193,10 @@ async def reverse_payment(
         )
     reversed_on = data.reversed_on or today()
     if reversed_on > today():
-        raise InvalidInput(["body", "reversed_on"], "a reversal cannot be dated in the future")
+        raise InvalidInput(["reversed_on"], "a reversal cannot be dated in the future")
     if reversed_on < payment.paid_on:
         raise InvalidInput(
-            ["body", "reversed_on"],
+            ["reversed_on"],
             f"the payment was made on {payment.paid_on}: it cannot be reversed before",
         )
     ledger = await UnitLedger.lock(session, payment.unit_id, payment.plan_code)
