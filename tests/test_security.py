@@ -70,6 +70,15 @@ class TestTokenAttacks:
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == "application/problem+json"
 
+    @pytest.mark.parametrize("sub", ["system", "SYSTEM", " System ", "ｓｙｓｔｅｍ"])
+    async def test_no_token_may_pass_for_the_system(self, api, sub):
+        """The system's own approvals are recorded as `system`: a person with that name could
+        not be told from it, nor pay what it approved."""
+        token = issue_token(DEVELOPMENT_JWT_SECRET, role="finance", sub=sub)
+        response = await api.get("/api/v1/plans", headers=_bearer(token))
+        assert response.status_code == 401, response.text
+        assert "reserved" in response.json()["detail"]
+
     async def test_a_token_that_worked_is_refused_once_it_expires(self, api, monkeypatch):
         token = issue_token(DEVELOPMENT_JWT_SECRET, role="admin", ttl=timedelta(minutes=5))
         assert (await api.get("/api/v1/plans", headers=_bearer(token))).status_code == 200

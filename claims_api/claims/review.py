@@ -8,9 +8,9 @@ concurrent approvals of different claims never pay past a cap."""
 
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from claims_api.audit import audit
 from claims_api.claims import repository
 from claims_api.claims.assessing import Decided, decide, invoices_of, parse_facts
 from claims_api.claims.schemas import DecisionCreate, SupplementCreate, WithdrawCreate
@@ -82,13 +82,11 @@ async def _replace_invoices(session: AsyncSession, claim: Claim, facts: Any) -> 
 
 async def decide_claim(
     session: AsyncSession,
-    request: Request,
     principal: Principal,
     claim: Claim,
     body: DecisionCreate,
-) -> tuple[str, Claim]:
-    """The claim's status before the decision, and the claim after it. `claim`: looked up
-    and locked by the route first (`claim_for_update`)."""
+) -> Claim:
+    """`claim`: looked up and locked by the route first (`claim_for_update`)."""
     before = claim.status
     _refuse_transition(claim, body.decision, ALLOWED_FROM[body.decision])
     if body.decision != "approve" and not body.reason:
@@ -113,21 +111,20 @@ async def decide_claim(
         await _replace_invoices(session, claim, facts)
         if body.decision == "approve":
             claim.approved_by, claim.approved_at = principal.sub, now()
-            add_event(session, claim, principal, request, "approved", body.reason, details)
+            add_event(session, claim, principal, "approved", body.reason, details)
         else:
-            add_event(session, claim, principal, request, "pending_review", body.reason, details)
+            add_event(session, claim, principal, "pending_review", body.reason, details)
     elif body.decision == "reject":
         await repository.release_invoices(session, claim.id)
-        add_event(session, claim, principal, request, "rejected", body.reason)
+        add_event(session, claim, principal, "rejected", body.reason)
     else:
-        add_event(session, claim, principal, request, "needs_info", body.reason)
-    await session.flush()
-    return before, claim
+        add_event(session, claim, principal, "needs_info", body.reason)
+    await _audit_status(session, principal, claim, f"claim.{body.decision}", before)
+    return claim
 
 
 async def supplement(
     session: AsyncSession,
-    request: Request,
     principal: Principal,
     claim: Claim,
     body: SupplementCreate,
@@ -137,22 +134,35 @@ async def supplement(
     _apply(claim, decided, facts)
     await _replace_invoices(session, claim, facts)
     details = {"facts": body.facts} if body.facts else None
-    add_event(session, claim, principal, request, "pending_review", body.note, details)
-    await session.flush()
+    add_event(session, claim, principal, "pending_review", body.note, details)
+    await _audit_status(session, principal, claim, "claim.supplement", "needs_info")
     return claim
 
 
 async def withdraw(
     session: AsyncSession,
-    request: Request,
     principal: Principal,
     claim: Claim,
     body: WithdrawCreate,
-) -> tuple[str, Claim]:
-    """The claim's status before the withdrawal, and the claim after it."""
+) -> Claim:
     before = claim.status
     _refuse_transition(claim, "withdrawn", BEFORE_APPROVAL)
     await repository.release_invoices(session, claim.id)
-    add_event(session, claim, principal, request, "withdrawn", body.reason)
+    add_event(session, claim, principal, "withdrawn", body.reason)
+    await _audit_status(session, principal, claim, "claim.withdraw", before)
+    return claim
+
+
+async def _audit_status(
+    session: AsyncSession, principal: Principal, claim: Claim, action: str, before: str
+) -> None:
     await session.flush()
-    return before, claim
+    await audit.record(
+        session,
+        principal,
+        action=action,
+        entity="claim",
+        entity_id=claim.id,
+        before={"status": before},
+        after={"status": claim.status, "payable": str(claim.payable)},
+    )

@@ -1,9 +1,8 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from claims_api import problems
-from claims_api.audit import audit
 from claims_api.claims import review, service
 from claims_api.claims.schemas import (
     ClaimCreate,
@@ -18,7 +17,6 @@ from claims_api.claims.schemas import (
 from claims_api.members_client import REGISTRY_PROBLEMS, MembersClientDep
 from claims_api.models import Claim
 from services.kit.access import Anyone, Filer, Reviewer
-from services.kit.auth import Principal
 from services.kit.database import SessionDep
 from services.kit.idempotency import IdempotencyDep
 from services.kit.openapi import problem_responses
@@ -37,39 +35,16 @@ ClaimForUpdate = Annotated[Claim, Depends(claim_for_update)]
 Filter = Annotated[str | None, Query(max_length=60)]
 
 
-async def _answer(
-    session: SessionDep,
-    request: Request,
-    principal: Principal,
-    claim: Claim,
-    action: str,
-    before: str | None,
-) -> ClaimRead:
-    read = await service.read_claim(session, claim)
-    await audit.record(
-        session,
-        principal,
-        request,
-        action=action,
-        entity="claim",
-        entity_id=claim.id,
-        before={"status": before} if before else None,
-        after={"status": claim.status, "payable": str(claim.payable)},
-    )
-    return read
-
-
 @router.post(
     "/quote", summary="Assess a claim without saving anything", responses=REGISTRY_PROBLEMS
 )
 async def quote_claim(
     body: ClaimCreate,
-    request: Request,
     session: SessionDep,
     principal: Filer,
     members: MembersClientDep,
 ) -> QuoteRead:
-    return await service.quote(session, members, request, principal, body)
+    return await service.quote(session, members, principal, body)
 
 
 # The answer is serialised once, for the response and the Idempotency-Key's record alike:
@@ -84,14 +59,13 @@ async def quote_claim(
 )
 async def submit_claim(
     body: ClaimCreate,
-    request: Request,
     session: SessionDep,
     principal: Filer,
     members: MembersClientDep,
     idempotency: IdempotencyDep,
 ) -> Response:
     # audited and kept for the Idempotency-Key with the claim (claims_api.claims.storing)
-    answer = await service.submit(session, members, request, principal, body, idempotency)
+    answer = await service.submit(session, members, principal, body, idempotency)
     return Response(content=answer, status_code=201, media_type="application/json")
 
 
@@ -136,11 +110,10 @@ async def decide_claim(
     claim: ClaimForUpdate,
     principal: Reviewer,
     body: DecisionCreate,
-    request: Request,
     session: SessionDep,
 ) -> ClaimRead:
-    before, claim = await review.decide_claim(session, request, principal, claim, body)
-    return await _answer(session, request, principal, claim, f"claim.{body.decision}", before)
+    claim = await review.decide_claim(session, principal, claim, body)
+    return await service.read_claim(session, claim)
 
 
 @router.post(
@@ -152,11 +125,10 @@ async def supplement_claim(
     claim: ClaimForUpdate,
     principal: Filer,
     body: SupplementCreate,
-    request: Request,
     session: SessionDep,
 ) -> ClaimRead:
-    claim = await review.supplement(session, request, principal, claim, body)
-    return await _answer(session, request, principal, claim, "claim.supplement", "needs_info")
+    claim = await review.supplement(session, principal, claim, body)
+    return await service.read_claim(session, claim)
 
 
 @router.post(
@@ -168,8 +140,7 @@ async def withdraw_claim(
     claim: ClaimForUpdate,
     principal: Filer,
     body: WithdrawCreate,
-    request: Request,
     session: SessionDep,
 ) -> ClaimRead:
-    before, claim = await review.withdraw(session, request, principal, claim, body)
-    return await _answer(session, request, principal, claim, "claim.withdraw", before)
+    claim = await review.withdraw(session, principal, claim, body)
+    return await service.read_claim(session, claim)

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,15 +28,16 @@ from claims_api.engine import ClaimFacts
 from claims_api.members_client import Coverage, MembersClient
 from claims_api.models import Claim, ClaimEvent
 from claims_api.problems import DUPLICATE_INVOICE
-from services.kit.auth import Principal, Role
+from services.kit.auth import SYSTEM_ACTOR, Principal, Role
 from services.kit.clock import now, today
 from services.kit.errors import NotFound
 from services.kit.idempotency import Idempotency
 from services.kit.ids import new_id
+from services.kit.middleware import current_request_id
 from services.kit.pagination import PageParams
 
 READERS = (Role.admin, Role.reviewer, Role.finance, Role.auditor)
-SYSTEM = "system"
+SYSTEM = SYSTEM_ACTOR
 
 
 @dataclass
@@ -65,7 +65,6 @@ def _refuse_other_members(principal: Principal, member_id: str) -> None:
 async def _assess_filing(
     session: AsyncSession,
     client: MembersClient,
-    request: Request,
     principal: Principal,
     body: ClaimCreate,
     *,
@@ -77,8 +76,8 @@ async def _assess_filing(
         member_id=body.member_id,
         plan_code=body.plan_code,
         on=event_date_of(body.facts),
-        authorization=request.headers["authorization"],
-        request_id=getattr(request.state, "request_id", None),
+        authorization=f"Bearer {principal.bearer_token}",
+        request_id=current_request_id(),
     )
     facts = parse_facts(coverage.plan.kind, body.facts)
     if lock:
@@ -100,11 +99,10 @@ async def _assess_filing(
 async def quote(
     session: AsyncSession,
     client: MembersClient,
-    request: Request,
     principal: Principal,
     body: ClaimCreate,
 ) -> QuoteRead:
-    filing = await _assess_filing(session, client, request, principal, body, lock=False)
+    filing = await _assess_filing(session, client, principal, body, lock=False)
     return QuoteRead(
         member_id=body.member_id,
         plan_code=body.plan_code,
@@ -116,7 +114,6 @@ async def quote(
 def _event(
     claim: Claim,
     principal: Principal | None,
-    request: Request | None,
     to_status: str,
     reason: str | None = None,
     details: dict[str, Any] | None = None,
@@ -132,7 +129,7 @@ def _event(
         from_status=claim.status if claim.status != to_status else None,
         to_status=to_status,
         reason=reason,
-        request_id=getattr(request.state, "request_id", None) if request else None,
+        request_id=current_request_id(),
         details=details,
     )
     claim.status = to_status
@@ -144,31 +141,28 @@ def add_event(
     session: AsyncSession,
     claim: Claim,
     principal: Principal | None,
-    request: Request | None,
     to_status: str,
     reason: str | None = None,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> None:
-    session.add(_event(claim, principal, request, to_status, reason, details, at))
+    session.add(_event(claim, principal, to_status, reason, details, at))
 
 
 async def submit(
     session: AsyncSession,
     client: MembersClient,
-    request: Request,
     principal: Principal,
     body: ClaimCreate,
     idempotency: Idempotency,
 ) -> str:
     """The answer (ClaimRead as JSON), stored with the claim for the Idempotency-Key."""
-    filing = await _assess_filing(session, client, request, principal, body, lock=True)
-    return await _store(session, request, principal, body, filing, idempotency)
+    filing = await _assess_filing(session, client, principal, body, lock=True)
+    return await _store(session, principal, body, filing, idempotency)
 
 
 async def _store(
     session: AsyncSession,
-    request: Request,
     principal: Principal,
     body: ClaimCreate,
     filing: Filing,
@@ -204,22 +198,21 @@ async def _store(
     # anything is written (claims_api.claims.storing), without an ORM flush, whose unit-of-work
     # bookkeeping cost more CPU than the writes. Neither joins the session: nothing later in
     # the request changes them.
-    events = [_event(claim, principal, request, "submitted", at=at)]
+    events = [_event(claim, principal, "submitted", at=at)]
     status = filing.status
     if status == "rejected":
         reason = "automatic checks: " + ", ".join(decided.reason_codes)
-        events.append(_event(claim, None, request, "rejected", reason, at=at))
+        events.append(_event(claim, None, "rejected", reason, at=at))
     elif status == "approved":
         claim.approved_by, claim.approved_at = SYSTEM, at
         limit = coverage.plan.terms.auto_approve_limit
         reason = f"payout within the plan's auto-approval limit {limit}"
-        events.append(_event(claim, None, request, "approved", reason, at=at))
+        events.append(_event(claim, None, "approved", reason, at=at))
     else:
-        events.append(_event(claim, None, request, "pending_review", at=at))
+        events.append(_event(claim, None, "pending_review", at=at))
     invoices = [] if status == "rejected" else invoices_of(filing.facts)
     audited = audit.row(
         principal,
-        request,
         action="claim.submit",
         entity="claim",
         entity_id=claim.id,

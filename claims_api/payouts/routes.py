@@ -1,9 +1,8 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from claims_api import problems
-from claims_api.audit import audit
 from claims_api.payouts import service
 from claims_api.payouts.schemas import (
     PayoutBatchRead,
@@ -30,23 +29,11 @@ Filter = Annotated[str | None, Query(max_length=60)]
 )
 async def pay(
     body: PayoutCreate,
-    request: Request,
     session: SessionDep,
     principal: Finance,
     idempotency: IdempotencyDep,
 ) -> PayoutBatchRead:
-    batch = await service.pay(session, request, principal, body)
-    read = await service.read_batch(session, batch)
-    await audit.record(
-        session,
-        principal,
-        request,
-        action="payout.create",
-        entity="payout_batch",
-        entity_id=batch.id,
-        after={"claims": body.claim_ids, "total": str(read.total)},
-    )
-    return await idempotency.remember(201, read)
+    return await idempotency.remember(201, await service.pay(session, principal, body))
 
 
 @router.get("", summary="The payment ledger, filtered (finance, auditor, admin)")
@@ -87,20 +74,9 @@ async def get_batch(batch_id: str, session: SessionDep, principal: LedgerReader)
 async def reverse(
     batch_id: str,
     body: ReversalCreate,
-    request: Request,
     session: SessionDep,
     principal: Finance,
     idempotency: IdempotencyDep,
 ) -> PayoutBatchRead:
-    batch = await service.reverse(session, request, principal, batch_id, body)
-    read = await service.read_batch(session, batch)
-    await audit.record(
-        session,
-        principal,
-        request,
-        action="payout.reverse",
-        entity="payout_batch",
-        entity_id=batch.id,
-        after={"reason": body.reason, "total": str(read.total)},
-    )
+    read = await service.reverse(session, principal, batch_id, body)
     return await idempotency.remember(201, read)

@@ -4,10 +4,10 @@ negative entry, and its claim goes back to `approved`. Whoever approved a claim 
 from datetime import date
 from decimal import Decimal
 
-from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from claims_api.audit import audit
 from claims_api.claims.service import add_event
 from claims_api.models import Claim, PayoutBatch, PayoutEntry
 from claims_api.payouts.schemas import (
@@ -24,9 +24,7 @@ from services.kit.ids import new_id
 from services.kit.pagination import PageParams
 
 
-async def pay(
-    session: AsyncSession, request: Request, principal: Principal, body: PayoutCreate
-) -> PayoutBatch:
+async def pay(session: AsyncSession, principal: Principal, body: PayoutCreate) -> PayoutBatchRead:
     if len(set(body.claim_ids)) != len(body.claim_ids):
         raise InvalidInput(["claim_ids"], "a claim is listed twice")
     if body.paid_on > today():
@@ -55,6 +53,7 @@ async def pay(
                 f"claim {claim_id} was approved on {approved_on}: "
                 f"a payment cannot be dated {body.paid_on}, before its approval",
             )
+    await _refuse_payment_before_its_reversal(session, body)
     at = now()
     batch = PayoutBatch(
         id=new_id("pay"),
@@ -68,10 +67,38 @@ async def pay(
     for claim_id in body.claim_ids:
         claim = claims[claim_id]
         session.add(_entry(batch, claim, "payment", claim.payable, body.paid_on, principal))
-        add_event(session, claim, principal, request, "paid", f"batch {batch.id} {body.reference}")
+        add_event(session, claim, principal, "paid", f"batch {batch.id} {body.reference}")
         claim.paid_on = body.paid_on
     await session.flush()
-    return batch
+    read = await read_batch(session, batch)
+    await audit.record(
+        session,
+        principal,
+        action="payout.create",
+        entity="payout_batch",
+        entity_id=batch.id,
+        after={"claims": body.claim_ids, "total": str(read.total)},
+    )
+    return read
+
+
+async def _refuse_payment_before_its_reversal(session: AsyncSession, body: PayoutCreate) -> None:
+    """A claim paid again after a bounced payment: the new payment is dated on or after the
+    reversal, or the ledger would show the money leaving before it came back."""
+    query = (
+        select(PayoutEntry.claim_id, func.max(PayoutEntry.paid_on))
+        .where(PayoutEntry.claim_id.in_(body.claim_ids), PayoutEntry.entry_kind == "reversal")  # type: ignore[attr-defined]
+        .group_by(PayoutEntry.claim_id)
+    )
+    reversed_on = {claim_id: last for claim_id, last in await session.execute(query)}
+    for claim_id in body.claim_ids:
+        last = reversed_on.get(claim_id)
+        if last is not None and body.paid_on < last:
+            raise InvalidInput(
+                ["paid_on"],
+                f"claim {claim_id}'s previous payment was reversed on {last}: "
+                f"a new payment cannot be dated {body.paid_on}, before that",
+            )
 
 
 def _entry(
@@ -103,11 +130,10 @@ def _entry(
 
 async def reverse(
     session: AsyncSession,
-    request: Request,
     principal: Principal,
     batch_id: str,
     body: ReversalCreate,
-) -> PayoutBatch:
+) -> PayoutBatchRead:
     # The batch's row is locked first: a concurrent reversal of the same batch waits, then
     # sees this one's entries and finds nothing left to reverse.
     batch = await get_batch(session, principal, batch_id, for_update=True)
@@ -145,12 +171,19 @@ async def reverse(
                 batch, claim, "reversal", -payment.amount, on, principal, payment.id, body.reason
             )
         )
-        add_event(
-            session, claim, principal, request, "approved", f"payment reversed: {body.reason}"
-        )
+        add_event(session, claim, principal, "approved", f"payment reversed: {body.reason}")
         claim.paid_on = None
     await session.flush()
-    return batch
+    read = await read_batch(session, batch)
+    await audit.record(
+        session,
+        principal,
+        action="payout.reverse",
+        entity="payout_batch",
+        entity_id=batch.id,
+        after={"reason": body.reason, "total": str(read.total)},
+    )
+    return read
 
 
 async def get_batch(

@@ -151,7 +151,6 @@ async def record_payment(
     await audit.record(
         session,
         principal,
-        None,
         action="contribution.create",
         entity="contribution",
         entity_id=payment.id,
@@ -238,7 +237,6 @@ async def reverse_payment(
     await audit.record(
         session,
         principal,
-        None,
         action="contribution.reverse",
         entity="contribution",
         entity_id=payment.id,

@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy import Dialect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -213,7 +212,6 @@ def _check_and_plan(
 async def enrol_batch(
     session: AsyncSession,
     principal: Principal,
-    request: Request,
     target: BatchTarget,
     raw_rows: RawRows,
     source: dict[str, Any],
@@ -267,7 +265,6 @@ async def enrol_batch(
     await audit.record(
         session,
         principal,
-        request,
         action="enrollment.batch",
         entity="enrollment_batch",
         entity_id=batch_id,

@@ -6,7 +6,6 @@ from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from members_api import problems
-from members_api.audit import audit
 from members_api.bulk import MAX_UPLOAD_BYTES, gc_paused, upload_digest
 from members_api.enrollments import batch, service
 from members_api.enrollments.schemas import (
@@ -42,25 +41,12 @@ FORM_DATE = WithJsonSchema({"type": "string", "format": "date", "pattern": SCHEM
 )
 async def create_enrollment(
     body: EnrollmentCreate,
-    request: Request,
     session: SessionDep,
     principal: AdminOrHr,
     idempotency: IdempotencyDep,
 ) -> EnrollmentRead:
     enrollment = await service.create_enrollment(session, principal, body)
-    read = await service.read_enrollment(session, enrollment)
-    after = read.model_dump(mode="json")
-    after["starts_on_set_by_admin"] = body.starts_on is not None
-    await audit.record(
-        session,
-        principal,
-        request,
-        action="enrollment.create",
-        entity="enrollment",
-        entity_id=enrollment.id,
-        after=after,
-    )
-    return await idempotency.remember(201, read)
+    return await idempotency.remember(201, await service.read_enrollment(session, enrollment))
 
 
 @router.get("", summary="Enrolments (hr: own unit; member: own)")
@@ -95,7 +81,6 @@ _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def enrol_batch(
     body: EnrollmentBatch,
-    request: Request,
     session: SessionDep,
     principal: AdminOrHr,
     idempotency: IdempotencyDep,
@@ -105,9 +90,7 @@ async def enrol_batch(
     )
     rows = list(enumerate(body.rows, start=1))
     with gc_paused():
-        answer = await batch.enrol_batch(
-            session, principal, request, target, rows, {"source": "json"}
-        )
+        answer = await batch.enrol_batch(session, principal, target, rows, {"source": "json"})
     await idempotency.remember_json(200, answer)
     return Response(answer, media_type="application/json")
 
@@ -158,7 +141,7 @@ async def import_enrollments(
             session, principal, unit_id, plan_code, enrolled_on, starts_on
         )
         source = {"source": sheet.format, "filename": file.filename, "encoding": sheet.encoding}
-        answer = await batch.enrol_batch(session, principal, request, target, sheet.rows, source)
+        answer = await batch.enrol_batch(session, principal, target, sheet.rows, source)
     await idempotency.remember_json(200, answer)
     return Response(answer, media_type="application/json")
 
@@ -201,23 +184,9 @@ VisibleEnrollment = Annotated[Enrollment, Depends(visible_enrollment)]
 async def cancel_enrollment(
     enrollment: VisibleEnrollment,
     principal: Admin,
-    request: Request,
     session: SessionDep,
     body: Annotated[EnrollmentCancel | None, Body()] = None,
 ) -> EnrollmentRead:
-    enrollment, returned = await service.cancel_enrollment(session, enrollment)
-    await audit.record(
-        session,
-        principal,
-        request,
-        action="enrollment.cancel",
-        entity="enrollment",
-        entity_id=enrollment.id,
-        before={"status": "active"},
-        after={
-            "status": "cancelled",
-            "reason": body.reason if body else None,
-            "returned_to_credit": str(returned),
-        },
-    )
+    reason = body.reason if body else None
+    enrollment = await service.cancel_enrollment(session, principal, enrollment, reason)
     return await service.read_enrollment(session, enrollment)

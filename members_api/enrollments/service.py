@@ -8,11 +8,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from members_api.audit import audit
 from members_api.contributions.ledger import Part, Pool, UnitLedger, fen, paid_by, yuan
 from members_api.enrollments import periods, rules
 from members_api.enrollments.schemas import (
@@ -149,6 +149,16 @@ async def create_enrollment(
     for part in given:
         ledger.give(part.contribution_id, enrollment.id, part.fen)
     await ledger.save()
+    after = EnrollmentRead.of(enrollment, terms.cover_requires_payment).model_dump(mode="json")
+    after["starts_on_set_by_admin"] = data.starts_on is not None
+    await audit.record(
+        session,
+        principal,
+        action="enrollment.create",
+        entity="enrollment",
+        entity_id=enrollment.id,
+        after=after,
+    )
     return enrollment
 
 
@@ -180,11 +190,11 @@ def _may_see(principal: Principal, enrollment: Enrollment) -> bool:
 
 
 async def cancel_enrollment(
-    session: AsyncSession, enrollment: Enrollment
-) -> tuple[Enrollment, Decimal]:
+    session: AsyncSession, principal: Principal, enrollment: Enrollment, reason: str | None
+) -> Enrollment:
     """Only before cover starts: contributions are not refunded once it has. What the unit's
     payments gave it goes back to the unit's credit, which then pays the unit's unpaid
-    enrolments in the plan, oldest first. Answers the enrolment and the amount returned.
+    enrolments in the plan, oldest first (the audit record says how much was returned).
     `enrollment`: looked up by the route first, so another unit's or member's is 404
     (services.kit.access)."""
     # The unit's ledger first, then the enrolment read again under it (a payment may just
@@ -207,7 +217,16 @@ async def cancel_enrollment(
     await ledger.give_to_unpaid(pool)
     ledger.credit = pool.fen
     await ledger.save()
-    return enrollment, yuan(returned)
+    await audit.record(
+        session,
+        principal,
+        action="enrollment.cancel",
+        entity="enrollment",
+        entity_id=enrollment.id,
+        before={"status": "active"},
+        after={"status": "cancelled", "reason": reason, "returned_to_credit": str(yuan(returned))},
+    )
+    return enrollment
 
 
 async def list_enrollments(

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from fastapi import Request
 from pydantic import TypeAdapter
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,9 +87,7 @@ async def _leavers(session: AsyncSession, numbers: list[str]) -> dict[str, Leave
     return found
 
 
-async def members_leave(
-    session: AsyncSession, principal: Principal, request: Request, rows: list[LeavingRow]
-) -> str:
+async def members_leave(session: AsyncSession, principal: Principal, rows: list[LeavingRow]) -> str:
     """Answers the JSON text of the answer: one result per row, and totals."""
     numbers = [row.national_id for row in rows if row.national_id is not None]
     known = await _leavers(session, numbers)
@@ -119,7 +116,7 @@ async def members_leave(
                 "already_left": unchanged,
             }
         )
-    await _record_leaving(session, principal, request, changes)
+    await _record_leaving(session, principal, changes)
     ok = sum(1 for result in results if result["status"] == "ok")
     totals = {
         "rows": len(rows),
@@ -151,7 +148,6 @@ def _may_change(principal: Principal, leaver: Leaver) -> bool:
 async def _record_leaving(
     session: AsyncSession,
     principal: Principal,
-    request: Request,
     changes: list[tuple[Leaver, date]],
 ) -> None:
     at = now()
@@ -166,7 +162,6 @@ async def _record_leaving(
     await audit.record_many(
         session,
         principal,
-        request,
         action="member.update",
         entity="member",
         changes=[

@@ -1,11 +1,10 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from members_api import problems
-from members_api.audit import audit
 from members_api.bulk import MAX_UPLOAD_BYTES, gc_paused
 from members_api.members import leaving, service
 from members_api.members.schemas import (
@@ -36,23 +35,12 @@ router = APIRouter(prefix="/api/v1/members", tags=["members"])
 )
 async def create_member(
     body: MemberCreate,
-    request: Request,
     session: SessionDep,
     principal: AdminOrHr,
     idempotency: IdempotencyDep,
 ) -> MemberRead:
     member = await service.create_member(session, principal, body)
-    read = service.member_read(principal, member)
-    await audit.record(
-        session,
-        principal,
-        request,
-        action="member.create",
-        entity="member",
-        entity_id=member.id,
-        after=service.audit_values(read),
-    )
-    return await idempotency.remember(201, read)
+    return await idempotency.remember(201, service.member_read(principal, member))
 
 
 @router.post(
@@ -63,14 +51,13 @@ async def create_member(
 )
 async def members_leave(
     body: MembersLeaving,
-    request: Request,
     session: SessionDep,
     principal: AdminOrHr,
     idempotency: IdempotencyDep,
 ) -> Response:
     with gc_paused():
         rows = await run_in_threadpool(leaving.check_rows, enumerate(body.rows, start=1))
-        answer = await leaving.members_leave(session, principal, request, rows)
+        answer = await leaving.members_leave(session, principal, rows)
     await idempotency.remember_json(200, answer)
     return Response(answer, media_type="application/json")
 
@@ -119,21 +106,7 @@ async def update_member(
     member: VisibleMember,
     principal: AdminOrHr,
     body: MemberUpdate,
-    request: Request,
     session: SessionDep,
 ) -> MemberRead:
-    before, member = await service.update_member(session, principal, member, body)
-    read = service.member_read(principal, member)
-    after = {k: v for k, v in read.model_dump(mode="json").items() if k in before}
-    if before:
-        await audit.record(
-            session,
-            principal,
-            request,
-            action="member.update",
-            entity="member",
-            entity_id=member.id,
-            before=before,
-            after=after,
-        )
-    return read
+    member = await service.update_member(session, principal, member, body)
+    return service.member_read(principal, member)

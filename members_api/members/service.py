@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from members_api.audit import audit
 from members_api.members.schemas import ID_PATTERN, MemberCreate, MemberRead, MemberUpdate
 from members_api.models import Member, Unit
 from members_api.problems import MEMBER_EXISTS, UNIT_INACTIVE
@@ -97,6 +98,14 @@ async def create_member(session: AsyncSession, principal: Principal, data: Membe
         raise MEMBER_EXISTS.error(
             "a member with this identity number is already registered"
         ) from None
+    await audit.record(
+        session,
+        principal,
+        action="member.create",
+        entity="member",
+        entity_id=member.id,
+        after=audit_values(member_read(principal, member)),
+    )
     return member
 
 
@@ -128,9 +137,8 @@ def _leaving_changes(member: Member, changes: dict[str, Any]) -> dict[str, Any]:
 
 async def update_member(
     session: AsyncSession, principal: Principal, member: Member, data: MemberUpdate
-) -> tuple[dict[str, Any], Member]:
-    """Returns the changed fields' values before the change, and the member after it.
-    `member`: looked up by the route first, so another's is 404 (services.kit.access)."""
+) -> Member:
+    """`member`: looked up by the route first, so another's is 404 (services.kit.access)."""
     changes = data.model_dump(exclude_unset=True)
     changes.update(_leaving_changes(member, changes))
     if "unit_id" in changes and changes["unit_id"] != member.unit_id:
@@ -141,10 +149,21 @@ async def update_member(
     before = {name: getattr(member, name) for name in changes}
     for name, value in changes.items():
         setattr(member, name, value)
-    if changes:
-        member.updated_at = now()
+    if not changes:
+        return member
+    member.updated_at = now()
     await session.flush()
-    return before, member
+    read = member_read(principal, member).model_dump(mode="json")
+    await audit.record(
+        session,
+        principal,
+        action="member.update",
+        entity="member",
+        entity_id=member.id,
+        before=before,
+        after={name: value for name, value in read.items() if name in before},
+    )
+    return member
 
 
 async def list_members(

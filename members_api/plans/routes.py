@@ -6,7 +6,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from members_api import problems
-from members_api.audit import audit
 from members_api.plans import service
 from members_api.plans.schemas import CODE_PATTERN, PlanCreate, PlanRead, name_the_fields
 from services.kit.access import Admin, Anyone
@@ -42,23 +41,12 @@ router = APIRouter(prefix="/api/v1/plans", tags=["plans"], route_class=_NamedFie
 )
 async def create_plan(
     body: PlanCreate,
-    request: Request,
     session: SessionDep,
     principal: Admin,
     idempotency: IdempotencyDep,
 ) -> PlanRead:
     plan = await service.create_plan(session, principal, body)
-    read = PlanRead.of(plan)
-    await audit.record(
-        session,
-        principal,
-        request,
-        action="plan.create",
-        entity="plan",
-        entity_id=plan.code,
-        after=read.model_dump(mode="json"),
-    )
-    return await idempotency.remember(201, read)
+    return await idempotency.remember(201, PlanRead.of(plan))
 
 
 @router.get("", summary="Plans (all roles)")

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from members_api.audit import audit
 from members_api.models import Plan
-from members_api.plans.schemas import CODE_PATTERN, PlanCreate
+from members_api.plans.schemas import CODE_PATTERN, PlanCreate, PlanRead
 from members_api.problems import PLAN_EXISTS
 from services.kit.auth import Principal
 from services.kit.clock import now
@@ -57,6 +58,14 @@ async def create_plan(session: AsyncSession, principal: Principal, data: PlanCre
     )
     session.add(plan)
     await session.flush()
+    await audit.record(
+        session,
+        principal,
+        action="plan.create",
+        entity="plan",
+        entity_id=plan.code,
+        after=PlanRead.of(plan).model_dump(mode="json"),
+    )
     return plan
 
 

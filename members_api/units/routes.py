@@ -1,8 +1,7 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from members_api.audit import audit
 from members_api.models import Unit
 from members_api.units import service
 from members_api.units.schemas import UnitCreate, UnitRead, UnitUpdate
@@ -17,23 +16,12 @@ router = APIRouter(prefix="/api/v1/units", tags=["units"])
 @router.post("", status_code=201, summary="Register a unit (admin)")
 async def create_unit(
     body: UnitCreate,
-    request: Request,
     session: SessionDep,
     principal: Admin,
     idempotency: IdempotencyDep,
 ) -> UnitRead:
     unit = await service.create_unit(session, principal, body)
-    read = UnitRead.model_validate(unit)
-    await audit.record(
-        session,
-        principal,
-        request,
-        action="unit.create",
-        entity="unit",
-        entity_id=unit.id,
-        after=read.model_dump(mode="json"),
-    )
-    return await idempotency.remember(201, read)
+    return await idempotency.remember(201, UnitRead.model_validate(unit))
 
 
 @router.get("", summary="Units (hr: its own)")
@@ -62,19 +50,6 @@ VisibleUnit = Annotated[Unit, Depends(visible_unit)]
 
 @router.patch("/{unit_id}", summary="Change or deactivate a unit (admin)")
 async def update_unit(
-    unit: VisibleUnit, principal: Admin, body: UnitUpdate, request: Request, session: SessionDep
+    unit: VisibleUnit, principal: Admin, body: UnitUpdate, session: SessionDep
 ) -> UnitRead:
-    before, unit = await service.update_unit(session, unit, body)
-    read = UnitRead.model_validate(unit)
-    after = {name: value for name, value in read.model_dump(mode="json").items() if name in before}
-    await audit.record(
-        session,
-        principal,
-        request,
-        action="unit.update",
-        entity="unit",
-        entity_id=unit.id,
-        before=before,
-        after=after,
-    )
-    return read
+    return UnitRead.model_validate(await service.update_unit(session, principal, unit, body))

@@ -3,8 +3,9 @@
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from members_api.audit import audit
 from members_api.models import Unit
-from members_api.units.schemas import UnitCreate, UnitUpdate
+from members_api.units.schemas import UnitCreate, UnitRead, UnitUpdate
 from services.kit.auth import Principal, Role
 from services.kit.clock import now
 from services.kit.errors import Conflict, NotFound
@@ -35,10 +36,20 @@ async def create_unit(session: AsyncSession, principal: Principal, data: UnitCre
     unit = Unit(id=new_id("unt"), **data.model_dump(), created_at=at, updated_at=at)
     session.add(unit)
     await session.flush()
+    await audit.record(
+        session,
+        principal,
+        action="unit.create",
+        entity="unit",
+        entity_id=unit.id,
+        after=UnitRead.model_validate(unit).model_dump(mode="json"),
+    )
     return unit
 
 
-async def update_unit(session: AsyncSession, unit: Unit, data: UnitUpdate) -> tuple[dict, Unit]:
+async def update_unit(
+    session: AsyncSession, principal: Principal, unit: Unit, data: UnitUpdate
+) -> Unit:
     """`unit`: looked up by the route first, so another unit is 404 to hr (services.kit.access)."""
     changes = data.model_dump(exclude_unset=True)
     if "credit_code" in changes:
@@ -48,7 +59,17 @@ async def update_unit(session: AsyncSession, unit: Unit, data: UnitUpdate) -> tu
         setattr(unit, name, value)
     unit.updated_at = now()
     await session.flush()
-    return before, unit
+    read = UnitRead.model_validate(unit).model_dump(mode="json")
+    await audit.record(
+        session,
+        principal,
+        action="unit.update",
+        entity="unit",
+        entity_id=unit.id,
+        before=before,
+        after={name: value for name, value in read.items() if name in before},
+    )
+    return unit
 
 
 async def list_units(

@@ -1,12 +1,15 @@
 """The append-only audit log each service keeps in its own database: who changed what, when,
-under which request, with the values before and after."""
+under which request, with the values before and after.
+
+Each record is written by the service that makes the change, in the same transaction; the request
+id comes from the log context the middleware binds (services.kit.middleware), so a service never
+needs the HTTP request to say which request it served."""
 
 import json
 from datetime import datetime
 from typing import Annotated, Any
 
-import structlog
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, MetaData, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +20,7 @@ from services.kit.auth import Principal
 from services.kit.database import SessionDep, UtcDateTime
 from services.kit.errors import InvalidInput
 from services.kit.ids import new_id
+from services.kit.middleware import current_request_id
 from services.kit.pagination import Page, PageDep
 
 
@@ -37,12 +41,6 @@ def audit_table(metadata: MetaData) -> Table:
     )
 
 
-def _bound_request_id() -> str | None:
-    """The request's id as the middleware bound it for logging (services.kit.middleware):
-    for services that write their audit records without the Request."""
-    return structlog.contextvars.get_contextvars().get("request_id")
-
-
 def _jsonable(value: Any) -> Any:
     if value is None:
         return None
@@ -59,7 +57,6 @@ class AuditLog:
         self,
         session: AsyncSession,
         principal: Principal,
-        request: Request | None,
         *,
         action: str,
         entity: str,
@@ -70,7 +67,6 @@ class AuditLog:
         await self.record_many(
             session,
             principal,
-            request,
             action=action,
             entity=entity,
             changes=[(entity_id, before, after)],
@@ -79,7 +75,6 @@ class AuditLog:
     def row(
         self,
         principal: Principal,
-        request: Request | None,
         *,
         action: str,
         entity: str,
@@ -97,9 +92,7 @@ class AuditLog:
             "action": action,
             "entity": entity,
             "entity_id": entity_id,
-            "request_id": (
-                getattr(request.state, "request_id", None) if request else _bound_request_id()
-            ),
+            "request_id": current_request_id(),
             "before": _jsonable(before),
             "after": _jsonable(after),
         }
@@ -108,7 +101,6 @@ class AuditLog:
         self,
         session: AsyncSession,
         principal: Principal,
-        request: Request | None,
         *,
         action: str,
         entity: str,
@@ -120,7 +112,6 @@ class AuditLog:
         events = [
             self.row(
                 principal,
-                request,
                 action=action,
                 entity=entity,
                 entity_id=entity_id,

@@ -2,7 +2,7 @@
 
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -15,6 +15,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.kit.errors import Forbidden, NotFound, Unauthorized
 
 ALGORITHM = "HS256"
+# The actor the services name for what they do themselves (a claim approved within the plan's
+# auto-approval limit). No token may carry it as its `sub`, in any case or width, so that a
+# person can never pass for the system, nor be refused as if they had approved what it did.
+SYSTEM_ACTOR = "system"
 
 
 class Role(StrEnum):
@@ -32,6 +36,9 @@ class Principal:
     role: Role
     unit_id: str | None = None
     member_id: str | None = None
+    # The token it came with, for a call made on the caller's behalf (claims -> registry);
+    # never logged, never compared.
+    bearer_token: str = field(default="", repr=False, compare=False)
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
@@ -112,6 +119,8 @@ def _verified(token: str, secret: str) -> tuple[Principal, float]:
         role = Role(claims["role"])
     except ValueError:
         raise Unauthorized(f"invalid token: unknown role {claims['role']!r}") from None
+    if same_person(str(claims["sub"]), SYSTEM_ACTOR):
+        raise Unauthorized(f"invalid token: sub {SYSTEM_ACTOR!r} is reserved for the services")
     unit_id, member_id = claims.get("unit_id"), claims.get("member_id")
     if role == Role.hr and not isinstance(unit_id, str):
         raise Unauthorized("invalid token: an hr token must name its unit_id")
@@ -122,6 +131,7 @@ def _verified(token: str, secret: str) -> tuple[Principal, float]:
         role=role,
         unit_id=unit_id if role == Role.hr else None,
         member_id=member_id if role == Role.member else None,
+        bearer_token=token,
     )
     return principal, float(claims["exp"])
 

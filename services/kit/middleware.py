@@ -13,6 +13,12 @@ REQUEST_ID_HEADER = b"x-request-id"
 _ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def current_request_id() -> str | None:
+    """The id of the request being served (bound by RequestIdMiddleware), for code below the
+    routes: the audit log, a claim's history, the call to the registry."""
+    return structlog.contextvars.get_contextvars().get("request_id")
+
+
 class RequestIdMiddleware:
     """Use the caller's (or the gateway's) X-Request-ID, or make one; echo it; log with it."""
 

@@ -206,6 +206,28 @@ class TestReversal:
         ledger = await listed(api, PAYOUTS, headers=FINANCE)
         assert sum(float(e["amount"]) for e in ledger) == 4000.00
 
+    async def test_a_new_payment_is_not_dated_before_the_reversal_it_follows(self, api):
+        worker = await enrolled_member(api)
+        with clock_at(days_ago(10)):
+            claim = await approved_claim(api, worker, hospital_stay(day(3, 2)))
+        paid = await pay(api, [claim["id"]], paid_on=today() - timedelta(days=8))
+        assert paid.status_code == 201, paid.text
+        batch = paid.json()
+        reversed_on = today() - timedelta(days=3)
+        assert (await reverse(api, batch["id"], reversed_on=str(reversed_on))).status_code == 201
+
+        early = problem(
+            await pay(
+                api, [claim["id"]], reference="B-04", paid_on=reversed_on - timedelta(days=2)
+            ),
+            422,
+        )
+        assert early["errors"][0]["loc"] == ["paid_on"]
+        assert f"reversed on {reversed_on}" in early["detail"]
+        assert (await get_claim(api, claim["id"]))["status"] == "approved"
+        on_the_day = await pay(api, [claim["id"]], reference="B-05", paid_on=reversed_on)
+        assert on_the_day.status_code == 201, on_the_day.text
+
     async def test_reversing_one_claim_of_a_batch_leaves_the_others_paid(self, api):
         _, first, second = await two_approved_claims(api)
         batch = (await pay(api, [first["id"], second["id"]])).json()
