@@ -1,6 +1,6 @@
 """How fast a unit of 100,000 workers imports: one CSV upload, one request, on Postgres.
 
-    python bench/import_100k.py [--rows 100000] [--repeat 3]
+    python bench/import_100k.py [--rows 100000] [--repeat 3] [--credit]
         [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 
 Creates a fresh database (dropped at the end), migrated by the registry's start-up
@@ -9,7 +9,13 @@ identity numbers through httpx.ASGITransport (the whole HTTP path: multipart par
 checks, member and enrolment inserts, the JSON answer). Then, for scale, times Postgres COPY
 (asyncpg copy_records_to_table) of the very rows the import wrote into scratch tables of the
 same shape (indexes, unique and foreign keys included), and the ratio of the two. Prints one
-JSON line; with --repeat, the fastest import and the fastest COPY of the runs."""
+JSON line; with --repeat, the fastest import and the fastest COPY of the runs.
+
+--credit: the unit has paid for every row before the upload (one payment, recorded through
+the API, 100.00 more than the rows owe), so the import also allocates that credit to each
+new enrolment in the same request (members_api.contributions.ledger): the COPY it is
+compared with then writes the allocation rows too (`copy_seconds`), and, for the stricter
+reading, `copy_seconds_members_and_enrolments` is the COPY of the other two tables alone."""
 
 import argparse
 import asyncio
@@ -18,6 +24,7 @@ import os
 import sys
 import time
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -32,7 +39,9 @@ from services.kit import clock  # noqa: E402
 from services.kit.auth import issue_token  # noqa: E402
 from services.kit.settings import DEVELOPMENT_JWT_SECRET  # noqa: E402
 
-DATABASE = "mutualaid_bench_import"
+# One per process: two checkouts benchmarking on one server never drop each other's.
+DATABASE = f"mutualaid_bench_import_{os.getpid()}"
+CREDIT_OVER = Decimal("100.00")
 ADMIN = {"Authorization": f"Bearer {issue_token(DEVELOPMENT_JWT_SECRET, role='admin')}"}
 
 
@@ -71,7 +80,7 @@ async def drop_database(admin_url: str) -> None:
         await connection.close()
 
 
-async def import_once(url: str, rows: int) -> float:
+async def import_once(url: str, rows: int, credit: bool = False) -> float:
     app = create_app(MembersSettings(database_url=url, environment="test"))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -97,6 +106,18 @@ async def import_once(url: str, rows: int) -> float:
             }
             created = await client.post("/api/v1/plans", json=plan, headers=ADMIN)
             assert created.status_code == 201, created.text
+            if credit:
+                due = Decimal(plan["contribution_per_share"]) * rows
+                payment = {
+                    "unit_id": unit.json()["id"],
+                    "plan_code": "BENCH-2026",
+                    "amount": str(due + CREDIT_OVER),
+                    "paid_on": str(today),
+                    "reference": "BENCH-PAYMENT-1",
+                    "method": "bank_transfer",
+                }
+                paid = await client.post("/api/v1/contributions", json=payment, headers=ADMIN)
+                assert paid.status_code == 201, paid.text
             body = csv_file(rows)
             started = time.perf_counter()
             response = await client.post(
@@ -107,18 +128,23 @@ async def import_once(url: str, rows: int) -> float:
             )
             seconds = time.perf_counter() - started
     assert response.status_code == 200, response.text[:2000]
-    totals = response.json()["totals"]
+    answer = response.json()
+    totals = answer["totals"]
     assert totals["enrolled"] == totals["created_members"] == rows, totals
+    if credit:
+        paid_for = answer["contributions"]
+        assert paid_for["paid_in_full"] == rows and paid_for["credit"] == str(CREDIT_OVER), paid_for
     return seconds
 
 
-async def copy_same_rows(url: str) -> float:
+async def copy_same_rows(url: str, tables: tuple[str, ...] = ("member", "enrollment")) -> float:
     """COPY the rows the import wrote into empty tables of the same shape: columns, indexes,
-    unique constraints and the same foreign keys (to unit, plan and the scratch members)."""
+    unique constraints and the same foreign keys (to unit, plan and the scratch members;
+    allocations have none)."""
     connection = await asyncpg.connect(url)
     try:
         records = {}
-        for table in ("member", "enrollment"):
+        for table in tables:
             records[table] = await connection.fetch(f"SELECT * FROM {table} ORDER BY id")
             await connection.execute(f"CREATE TABLE scratch_{table} (LIKE {table} INCLUDING ALL)")
         await connection.execute(
@@ -138,6 +164,8 @@ async def copy_same_rows(url: str) -> float:
                 )
         return time.perf_counter() - started
     finally:
+        for table in tables[::-1]:
+            await connection.execute(f"DROP TABLE IF EXISTS scratch_{table}")
         await connection.close()
 
 
@@ -156,24 +184,39 @@ async def main() -> None:
             "MUTUALAID_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
     )
+    parser.add_argument(
+        "--credit",
+        action="store_true",
+        help="the unit has paid in advance: the import allocates its credit to every row",
+    )
     args = parser.parse_args()
     runs = []
     for _ in range(args.repeat):
         url = await fresh_database(args.postgres)
         try:
-            seconds = await import_once(url, args.rows)
-            runs.append((seconds, await copy_same_rows(url)))
+            seconds = await import_once(url, args.rows, args.credit)
+            if args.credit:
+                plain = await copy_same_rows(url)
+                all_three = ("member", "enrollment", "contribution_allocation")
+                runs.append((seconds, await copy_same_rows(url, all_three), plain))
+            else:
+                runs.append((seconds, await copy_same_rows(url)))
         finally:
             await drop_database(args.postgres)
     seconds, copy_seconds = min(run[0] for run in runs), min(run[1] for run in runs)
     result = {
         "rows": args.rows,
+        "credit": args.credit,
         "seconds": round(seconds, 3),
         "rows_per_second": round(args.rows / seconds),
         "copy_seconds": round(copy_seconds, 3),
         "copy_rows_per_second": round(args.rows / copy_seconds),
         "import_to_copy_ratio": round(seconds / copy_seconds, 2),
     }
+    if args.credit:
+        plain = min(run[2] for run in runs)
+        result["copy_seconds_members_and_enrolments"] = round(plain, 3)
+        result["rate_ratio_to_copy_of_members_and_enrolments"] = round(plain / seconds, 3)
     if args.repeat > 1:
         result["all_runs_seconds"] = [round(run[0], 3) for run in runs]
         result["all_copies_seconds"] = [round(run[1], 3) for run in runs]

@@ -9,6 +9,7 @@ from stdnum.cn import ric, uscc
 
 from services.kit.auth import issue_token
 from services.kit.settings import DEVELOPMENT_JWT_SECRET
+from services.stack import plans
 from tests.dates import cover_window
 
 _serial = itertools.count(1)
@@ -53,58 +54,8 @@ FINANCE = bearer("finance")
 
 def plan_body(code: str, kind: str = "hospital_reimbursement", **overrides: Any) -> dict[str, Any]:
     """A plan open for enrolment today, covering the cover year (tests.dates); overrides
-    replace top-level keys."""
-    benefit: dict[str, Any] = {
-        "hospital_reimbursement": {
-            "kind": "hospital_reimbursement",
-            "threshold": "1000",
-            "bands": [{"above": "0", "ratio": "0.5"}, {"above": "5000", "ratio": "0.6"}],
-            "band_mode": "progressive",
-            "per_stay_cap_per_share": "10000",
-            "term_cap_per_share": "20000",
-        },
-        "fixed_benefit": {
-            "kind": "fixed_benefit",
-            "conditions": [
-                {
-                    "code": "BREAST_CA",
-                    "name": "乳腺癌",
-                    "icd10": ["C50"],
-                    "amount_per_share": "10000",
-                    "group": "malignant",
-                },
-                {
-                    "code": "CERVIX_CA",
-                    "name": "宫颈癌",
-                    "icd10": ["C53"],
-                    "amount_per_share": "10000",
-                    "group": "malignant",
-                },
-            ],
-            "fixed_extra": "2000",
-        },
-        "daily_allowance": {
-            "kind": "daily_allowance",
-            "amount_per_day_per_share": "50",
-            "from_day": 4,
-            "max_days_per_stay": 30,
-            "term_cap_per_share": "3000",
-        },
-    }[kind]
-    body: dict[str, Any] = {
-        "code": code,
-        "line": code.rsplit("-", 1)[0],
-        "name": f"Plan {code}",
-        "kind": kind,
-        **cover_window(),
-        "contribution_per_share": "36.00",
-        "max_shares": 3,
-        "benefit": benefit,
-    }
-    if kind == "fixed_benefit":
-        body["eligibility"] = {"sex": "F", "min_age": 16, "max_age": 60}
-    body.update(overrides)
-    return body
+    replace top-level keys. The same builder as the demo's plans (services.stack.plans)."""
+    return plans.plan_body(code, kind, **{**cover_window(), **overrides})
 
 
 def valid_national_id(

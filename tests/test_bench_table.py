@@ -21,6 +21,8 @@ def test_the_readme_shows_the_table_of_the_saved_bench_run():
 def test_every_target_of_the_saved_run_has_a_verdict():
     result = json.loads((ROOT / "bench" / "last-run.json").read_text())
     figures = {row["figure"] for row in result["targets"]}
+    if "import_with_credit" in result:  # measured by runs since issue 13 (contributions)
+        figures.remove("import_with_credit_to_copy_ratio")
     assert figures == {
         "claims_submit_ratio",
         "claims_submit_p99_ms",

@@ -1,5 +1,8 @@
-"""A run of the suite leaves nothing in the checkout: Hypothesis' and schemathesis' files go
-to a directory of the test session (tests/conftest.py)."""
+"""Hypothesis and schemathesis write nothing into the checkout: Hypothesis' home (its example
+database) is outside it, in the user's cache, one directory per checkout (tests/conftest.py),
+and generating schemathesis cases with Hypothesis' example database on leaves no new file in
+the checkout's .hypothesis or .schemathesis. (That the whole suite leaves nothing there is
+scripts/test.sh's check, which compares `git status` before and after.)"""
 
 import time
 from pathlib import Path

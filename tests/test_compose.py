@@ -152,10 +152,11 @@ class TestComposeGateway:
             MUTUALAID_GATEWAY_CLIENT_HEADER_TIMEOUT_SECONDS="7",
             MUTUALAID_GATEWAY_CLIENT_BODY_TIMEOUT_SECONDS="9",
             MUTUALAID_GATEWAY_KEEPALIVE_TIMEOUT_SECONDS="11",
+            MUTUALAID_GATEWAY_SEND_TIMEOUT_SECONDS="13",
         )
         assert "large_client_header_buffers 4 4096;" in config
         assert "client_header_timeout 7s;" in config and "client_body_timeout 9s;" in config
-        assert "keepalive_timeout 11s;" in config
+        assert "keepalive_timeout 11s;" in config and "send_timeout 13s;" in config
 
     def test_nginx_accepts_it(self, tmp_path: Path) -> None:
         """The host names resolve only inside the compose network: loopback stands in."""

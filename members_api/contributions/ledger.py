@@ -127,6 +127,7 @@ class UnitLedger:
     at: datetime = field(default_factory=now)
     _pending: list[Given] = field(default_factory=list)
     _paid: dict[str, tuple[int, date | None]] = field(default_factory=dict)
+    _last_id: str = ""
 
     @classmethod
     async def lock(cls, session: AsyncSession, unit_id: str, plan_code: str) -> "UnitLedger":
@@ -286,7 +287,7 @@ class UnitLedger:
     async def flush(self) -> None:
         """Write the allocations and enrolment changes made so far (before any query)."""
         if self._pending:
-            ids = new_ids("cal", len(self._pending))
+            ids = self._ids(len(self._pending))
             records = []
             for given, allocation_id in zip(self._pending, ids, strict=True):
                 given.id = allocation_id
@@ -304,6 +305,15 @@ class UnitLedger:
         if self._paid:
             await write_paid(self.session, self._paid)
             self._paid = {}
+
+    def _ids(self, count: int) -> list[str]:
+        """Ascending from one flush to the next too (a listing by id is the order they were
+        given in); ids made within the same millisecond as the last wait for the next."""
+        ids = new_ids("cal", count)
+        while ids[0] <= self._last_id:
+            ids = new_ids("cal", count)
+        self._last_id = ids[-1]
+        return ids
 
     async def save(self) -> None:
         await self.flush()

@@ -26,10 +26,10 @@ import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Dialect, select
+from sqlalchemy import Dialect, String, bindparam, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
@@ -55,6 +55,7 @@ from members_api.plans.service import get_plan
 from members_api.problems import CONCURRENT_REGISTRATION
 from services.kit.auth import Principal
 from services.kit.clock import now, today
+from services.kit.database import UtcDateTime
 from services.kit.errors import NotFound
 from services.kit.identity import COMPACT_NATIONAL_ID, compact_national_id, validate_national_id
 from services.kit.ids import new_id
@@ -68,7 +69,7 @@ _members = Member.__table__  # type: ignore[attr-defined]
 _enrollments = Enrollment.__table__  # type: ignore[attr-defined]
 _plans = Plan.__table__  # type: ignore[attr-defined]
 _allocations = ContributionAllocation.__table__  # type: ignore[attr-defined]
-Prepared = tuple[list[Any], list[Any], list[Any]]
+Prepared = tuple[list[Any], list[Any], list[Any], list[list[str]]]
 
 
 async def batch_target(
@@ -170,10 +171,34 @@ async def known_members(session: AsyncSession, target: BatchTarget, numbers: lis
     return Known(members, dict(holdings), dict(previous_ends))
 
 
+def _allocations_from(target: BatchTarget, at: datetime) -> Any:
+    """The allocation rows of a range of the batch's enrolments paid from one payment, made
+    from the enrolments just written (one INSERT ... SELECT: nothing goes through Python; an
+    allocation's id is its enrolment's, under the allocation prefix)."""
+    e, a = _enrollments.c, _allocations.c
+    rows = select(
+        literal("cal_") + func.substr(e.id, 5),
+        bindparam("lot", type_=String),
+        e.id,
+        e.contribution_paid,
+        literal(at, UtcDateTime),
+    ).where(
+        e.unit_id == target.unit_id,
+        e.plan_code == target.plan_code,
+        e.created_at == at,
+        e.id.between(bindparam("first", type_=String), bindparam("last", type_=String)),
+        e.contribution_paid > 0,
+    )
+    return insert(_allocations).from_select(
+        [a.id, a.contribution_id, a.enrollment_id, a.amount, a.at], rows
+    )
+
+
 class _Writer:
     """Writes each part's new members and enrolments; `prepare` runs in the worker thread."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, target: BatchTarget, at: datetime) -> None:
+        self.paid_from = _allocations_from(target, at)
         self.members = BulkInsert(_members, MEMBER_COLUMNS, dialect)
         self.enrollments = BulkInsert(_enrollments, ENROLLMENT_COLUMNS, dialect)
         self.allocations = BulkInsert(_allocations, ALLOCATION_COLUMNS, dialect)
@@ -183,10 +208,11 @@ class _Writer:
             self.members.prepare(planned.new_members),
             self.enrollments.prepare(planned.new_enrollments),
             self.allocations.prepare(planned.new_allocations),
+            planned.paid_from,
         )
 
     async def write(self, session: AsyncSession, prepared: Prepared) -> None:
-        members, enrollments, allocations = prepared
+        members, enrollments, allocations, paid_from = prepared
         try:
             await self.members.write(session, members)
         except IntegrityError:  # a concurrent request registered some of the same workers
@@ -195,6 +221,8 @@ class _Writer:
                 "send the batch again (those rows will then match the registered workers)"
             ) from None
         await self.enrollments.write(session, enrollments)
+        for lot, first, last in paid_from:
+            await session.execute(self.paid_from, {"lot": lot, "first": first, "last": last})
         await self.allocations.write(session, allocations)
 
 
@@ -226,7 +254,7 @@ async def enrol_batch(
     credit = await ledger.pool()
     at = ledger.at = now()
     checker, planner = RowChecker(), Planner(principal, target, known, at, credit)
-    writer = _Writer((await session.connection()).dialect)
+    writer = _Writer((await session.connection()).dialect, target, at)
     writing: asyncio.Task[None] | None = None
     try:
         for part in _parts(raw_rows):

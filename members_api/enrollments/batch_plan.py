@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from members_api.bulk import Duplicates, RowErrors, check_row, row_error
-from members_api.contributions.ledger import Pool, fen, paid_by, yuan
+from members_api.contributions.ledger import Part, Pool, fen, paid_by, yuan
 from members_api.enrollments import periods, rules
 from members_api.enrollments.schemas import EnrollmentBatchRow, Shares
 from members_api.members.schemas import NationalId
@@ -123,7 +123,21 @@ class Planned:
     new_members: list[tuple[Any, ...]] = field(default_factory=list)
     new_enrollments: list[tuple[Any, ...]] = field(default_factory=list)
     new_allocations: list[tuple[Any, ...]] = field(default_factory=list)
-    """In members_api.contributions.ledger.ALLOCATION_COLUMNS order."""
+    """In members_api.contributions.ledger.ALLOCATION_COLUMNS order: the enrolments paid from
+    two payments' credit (a payment's credit ran out on them)."""
+    paid_from: list[list[str]] = field(default_factory=list)
+    """[payment id, first enrolment id, last enrolment id]: the part's enrolments in that id
+    range with a contribution_paid took all of it from that one payment; their allocation
+    rows are made from them in the database (batch._Writer)."""
+
+
+def allocation_id_of(enrollment_id: str, part: int | None = None) -> str:
+    """A batch's allocation ids come from its enrolments' (`cal_` and the same digits; a
+    part's number after them when two payments paid one), so that they sort as the
+    enrolments do: oldest first. The database makes the one-part ones the same way
+    (batch._allocations_from)."""
+    digits = enrollment_id.split("_", 1)[1]
+    return f"cal_{digits}" if part is None else f"cal_{digits}{part:x}"
 
 
 class RowChecker:
@@ -175,17 +189,15 @@ class Planner:
         self.part = Planned()
         self.member_ids = iter(new_ids("mbr", len(rows)))
         self.enrollment_ids = iter(self._enrollment_ids(len(rows)))
-        self._allocations: list[tuple[str, str, int]] = []
+        self._allocations: list[tuple[str, str, str, int]] = []
+        self._paid_from: list[str] | None = None
         for row in rows:
             self._row(row)
         if self._allocations:
-            ids = new_ids("cal", len(self._allocations))
             at = self.at
             self.part.new_allocations = [
                 (allocation_id, lot, enrollment_id, yuan(amount), at)
-                for allocation_id, (lot, enrollment_id, amount) in zip(
-                    ids, self._allocations, strict=True
-                )
+                for allocation_id, lot, enrollment_id, amount in self._allocations
             ]
         return self.part
 
@@ -306,9 +318,8 @@ class Planner:
             paid_on = target.enrolled_on
         elif self.credit.fen:
             parts = self.credit.take(due)
-            for part in parts:
-                self._allocations.append((part.contribution_id, enrollment_id, part.fen))
-                paid += part.fen
+            paid = sum(part.fen for part in parts)
+            self._allocate(enrollment_id, parts)
             self.allocated += paid
             paid_on = paid_by(parts, paid, due)
         if paid_on is not None:
@@ -335,6 +346,22 @@ class Planner:
         )
         self.enrolled += 1
         self._ok(row, member_id, enrollment_id, created=created, already=False)
+
+    def _allocate(self, enrollment_id: str, parts: list[Part]) -> None:
+        """Enrolments paid from one payment extend its id range (ids ascend); one paid from
+        two gets explicit rows, and ends the range."""
+        if len(parts) == 1:
+            lot = parts[0].contribution_id
+            if self._paid_from is not None and self._paid_from[0] == lot:
+                self._paid_from[2] = enrollment_id
+            else:
+                self._paid_from = [lot, enrollment_id, enrollment_id]
+                self.part.paid_from.append(self._paid_from)
+            return
+        self._paid_from = None
+        for n, part in enumerate(parts):
+            allocation_id = allocation_id_of(enrollment_id, n)
+            self._allocations.append((allocation_id, part.contribution_id, enrollment_id, part.fen))
 
     def _ok(
         self, row: BatchRow, member_id: str, enrollment_id: str, *, created: bool, already: bool

@@ -224,7 +224,11 @@ async def cancel_enrollment(
         entity="enrollment",
         entity_id=enrollment.id,
         before={"status": "active"},
-        after={"status": "cancelled", "reason": reason, "returned_to_credit": str(yuan(returned))},
+        after={
+            "status": "cancelled",
+            "reason": reason,
+            "returned_to_credit": str(yuan(returned)),
+        },
     )
     return enrollment
 

@@ -9,7 +9,6 @@ from members_api.bulk import MAX_UPLOAD_BYTES, gc_paused
 from members_api.members import leaving, service
 from members_api.members.schemas import (
     ID_PATTERN,
-    NO_CONTROL_CHARACTERS,
     LeavingResult,
     MemberCreate,
     MemberRead,
@@ -23,6 +22,7 @@ from services.kit.database import SessionDep
 from services.kit.idempotency import IdempotencyDep
 from services.kit.openapi import problem_responses
 from services.kit.pagination import Page, PageDep
+from services.kit.text import NO_CONTROL_CHARACTERS
 
 router = APIRouter(prefix="/api/v1/members", tags=["members"])
 

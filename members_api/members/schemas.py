@@ -20,8 +20,6 @@ from services.kit.text import PersonNameText
 
 # Ids are issued here (services.kit.ids: prefix_hex); anything else cannot name a record.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
-# Postgres refuses NUL in text, and a name or a search has no use for other control characters.
-NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 # Room for a number typed with spaces or dashes; validate_national_id compacts it to 18.
 # The document states the compact form: what a client should send.
@@ -40,12 +38,6 @@ NationalId = Annotated[
             "verified",
             "examples": ["110105198506150022"],
         }
-    ),
-]
-PersonName = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS
     ),
 ]
 # units' Phone allows "+" and 30 more characters: one more than the column holds.

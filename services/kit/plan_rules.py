@@ -29,7 +29,6 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from services.kit.dates import SchemeDate
-from services.kit.json_schema import NO_NUL
 from services.kit.money import Money, Ratio
 from services.kit.text import NameText
 
@@ -47,10 +46,6 @@ Icd10Code = Annotated[
             "examples": ["C50.9"],
         }
     ),
-]
-ShortText = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL),
 ]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 

@@ -24,6 +24,7 @@ from stdnum.cn import ric
 from services.kit import clock
 from services.kit.auth import issue_token
 from services.kit.settings import ServiceSettings
+from services.stack.plans import benefit, plan_body
 
 YEAR = 2023
 PAID_ON = f"{YEAR - 1}-12-28"  # the units pay in December for the January cover
@@ -37,74 +38,44 @@ SURNAMES = "王李张刘陈杨赵黄周吴徐孙马胡朱郭何罗高林"
 GIVEN = "芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红"
 
 
-def med_plan() -> dict[str, Any]:
+def _year() -> dict[str, str]:
+    """The demo year's cover, and its enrolment from the December before."""
     return {
-        "code": f"MED-{YEAR}",
-        "line": "MED",
-        "name": f"职工医疗互助保障活动 {YEAR}",
-        "kind": "hospital_reimbursement",
         "coverage_start": f"{YEAR}-01-01",
         "coverage_end": f"{YEAR}-12-31",
         "enrol_from": f"{YEAR - 1}-12-01",
         "enrol_until": f"{YEAR}-12-31",
-        "contribution_per_share": "36.00",
-        "max_shares": 3,
-        "eligibility": {"min_age": 16, "max_age": 65},
-        "waiting_days": 30,
-        # Replayed years after the fact, so the filing window is ten years, not two.
-        "claim_deadline_days": 3650,
-        "auto_approve_limit": "1000.00",
-        "cover_requires_payment": True,
-        "benefit": {
-            "kind": "hospital_reimbursement",
-            "base": "out_of_pocket_in_policy",
-            "threshold": "1000",
-            "bands": [{"above": "0", "ratio": "0.5"}, {"above": "5000", "ratio": "0.6"}],
-            "band_mode": "progressive",
-            "per_stay_cap_per_share": "10000",
-            "term_cap_per_share": "20000",
-        },
     }
+
+
+def med_plan() -> dict[str, Any]:
+    return plan_body(
+        f"MED-{YEAR}",
+        "hospital_reimbursement",
+        **_year(),
+        name=f"职工医疗互助保障活动 {YEAR}",
+        eligibility={"min_age": 16, "max_age": 65},
+        waiting_days=30,
+        # Replayed years after the fact, so the filing window is ten years, not two.
+        claim_deadline_days=3650,
+        auto_approve_limit="1000.00",
+        cover_requires_payment=True,
+        benefit=benefit("hospital_reimbursement", base="out_of_pocket_in_policy"),
+    )
 
 
 def women_plan() -> dict[str, Any]:
-    return {
-        "code": f"WOMEN-{YEAR}",
-        "line": "WOMEN",
-        "name": f"女职工馨康互助保障活动 {YEAR}",
-        "kind": "fixed_benefit",
-        "coverage_start": f"{YEAR}-01-01",
-        "coverage_end": f"{YEAR}-12-31",
-        "enrol_from": f"{YEAR - 1}-12-01",
-        "enrol_until": f"{YEAR}-12-31",
-        "contribution_per_share": "30.00",
-        "max_shares": 3,
-        "eligibility": {"sex": "F", "min_age": 16, "max_age": 60},
-        "waiting_days": 90,
-        "claim_deadline_days": 3650,
-        "cover_requires_payment": True,
-        "benefit": {
-            "kind": "fixed_benefit",
-            "conditions": [
-                {
-                    "code": "BREAST_CA",
-                    "name": "乳腺癌",
-                    "icd10": ["C50"],
-                    "amount_per_share": "10000",
-                    "group": "malignant",
-                },
-                {
-                    "code": "CERVIX_CA",
-                    "name": "宫颈癌",
-                    "icd10": ["C53"],
-                    "amount_per_share": "10000",
-                    "group": "malignant",
-                },
-            ],
-            "fixed_extra": "2000",
-            "ends_cover_after_payout": True,
-        },
-    }
+    return plan_body(
+        f"WOMEN-{YEAR}",
+        "fixed_benefit",
+        **_year(),
+        name=f"女职工馨康互助保障活动 {YEAR}",
+        contribution_per_share="30.00",
+        waiting_days=90,
+        claim_deadline_days=3650,
+        cover_requires_payment=True,
+        benefit=benefit("fixed_benefit", ends_cover_after_payout=True),
+    )
 
 
 @dataclass

@@ -54,12 +54,15 @@ def _port_problem(host: str, port: int, exc: OSError) -> str:
 
 
 def postgres_url(text: str) -> URL:
-    """The parsed --postgres URL, when it is a PostgreSQL one."""
+    """The parsed --postgres URL, when it is a PostgreSQL one. Its server may be named by a
+    host, by a Unix socket's directory (postgresql://postgres@/postgres?host=/var/run/
+    postgresql) or by neither (asyncpg's defaults, as libpq's: PGHOST, then the usual socket
+    directories): whether it answers is require_postgres's question."""
     try:
         url = make_url(text)
     except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise MissingPrerequisite(_bad_url(text)) from exc
-    if url.get_backend_name() != "postgresql" or not url.host:
+    if url.get_backend_name() != "postgresql":
         raise MissingPrerequisite(_bad_url(text))
     return url
 
@@ -83,9 +86,8 @@ async def require_postgres(url: URL) -> None:
             f"{POSTGRES_CONNECT_TIMEOUT_SECONDS:.0f} s; check the host and port in --postgres"
         ) from exc
     except OSError as exc:
-        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise MissingPrerequisite(
-            f"PostgreSQL at {shown} is unreachable ({reason}); "
+            f"PostgreSQL at {shown} is unreachable ({_reason(exc)}); "
             "start the server (Debian/Ubuntu: apt-get install postgresql) or pass the URL of "
             "a running one as --postgres"
         ) from exc
@@ -96,3 +98,14 @@ async def require_postgres(url: URL) -> None:
             "password and database in --postgres"
         ) from exc
     await connection.close()
+
+
+def _reason(exc: OSError) -> str:
+    """Why a connection failed, in the words of whoever said so: the resolver's own message
+    for a name it could not resolve (its codes are not errno values: os.strerror(-2) is
+    "Unknown error -2"), the system's for a socket error."""
+    if isinstance(exc, socket.gaierror):
+        return (exc.strerror or str(exc)).lower()
+    if exc.errno and exc.errno > 0:
+        return os.strerror(exc.errno).lower()
+    return str(exc)

@@ -3,7 +3,7 @@ the one who approved it cannot pay it, whatever the letter case of their `sub`; 
 dated on or after the claim's approval and not in the future, a reversal on or after the
 payment."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -105,14 +105,30 @@ class TestThePaymentDate:
         assert (await pay(api, [claim["id"]], paid_on=today())).status_code == 201
 
     async def test_the_report_never_shows_negative_days_to_pay(self, api):
+        # days to pay are paid_on - filed_on: a payment dated before the filing would show
+        # as negative days. It is refused, and the report counts the payment that was taken.
         worker = await enrolled_member(api)
-        claim = await approved_claim(api, worker, hospital_stay(day(3, 2)))
-        assert (await pay(api, [claim["id"]], paid_on=today())).status_code == 201
-        report = await api.get(
-            "/api/v1/reports/claims", params={"plan_code": worker.plan_code}, headers=AUDITOR
-        )
-        assert report.status_code == 200, report.text
-        assert report.json()["median_days_to_pay"] == "0.0"
+        with clock_at(days_ago(5)):
+            claim = await approved_claim(api, worker, hospital_stay(day(3, 2)))
+        filed_on = date.fromisoformat(claim["filed_on"])
+        assert filed_on == today() - timedelta(days=5)
+
+        async def report() -> dict:
+            params = {"plan_code": worker.plan_code}
+            answer = await api.get("/api/v1/reports/claims", params=params, headers=AUDITOR)
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        for before_filing in (filed_on - timedelta(days=1), filed_on - timedelta(days=30)):
+            body = problem(await pay(api, [claim["id"]], paid_on=before_filing), 422)
+            assert ["paid_on"] in [error["loc"] for error in body["errors"]]
+        assert (await get_claim(api, claim["id"]))["status"] == "approved"
+        assert (await report())["median_days_to_pay"] is None  # nothing paid yet
+
+        paid_on = filed_on + timedelta(days=2)
+        assert (await pay(api, [claim["id"]], paid_on=paid_on)).status_code == 201
+        assert (await get_claim(api, claim["id"]))["paid_on"] == str(paid_on)
+        assert (await report())["median_days_to_pay"] == "2.0"
 
 
 class TestTheReversalDate:

@@ -61,8 +61,29 @@ def prefix() -> Iterator[str]:
     run_async(lambda: drop_databases(prefix))
 
 
-def test_up_split_starts_everything_and_ctrl_c_stops_it(tmp_path: Path, prefix: str) -> None:
+def socket_url() -> str:
+    """The test server's URL through its Unix socket (what a packaged PostgreSQL listens on
+    by default): postgresql://postgres@/postgres?host=/var/run/postgresql."""
+
+    async def directories() -> str:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+        try:
+            return await connection.fetchval("SHOW unix_socket_directories")
+        finally:
+            await connection.close()
+
+    directory = next((d.strip() for d in run_async(directories).split(",") if d.strip()), "")
+    if not directory.startswith("/"):
+        pytest.skip("the test server listens on no Unix socket")
+    return f"postgresql://postgres@/postgres?host={directory}"
+
+
+@pytest.mark.parametrize("through", ["tcp", "unix-socket"])
+def test_up_split_starts_everything_and_ctrl_c_stops_it(
+    tmp_path: Path, prefix: str, through: str
+) -> None:
     require_nginx()
+    postgres = POSTGRES_ADMIN_URL if through == "tcp" else socket_url()
     port = free_port()
     log = (tmp_path / "up.log").open("w")
     launcher = subprocess.Popen(
@@ -73,7 +94,7 @@ def test_up_split_starts_everything_and_ctrl_c_stops_it(tmp_path: Path, prefix: 
             "up",
             "--split",
             "--postgres",
-            POSTGRES_ADMIN_URL,
+            postgres,
             "--port",
             str(port),
             "--claims-replicas",
@@ -184,6 +205,25 @@ class TestMissingPrerequisites:
         assert f"PostgreSQL at {closed} is unreachable (connection refused)" in line
         assert "start the server" in line and "--postgres" in line
         assert not (tmp_path / "split").exists()
+
+    def test_a_host_that_does_not_resolve_is_named_in_the_resolvers_words(
+        self, tmp_path: Path, prefix: str
+    ) -> None:
+        unknown = "postgresql://postgres@no-such-host.invalid:5432/postgres"
+        with pytest.raises(socket.gaierror) as resolver:
+            socket.getaddrinfo("no-such-host.invalid", 5432)
+        line = refusal(run_up(*split_args(tmp_path, prefix, free_port(), unknown)))
+        said = str(resolver.value.strerror).lower()  # "name or service not known"
+        assert f"PostgreSQL at {unknown} is unreachable ({said})" in line
+        assert "unknown error" not in line.lower()
+
+    def test_a_unix_socket_without_a_server_is_unreachable_not_a_bad_url(
+        self, tmp_path: Path, prefix: str
+    ) -> None:
+        nowhere = f"postgresql://postgres@/postgres?host={tmp_path}"
+        line = refusal(run_up(*split_args(tmp_path, prefix, free_port(), nowhere)))
+        assert "is unreachable (no such file or directory)" in line, line
+        assert "not a PostgreSQL URL" not in line
 
     def test_a_busy_gateway_port_is_named_with_the_fix(self, tmp_path: Path, prefix: str) -> None:
         with socket.create_server(("127.0.0.1", 0)) as taken:

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.e2e
 MiB = 1024 * 1024
 HEADER_TIMEOUT_SECONDS = 1
 BODY_TIMEOUT_SECONDS = 1
+SEND_TIMEOUT_SECONDS = 1
 UPLOAD_MAX_BODY = "1m"
 PATIENCE_SECONDS = 8.0  # what a test waits for an answer before calling the server stuck
 
@@ -37,6 +38,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, in
         "MUTUALAID_ENVIRONMENT": "test",
         "MUTUALAID_GATEWAY_CLIENT_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT_SECONDS),
         "MUTUALAID_GATEWAY_CLIENT_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT_SECONDS),
+        "MUTUALAID_GATEWAY_SEND_TIMEOUT_SECONDS": str(SEND_TIMEOUT_SECONDS),
         "MUTUALAID_GATEWAY_UPLOAD_MAX_BODY": UPLOAD_MAX_BODY,
     }
     env.pop("MEMBERS_DATABASE_URL", None)
@@ -226,3 +228,67 @@ def test_requests_within_the_limits_are_answered_as_before(embedded: tuple[str, 
             headers={"Content-Type": "application/json"},
         )
         assert answered.status_code == 401  # the registry's answer: no token
+
+
+# --- answers to a client that does not take them ------------------------------------------
+
+PIPELINED = 100  # answers of about 100 KB each: more than loopback's socket buffers hold
+OPENAPI_REQUEST = b"GET /openapi/members.json HTTP/1.1\r\nHost: gateway\r\n\r\n"
+
+
+def slow_reader(address: tuple[str, int]) -> socket.socket:
+    """A client with a small receive window (64 KiB) that sends PIPELINED requests at once."""
+    connection = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    connection.connect(address)
+    connection.sendall(OPENAPI_REQUEST * PIPELINED)
+    return connection
+
+
+def read_to_the_end(connection: socket.socket, pause: float = 0.0) -> tuple[bytes, bool]:
+    """What arrives until the server closes or resets the connection (True if it reset it),
+    reading 256 KiB at a time with `pause` seconds between reads; fails when the connection
+    is still open with nothing coming for PATIENCE_SECONDS."""
+    connection.settimeout(PATIENCE_SECONDS)
+    answer = b""
+    while True:
+        try:
+            chunk = connection.recv(256 * 1024)
+        except ConnectionResetError:
+            return answer, True
+        except TimeoutError:
+            answers = answer.count(b"HTTP/1.1 200")
+            pytest.fail(f"still open after {PATIENCE_SECONDS} s, {answers} answers read")
+        if not chunk:
+            return answer, False
+        answer += chunk
+        time.sleep(pause)
+
+
+def test_a_client_that_stops_reading_is_disconnected_after_the_send_timeout(
+    embedded: tuple[str, int],
+) -> None:
+    with slow_reader(embedded) as connection:
+        time.sleep(SEND_TIMEOUT_SECONDS + 2)  # takes nothing: what waits for it stops going out
+        started = time.monotonic()
+        answer, _reset = read_to_the_end(connection)
+        seconds = time.monotonic() - started
+    # what the kernels held when the server gave up, then the end: not every answer
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert answer.count(b"HTTP/1.1 200") < PIPELINED
+    assert seconds < 3
+    host, port = embedded
+    assert httpx.get(f"http://{host}:{port}/healthz", timeout=10).status_code == 200
+
+
+def test_a_client_reading_slowly_but_steadily_gets_every_answer(
+    embedded: tuple[str, int],
+) -> None:
+    with slow_reader(embedded) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
+        # about 10 MB, at most a window a read, 50 ms between reads (about 1 MB/s): beyond
+        # the 4 MB the kernels hold, the server waits on the client for several send
+        # timeouts in all, never one without progress
+        answer, reset = read_to_the_end(connection, pause=0.05)
+    assert not reset
+    assert answer.count(b"HTTP/1.1 200") == PIPELINED + 1

@@ -229,6 +229,41 @@ class TestCredit:
         rest = await paid(members, unit, code, "64.00")
         assert given(rest) == [(ids[2], "28.00", True), (ids[3], "36.00", True)]
 
+    async def test_in_a_batch_each_yuan_of_credit_names_the_payment_it_came_from(
+        self, members, members_app
+    ):
+        unit, code = await new_unit(members), await plan(members)
+        first = await paid(members, unit, code, "50.00", paid_on=TODAY - timedelta(days=6))
+        second = await paid(members, unit, code, "40.00", paid_on=TODAY - timedelta(days=2))
+        numbers = bulk_national_ids(3, start=72_000)
+        rows = [
+            {"national_id": numbers[0], "name": "职工", "shares": 1},
+            {"national_id": "123", "name": "错号", "shares": 1},  # a row error
+            {"national_id": numbers[1], "name": "职工", "shares": 1},
+            {"national_id": numbers[2], "name": "职工", "shares": 1},
+        ]
+        body = {"unit_id": unit, "plan_code": code, "rows": rows}
+
+        response = await members.post("/api/v1/enrollments/batch", json=body, headers=ADMIN)
+
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert [r["status"] for r in results] == ["ok", "error", "ok", "ok"]
+        one, _, two, three = (r.get("enrollment_id") for r in results)
+        by_first = await members.get(f"{CONTRIBUTIONS}/{first['id']}", headers=FINANCE)
+        by_second = await members.get(f"{CONTRIBUTIONS}/{second['id']}", headers=FINANCE)
+        # the older payment's money first; the second row is paid from both
+        assert given(by_first.json()) == [(one, "36.00", True), (two, "14.00", True)]
+        assert given(by_second.json()) == [(two, "22.00", True), (three, "18.00", False)]
+        assert await state(members, two) == ("36.00", "0.00", True, str(TODAY - timedelta(days=2)))
+        assert await state(members, one) == ("36.00", "0.00", True, str(TODAY - timedelta(days=6)))
+        assert await balanced(members_app, unit, code) == Decimal("0.00")
+        # reversing the first takes back exactly its 50.00 from the two it paid
+        reversal = (await reverse(members, first["id"])).json()
+        assert sorted(given(reversal)) == sorted([(one, "-36.00", False), (two, "-14.00", False)])
+        assert await state(members, two) == ("22.00", "14.00", False, None)
+        await balanced(members_app, unit, code)
+
     async def test_a_bulk_import_into_a_unit_without_credit_leaves_every_row_owing(self, members):
         unit, code = await new_unit(members), await plan(members)
         rows = [

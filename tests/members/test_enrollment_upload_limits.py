@@ -4,7 +4,9 @@ in bounded memory and before the request takes any database lock."""
 
 import asyncio
 import io
+import itertools
 import sqlite3
+import struct
 import zipfile
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
@@ -19,9 +21,18 @@ from members_api.enrollments.upload_limits import (
     MAX_INFLATED_BYTES,
     MAX_LINE_CHARS,
     MAX_LINES,
+    MAX_ZIP_PARTS,
+    measure_workbook,
 )
 from members_api.models import Enrollment, Unit
-from tests.members.bulk_support import XLSX_TYPE, csv_bytes, import_file, open_plan
+from tests.members.bulk_support import (
+    XLSX_TYPE,
+    bulk_national_ids,
+    by_row,
+    csv_bytes,
+    import_file,
+    open_plan,
+)
 from tests.support import new_plan, new_unit
 
 CHINESE = ["身份证号", "姓名", "手机号", "份数"]
@@ -46,24 +57,45 @@ def sheet_xml(rows: Iterable[bytes], prolog: bytes = b"") -> Iterator[bytes]:
     yield b"</sheetData></worksheet>"
 
 
-def workbook(sheet: Iterable[bytes]) -> bytes:
+def workbook(
+    sheet: Iterable[bytes],
+    sheet_name: str = SHEET,
+    extra: dict[str, bytes] | None = None,
+    compresslevel: int = 9,
+) -> bytes:
     """A real workbook (openpyxl's parts) whose first sheet is `sheet`, streamed into the zip
-    at deflate level 9: a gigabyte of repeated bytes makes a zip of about a megabyte."""
+    at deflate level 9: a gigabyte of repeated bytes makes a zip of about a megabyte. With
+    `sheet_name`, the sheet is that part, and the workbook's relationships and content types
+    name it there (openpyxl follows them); `extra` parts are added as they are."""
     from openpyxl import Workbook
 
     buffer = io.BytesIO()
     Workbook().save(buffer)
     base = zipfile.ZipFile(buffer)
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as archive:
         for part in base.infolist():
             if part.filename != SHEET:
-                archive.writestr(part.filename, base.read(part))
+                content = base.read(part).replace(SHEET.encode(), sheet_name.encode())
+                archive.writestr(part.filename, content)
                 continue
-            with archive.open(SHEET, "w", force_zip64=True) as stream:
+            with archive.open(sheet_name, "w", force_zip64=True) as stream:
                 for piece in sheet:
                     stream.write(piece)
+        for name, content in (extra or {}).items():
+            archive.writestr(name, content)
     return out.getvalue()
+
+
+def list_rows(count: int) -> Iterator[bytes]:
+    """`count` rows of valid workers, in the XML openpyxl writes (inline strings)."""
+    for line, number in enumerate(bulk_national_ids(count), start=2):
+        yield (
+            b'<row r="%d"><c r="A%d" t="inlineStr"><is><t>%s</t></is></c>'
+            b'<c r="B%d" t="inlineStr"><is><t>\xe8\x81\x8c\xe5\xb7\xa5%d</t></is></c>'
+            b'<c r="C%d" t="inlineStr"><is><t>139%08d</t></is></c>'
+            b'<c r="D%d" t="n"><v>1</v></c></row>'
+        ) % (line, line, number.encode(), line, line, line, line, line)
 
 
 def one_cell(text_pieces: Iterable[bytes]) -> Iterator[bytes]:
@@ -140,8 +172,11 @@ class TestBombs:
         assert await enrolments(members_app) == 0
 
     async def test_a_part_inflating_a_hundred_times_is_413_as_it_inflates(self, members, target):
-        # 100 MiB of small rows: under the inflated limit, so only inflating it can tell
-        content = workbook(sheet_xml(repeated(b"<row><c><v>1</v></c></row>", 100 * MIB)))
+        # 48 MiB of rows, each within the column limit, few enough for the row limit, under
+        # the inflated limit: only inflating it can tell
+        row = b"<row>" + b"<c><v>1</v></c>" * (MAX_COLUMNS - 1) + b"</row>"
+        assert 48 * MIB < MAX_INFLATED_BYTES and 48 * MIB // len(row) < MAX_LINES
+        content = workbook(sheet_xml(repeated(row, 48 * MIB)))
         async with peak_memory_growth() as growth:
             problem = await upload(members, target, content)
         assert (problem["status"], problem["code"]) == (413, "compression_ratio")
@@ -167,6 +202,16 @@ class TestBombs:
         assert str(MAX_LINES) in problem["detail"]
         assert await enrolments(members_app) == 0
 
+    async def test_the_rows_past_the_limit_are_not_read(self, members, target):
+        # a cell too long after the row limit: the rows are counted as the sheet inflates
+        # and the refusal comes at the first row too many, before the rest is read
+        rows = list_rows(MAX_LINES + 1)  # as openpyxl writes them: 10 times compressed
+        long_cell = one_cell([b"A" * (MAX_CELL_CHARS + 1)])
+        content = workbook(sheet_xml(itertools.chain(rows, long_cell)), compresslevel=1)
+        problem = await upload(members, target, content)
+        assert (problem["status"], problem["code"]) == (413, "too_many_rows")
+        assert problem["errors"][0]["loc"] == ["file"]
+
     async def test_a_row_numbered_past_the_limit_is_413(self, members, target):
         # openpyxl hands out every missing row in between as an empty one
         far = b'<row r="1048576"><c r="A1048576"><v>1</v></c></row>'
@@ -184,6 +229,117 @@ class TestBombs:
         problem = await upload(members, target, workbook(sheet_xml([far])))
         assert (problem["status"], problem["code"]) == (422, "too_many_columns")
         assert "line 2" in problem["detail"]
+
+
+class TestEveryPart:
+    """openpyxl finds the sheet through the workbook's relationships, whatever the part's
+    name: a sheet named sheet1.bin is measured like sheet1.xml."""
+
+    RENAMED = "xl/worksheets/sheet1.bin"
+
+    async def test_a_renamed_sheet_is_what_openpyxl_reads(self, members, target):
+        content = workbook(sheet_xml(list_rows(2)), self.RENAMED)
+        response = await import_file(members, target, "MED-2026", content, "l.xlsx", XLSX_TYPE)
+        assert response.status_code == 200, response.text
+        results = by_row(response.json())
+        assert [results[2]["status"], results[3]["status"]] == ["ok", "ok"]
+
+    async def test_a_cell_over_the_limit_in_a_renamed_sheet_is_422(
+        self, members, members_app, target
+    ):
+        content = workbook(sheet_xml(one_cell([b"A" * (MAX_CELL_CHARS + 1)])), self.RENAMED)
+        problem = await upload(members, target, content)
+        assert (problem["status"], problem["code"]) == (422, "cell_too_long")
+        assert self.RENAMED in problem["detail"]
+        assert await enrolments(members_app) == 0
+
+    async def test_a_row_of_too_many_cells_in_a_renamed_sheet_is_422(self, members, target):
+        wide = b'<row r="2">' + b"<c><v>1</v></c>" * (MAX_COLUMNS + 1) + b"</row>"
+        problem = await upload(members, target, workbook(sheet_xml([wide]), self.RENAMED))
+        assert (problem["status"], problem["code"]) == (422, "too_many_columns")
+
+    async def test_a_dtd_in_a_renamed_sheet_is_refused(self, members, target):
+        prolog = b'<!DOCTYPE worksheet [<!ENTITY secret SYSTEM "file:///etc/passwd">]>'
+        content = workbook(sheet_xml(one_cell([b"&secret;"]), prolog), self.RENAMED)
+        problem = await upload(members, target, content)
+        assert (problem["status"], problem["code"]) == (415, "xml_dtd_refused")
+
+    async def test_pictures_and_printer_settings_are_still_taken(self, members, target):
+        # binary parts Excel writes: they are not XML, and nothing reads them as XML
+        binary = {
+            "xl/media/image1.png": b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8,
+            "xl/printerSettings/printerSettings1.bin": "HP LaserJet".encode("utf-16-le") * 40,
+        }
+        content = workbook(sheet_xml(list_rows(1)), extra=binary)
+        response = await import_file(members, target, "MED-2026", content, "l.xlsx", XLSX_TYPE)
+        assert response.status_code == 200, response.text
+        assert by_row(response.json())[2]["status"] == "ok"
+
+
+def test_a_list_at_the_row_limit_as_openpyxl_writes_it_is_within_every_limit():
+    # 200,000 rows of the template's four columns inflate to 48 MB; refusing them as
+    # inflated_too_large would break the row limit the README promises for XLSX
+    content = workbook(sheet_xml(list_rows(MAX_LINES)), compresslevel=1)
+    measure_workbook(io.BytesIO(content))
+
+
+def many_parts(count: int, declared: int | None = None, zip64: bool = False) -> bytes:
+    """A zip whose central directory lists `count` empty parts (no part's data: zipfile reads
+    the directory first), its end record declaring `declared` of them (`count` if None),
+    in a Zip64 end record if `zip64` (the 16-bit counts of the plain one then say 0xFFFF)."""
+    entry = struct.Struct("<4s4B4HL2L5H2L")
+    names = (b"%x" % index for index in range(count))
+    directory = b"".join(
+        entry.pack(b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, len(name), 0, 0, 0, 0, 0, 0)
+        + name
+        for name in names
+    )
+    head = b"PK\x03\x04" + bytes(26)  # what the upload is sniffed by
+    declared = count if declared is None else declared
+    end = b""
+    if zip64:
+        record = struct.pack(
+            "<4sQ2H2L4Q",
+            b"PK\x06\x06",
+            44,
+            45,
+            45,
+            0,
+            0,
+            declared,
+            declared,
+            len(directory),
+            len(head),
+        )
+        locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, len(head) + len(directory), 1)
+        end, declared = record + locator, 0xFFFF
+    end += struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, declared, declared, len(directory), len(head), 0
+    )
+    return head + directory + end
+
+
+class TestZipDirectory:
+    """zipfile builds an entry for every part its central directory lists (600,000 parts:
+    15 s and 160 MB); the end records are read first."""
+
+    @pytest.mark.parametrize(
+        ("declared", "zip64"), [(None, True), (1, False)], ids=["zip64-count", "count-lies"]
+    )
+    async def test_a_zip_of_600000_parts_is_413_in_bounded_memory(
+        self, members, target, declared, zip64
+    ):
+        content = many_parts(600_000, declared, zip64)
+        async with peak_memory_growth() as growth:
+            problem = await upload(members, target, content)
+        assert (problem["status"], problem["code"]) == (413, "too_many_zip_parts")
+        assert problem["errors"][0]["loc"] == ["file"]
+        assert growth[0] < 3 * len(content) // 1024, f"peak grew by {growth[0]} KiB"
+
+    async def test_one_part_over_the_limit_is_413(self, members, target):
+        problem = await upload(members, target, many_parts(MAX_ZIP_PARTS + 1))
+        assert (problem["status"], problem["code"]) == (413, "too_many_zip_parts")
+        assert str(MAX_ZIP_PARTS) in problem["detail"]
 
 
 class TestEntities:

@@ -84,16 +84,7 @@ def upgrade() -> None:
         sa.Column("enrollment_id", sa.String(length=40), nullable=False),
         sa.Column("amount", Fen(), nullable=False),
         sa.Column("at", UtcDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["contribution_id"],
-            ["contribution.id"],
-            name=op.f("fk_contribution_allocation_contribution_id_contribution"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["enrollment_id"],
-            ["enrollment.id"],
-            name=op.f("fk_contribution_allocation_enrollment_id_enrollment"),
-        ),
+        # no foreign keys: one row per enrolment of a bulk import (models.py says why)
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contribution_allocation")),
     )
     with op.batch_alter_table("contribution_allocation", schema=None) as batch_op:

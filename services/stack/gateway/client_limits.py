@@ -5,7 +5,10 @@ uvicorn limits the head only with its h11 parser (`h11_max_incomplete_event_size
 takes any size) and has no timeout at all while a request arrives, only between requests:
 the head's size and time are kept by `gateway_protocol`, a subclass of uvicorn's h11 protocol,
 the body's by `ClientBodyLimits`, an ASGI middleware reading each body whole before the
-service sees it, as nginx does."""
+service sees it, as nginx does. Nor has uvicorn a timeout while an answer goes out: a client
+that stops reading keeps its connection, the answer buffered and the app's next `send`
+waiting, for ever. The protocol's transport closes it when none of what waits for the client
+has gone out for `send_timeout_seconds` (nginx's send_timeout)."""
 
 import asyncio
 import json
@@ -118,14 +121,50 @@ async def _answer(send: Send, status: int, title: str, detail: str) -> None:
 
 class _LingeringTransport:
     """The connection's transport, with close() as nginx's lingering close: the answer is
-    sent, then the client's remaining bytes are dropped until it closes or LINGER_SECONDS."""
+    sent, then the client's remaining bytes are dropped until it closes or LINGER_SECONDS;
+    and with nginx's send timeout: while bytes wait to go out to the client, none of them
+    leaving for `send_timeout` seconds closes the connection at once (what waits is dropped,
+    the app's waiting `send` returns as for a client gone)."""
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, send_timeout: float
+    ) -> None:
         self._transport, self._loop = transport, loop
         self.lingering = False
+        self._send_timeout = send_timeout
+        self._written = 0  # bytes handed to the transport
+        self._sent_when_checked = 0
+        self._send_check: asyncio.TimerHandle | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._written += len(data)
+        self._transport.write(data)
+        if self._send_check is None and self._transport.get_write_buffer_size():
+            self._watch_sending()
+
+    def _sent(self) -> int:
+        return self._written - self._transport.get_write_buffer_size()
+
+    def _watch_sending(self) -> None:
+        self._sent_when_checked = self._sent()
+        self._send_check = self._loop.call_later(self._send_timeout, self._check_sending)
+
+    def _check_sending(self) -> None:
+        self._send_check = None
+        if not self._transport.get_write_buffer_size():
+            return  # all gone out: watched again at the next write that has to wait
+        if self._sent() > self._sent_when_checked:
+            self._watch_sending()  # the client takes it, however slowly
+            return
+        self._transport.abort()
+
+    def stop_watching(self) -> None:
+        if self._send_check is not None:
+            self._send_check.cancel()
+            self._send_check = None
 
     def is_closing(self) -> bool:
         return self.lingering or self._transport.is_closing()
@@ -146,14 +185,16 @@ class _LingeringTransport:
 def gateway_protocol(settings: GatewaySettings) -> type[H11Protocol]:
     """uvicorn's h11 protocol, with `settings`' limits on the request head: over
     `max_header_bytes` is 431, not all of it within `client_header_timeout_seconds` (from
-    the connection, or from its first byte on a kept-alive one) is 408; both close it."""
+    the connection, or from its first byte on a kept-alive one) is 408; both close it. And
+    on the answer: a client taking none of it for `send_timeout_seconds` is disconnected."""
     max_head, head_timeout = settings.max_header_bytes, settings.client_header_timeout_seconds
+    send_timeout = settings.send_timeout_seconds
 
     class GatewayH11Protocol(H11Protocol):
         _head_deadline: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            self._lingering = _LingeringTransport(transport, self.loop)
+            self._lingering = _LingeringTransport(transport, self.loop, send_timeout)
             super().connection_made(self._lingering)  # type: ignore[arg-type]
             self._head_deadline = self.loop.call_later(head_timeout, self._head_too_slow)
 
@@ -182,6 +223,7 @@ def gateway_protocol(settings: GatewaySettings) -> type[H11Protocol]:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_head_deadline()
+            self._lingering.stop_watching()
             super().connection_lost(exc)
 
         def send_400_response(self, msg: str) -> None:

@@ -54,12 +54,14 @@ class GatewaySettings(BaseSettings):
     worker_processes: str = "auto"
     # What clients are allowed, the same in nginx and in `mutualaid up`'s embedded gateway:
     # the request line and headers together (nginx: 4 buffers of a quarter each, no header
-    # line longer than one), and how long a client may take to send them, between two reads
-    # of its body, and idle between two requests.
+    # line longer than one), how long a client may take to send them, between two reads of
+    # its body, idle between two requests, and to take any of an answer waiting for it
+    # (nginx's send_timeout; then the connection is closed).
     max_header_bytes: int = Field(default=32 * 1024, ge=4 * 1024)
     client_header_timeout_seconds: int = Field(default=15, ge=1)
     client_body_timeout_seconds: int = Field(default=30, ge=1)
     keepalive_timeout_seconds: int = Field(default=65, ge=1)
+    send_timeout_seconds: int = Field(default=60, ge=1)
 
     @field_validator("cors_origins")
     @classmethod
@@ -221,6 +223,7 @@ def render(topology: Topology) -> str:
         "client_header_timeout": str(settings.client_header_timeout_seconds),
         "client_body_timeout": str(settings.client_body_timeout_seconds),
         "keepalive_timeout": str(settings.keepalive_timeout_seconds),
+        "send_timeout": str(settings.send_timeout_seconds),
         "api_locations": api_locations(settings),
         "audit_default": owner_of(AUDIT_PATH) or "claims",
         "audit_entity_lines": "\n".join(
