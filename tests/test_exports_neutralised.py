@@ -102,8 +102,9 @@ class TestContributionsReportExports:
         )
         cells = _xlsx_cells(as_xlsx.content)
         assert [c.coordinate for c in cells if c.data_type == "f"] == []
-        texts = {c.value for c in cells if isinstance(c.value, str)}
-        assert {"'" + name for name in HOSTILE_NAMES} <= texts
+        hostile = [c for c in cells if c.value in HOSTILE_NAMES]
+        assert sorted(c.value for c in hostile) == sorted(HOSTILE_NAMES)
+        assert [(c.data_type, c.quotePrefix) for c in hostile] == [("s", True)] * len(hostile)
 
 
 class TestClaimsReportExports:
