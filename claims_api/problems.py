@@ -28,15 +28,20 @@ ALREADY_REVERSED = ProblemType(
 NOT_IN_BATCH = ProblemType(
     "not_in_batch", RuleViolation, "the claim has no standing payment in the batch"
 )
+# What the claims service refuses from the claims it holds, beside the engine's rules
+# (claims_api.claims.assessing): an invoice already claimed is DUPLICATE_INVOICE's 409.
+OVERLAPPING_STAY = "overlapping_stay"
 NOT_PAYABLE: dict[str, ProblemType] = {
     reason: ProblemType(reason, RuleViolation, f"approving a claim the rules do not pay ({reason})")
-    for reason in (*REASON_CODES, *PAYMENT_REASON_CODES)
+    for reason in (*REASON_CODES, *PAYMENT_REASON_CODES, OVERLAPPING_STAY)
 }
 """By engine reason code (and the payment reason decided before the engine): what refuses an
 approval."""
 
 
 def not_payable(reason_codes: list[str]) -> ProblemType:
+    if reason_codes[0] == DUPLICATE_INVOICE.code:
+        return DUPLICATE_INVOICE
     return NOT_PAYABLE[reason_codes[0]]
 
 
