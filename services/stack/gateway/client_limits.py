@@ -133,7 +133,8 @@ class _LingeringTransport:
         self.lingering = False
         self._send_timeout = send_timeout
         self._written = 0  # bytes handed to the transport
-        self._sent_when_checked = 0
+        self._sent_before = 0  # of them, gone out to the kernel when last looked
+        self._progress_at = 0.0  # when some last went out
         self._send_check: asyncio.TimerHandle | None = None
 
     def __getattr__(self, name: str) -> Any:
@@ -143,23 +144,30 @@ class _LingeringTransport:
         self._written += len(data)
         self._transport.write(data)
         if self._send_check is None and self._transport.get_write_buffer_size():
-            self._watch_sending()
+            # bytes wait for the client from now on
+            self._sent_before, self._progress_at = self._sent(), self._loop.time()
+            self._look_again()
 
     def _sent(self) -> int:
         return self._written - self._transport.get_write_buffer_size()
 
-    def _watch_sending(self) -> None:
-        self._sent_when_checked = self._sent()
-        self._send_check = self._loop.call_later(self._send_timeout, self._check_sending)
+    def _look_again(self) -> None:
+        # A quarter of the timeout between looks: the connection ends between the timeout
+        # and 1.25 times it after the last byte went out (nginx's timer restarts at each write).
+        later = self._send_timeout / 4
+        self._send_check = self._loop.call_later(later, self._check_sending)
 
     def _check_sending(self) -> None:
         self._send_check = None
         if not self._transport.get_write_buffer_size():
             return  # all gone out: watched again at the next write that has to wait
-        if self._sent() > self._sent_when_checked:
-            self._watch_sending()  # the client takes it, however slowly
+        sent, now = self._sent(), self._loop.time()
+        if sent > self._sent_before:
+            self._sent_before, self._progress_at = sent, now  # the client takes it, slowly
+        elif now - self._progress_at >= self._send_timeout:
+            self._transport.abort()
             return
-        self._transport.abort()
+        self._look_again()
 
     def stop_watching(self) -> None:
         if self._send_check is not None:
