@@ -8,6 +8,7 @@ from members_api.coverage.routes import router as coverage_router
 from members_api.enrollments.routes import router as enrollments_router
 from members_api.members.routes import router as members_router
 from members_api.models import audit_event, idempotency
+from members_api.payout_accounts.routes import router as payout_accounts_router
 from members_api.plans.routes import router as plans_router
 from members_api.reports.routes import router as reports_router
 from members_api.settings import MembersSettings
@@ -38,6 +39,7 @@ def create_app(settings: MembersSettings | None = None) -> FastAPI:
             enrollments_router,
             coverage_router,
             contributions_router,
+            payout_accounts_router,
             reports_router,
             audit_router(audit_event, entities_of("members")),
         ],

@@ -182,5 +182,24 @@ class UnitPlanCredit(MembersTable, table=True):
     )
 
 
+class PayoutAccount(MembersTable, table=True):
+    """The member's bank card that its payouts go to (代发): at most one per member. The
+    holder's name is the member's (banks refuse a transfer to another name), the number a
+    card number of 16 to 19 digits with its Luhn check digit (members_api.payout_accounts)."""
+
+    __tablename__ = "payout_account"  # type: ignore[assignment]
+    __table_args__ = (
+        CheckConstraint("length(account_number) BETWEEN 16 AND 19", name="account_number_length"),
+    )
+
+    member_id: str = Field(foreign_key="member.id", primary_key=True, max_length=40)
+    account_name: str = Field(max_length=100)
+    account_number: str = Field(max_length=19)
+    bank_name: str = Field(max_length=200)
+    bank_branch: str | None = Field(default=None, max_length=200)
+    updated_at: datetime = _timestamp()
+    updated_by: str = Field(max_length=200)
+
+
 idempotency = idempotency_table(metadata)
 audit_event = audit_table(metadata)

@@ -25,6 +25,19 @@ CONTRIBUTION_REVERSED = ProblemType(
 )
 NOT_A_PAYMENT = ProblemType("not_a_payment", RuleViolation, "a reversal cannot itself be reversed")
 
+# --- payout accounts (members_api.payout_accounts) ----------------------------------------
+ACCOUNT_NAME_MISMATCH = ProblemType(
+    "account_name_mismatch",
+    RuleViolation,
+    "the account holder's name is not the member's: the bank pays only to the member's own name",
+)
+ACCOUNT_NUMBER_INVALID = ProblemType(
+    "account_number_invalid",
+    RuleViolation,
+    "not a bank card number: 16 to 19 digits (spaces aside) ending in the Luhn check digit",
+)
+PAYOUT_ACCOUNT_PROBLEMS = (ACCOUNT_NAME_MISMATCH, ACCOUNT_NUMBER_INVALID)
+
 # --- enrolment rules (members_api.enrollments.rules) --------------------------------------
 UNIT_INACTIVE = ProblemType("unit_inactive", RuleViolation, "the unit is inactive")
 MEMBER_LEFT = ProblemType("member_left", RuleViolation, "a member who has left cannot enrol")
@@ -107,4 +120,5 @@ CATALOGUE = catalogue(
     REFERENCE_EXISTS,
     CONTRIBUTION_REVERSED,
     NOT_A_PAYMENT,
+    *PAYOUT_ACCOUNT_PROBLEMS,
 )

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 ROLES = ("admin", "hr", "member", "reviewer", "finance", "auditor")
 SCOPED_ROLES = ("hr", "member")
 
-OK, CREATED, FORBIDDEN, NOT_FOUND = 200, 201, 403, 404
+OK, CREATED, NO_CONTENT, FORBIDDEN, NOT_FOUND = 200, 201, 204, 403, 404
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,22 @@ RULES_LIST: tuple[Rule, ...] = (
          why="API.md members: admin, hr (own unit); PATCH records leaving, this is it in bulk"),
     rule(_M, "PATCH", "/api/v1/members/{member_id}", admin=OK, hr=SEEN, member=DENIED,
          **_STAFF_FORBIDDEN, why="API.md members: admin, hr (own unit) write; member reads"),
+    # --- payout accounts: admin, hr (own unit), member (self); others read masked -----------
+    rule(_M, "GET", "/api/v1/members/{member_id}/payout-account", hr=SEEN, member=SEEN,
+         **_ALL_READ,
+         why="API.md payout-account: admin, hr (own unit), member (self); GET by others who "
+         "may read the member shows it masked (tests/members/test_payout_accounts.py)"),
+    rule(_M, "PUT", "/api/v1/members/{member_id}/payout-account", admin=OK, hr=SEEN,
+         member=SEEN, **_STAFF_FORBIDDEN,
+         why="API.md payout-account: admin, hr (own unit), member (self) set it; the staff "
+         "who read it may not"),
+    rule(_M, "DELETE", "/api/v1/members/{member_id}/payout-account", admin=NO_CONTENT,
+         hr=Scoped(NO_CONTENT, NOT_FOUND), member=Scoped(NO_CONTENT, NOT_FOUND),
+         **_STAFF_FORBIDDEN, why="API.md payout-account: DELETE as PUT; nothing to answer: 204"),
+    rule(_M, "POST", "/api/v1/payout-accounts/lookup", admin=OK, hr=FORBIDDEN,
+         member=FORBIDDEN, reviewer=FORBIDDEN, finance=OK, auditor=FORBIDDEN,
+         why="API.md lookup: the claims service (admin, finance): full card numbers for a "
+         "payment batch"),
     # --- plans: admin writes, all read ------------------------------------------------------
     rule(_M, "POST", "/api/v1/plans", admin=CREATED, hr=FORBIDDEN, member=FORBIDDEN,
          **_STAFF_FORBIDDEN, why="API.md plans: admin writes"),

@@ -1,11 +1,13 @@
 """Every state-changing request appears in the audit log with actor, time, request id and the
-values before and after. A new POST or PATCH route without an entry here fails the suite."""
+values before and after. A new POST, PUT, PATCH or DELETE route without an entry here fails the
+suite."""
 
 import pytest
 
 from claims_api.app import create_app as create_claims
 from members_api.app import create_app as create_members
 from services.kit.clock import today
+from tests.cards import card_number
 from tests.claims.support_claims import (
     approve,
     decide,
@@ -37,6 +39,16 @@ AUDITED = {
         "contribution",
         "contribution.reverse",
     ),
+    ("PUT", "/api/v1/members/{member_id}/payout-account"): (
+        "payout_account",
+        "payout_account.set",
+    ),
+    ("DELETE", "/api/v1/members/{member_id}/payout-account"): (
+        "payout_account",
+        "payout_account.delete",
+    ),
+    # a read, but of full card numbers for a payment batch: who read whose is recorded
+    ("POST", "/api/v1/payout-accounts/lookup"): ("payout_account_lookup", "payout_account.lookup"),
     ("POST", "/api/v1/claims"): ("claim", "claim.submit"),
     ("POST", "/api/v1/claims/{claim_id}/decision"): ("claim", "claim.approve"),
     ("POST", "/api/v1/claims/{claim_id}/supplement"): ("claim", "claim.supplement"),
@@ -51,7 +63,9 @@ def _changing_routes() -> set[tuple[str, str]]:
     routes = set()
     for app in (create_members(), create_claims()):
         for path, operations in app.openapi()["paths"].items():
-            routes |= {(m.upper(), path) for m in operations if m in ("post", "patch", "put")}
+            routes |= {
+                (m.upper(), path) for m in operations if m in ("post", "patch", "put", "delete")
+            }
     return routes - READ_ONLY_POSTS
 
 
@@ -111,6 +125,14 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
     )
     assert undone.status_code == 201, undone.text
 
+    card = {"account_name": "王芳", "account_number": card_number(), "bank_name": "中国银行"}
+    account = f"/api/v1/members/{other}/payout-account"
+    assert (await api.put(account, json=card, headers=ADMIN)).status_code == 200
+    lookup = {"member_ids": [other]}
+    looked_up = await api.post("/api/v1/payout-accounts/lookup", json=lookup, headers=FINANCE)
+    assert looked_up.status_code == 200, looked_up.text
+    assert (await api.delete(account, headers=ADMIN)).status_code == 204
+
     claim = await file_claim(api, worker, hospital_stay(day(2, 3)))
     await approve(api, claim["id"])
     paid = await pay(api, [claim["id"]])
@@ -141,7 +163,8 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
     for events in seen.values():
         for event in events:
             assert event["actor"] and event["role"] and event["at"] and event["request_id"]
-            assert event["after"] is not None
+            # a deletion keeps what was there in `before`; it has no `after`
+            assert event["after"] is not None or event["action"].endswith(".delete")
     [member_update] = [e for e in seen["member.update"] if e["request_id"] == "audit-m"]
     assert member_update["before"] == {"phone": None}
     assert member_update["after"] == {"phone": "13800000000"}

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from services.kit.clock import today
 from tests.access_rules import PUBLIC, PUBLIC_UNLISTED, ROLES, RULES, Route, cases
+from tests.cards import card_number
 from tests.claims.support_claims import (
     CLAIMS,
     created,
@@ -145,7 +146,8 @@ class Call:
     record: str | None = None
     """An id a 200 answer shows for "own"/"any" and must not show for "other"."""
     unchanged: Callable[[], Awaitable[None]] | None = None
-    """For "other": checks, after the call, that another's record was not touched."""
+    """For "other": checks, after the call (whatever it answered), that another's record was
+    not touched."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,47 @@ async def _(t: Target) -> Call:
 @builds("members", "PATCH", "/api/v1/members/{member_id}")
 async def _(t: Target) -> Call:
     return Call("PATCH", f"/api/v1/members/{t.member}", json={"phone": "13800138000"})
+
+
+async def _with_account(t: Target) -> str:
+    """The target member with a payout account (set by admin); answers its URL."""
+    url = f"/api/v1/members/{t.member}/payout-account"
+    name = (await t.api.get(f"/api/v1/members/{t.member}", headers=ADMIN)).json()["name"]
+    body = {"account_name": name, "account_number": card_number(), "bank_name": "中国银行"}
+    response = await t.api.put(url, json=body, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return url
+
+
+@builds("members", "GET", "/api/v1/members/{member_id}/payout-account")
+async def _(t: Target) -> Call:
+    return Call("GET", await _with_account(t), record=t.member)
+
+
+@builds("members", "PUT", "/api/v1/members/{member_id}/payout-account")
+async def _(t: Target) -> Call:
+    url = await _with_account(t)
+    name = (await t.api.get(url, headers=ADMIN)).json()["account_name"]
+    body = {"account_name": name, "account_number": card_number(), "bank_name": "中国工商银行"}
+    return Call("PUT", url, json=body, record=t.member)
+
+
+@builds("members", "DELETE", "/api/v1/members/{member_id}/payout-account")
+async def _(t: Target) -> Call:
+    url = await _with_account(t)
+
+    async def still_there() -> None:
+        response = await t.api.get(url, headers=ADMIN)
+        assert response.status_code == 200, "another's payout account was deleted"
+
+    return Call("DELETE", url, unchanged=still_there)
+
+
+@builds("members", "POST", "/api/v1/payout-accounts/lookup")
+async def _(t: Target) -> Call:
+    await _with_account(t)
+    body = {"member_ids": [t.member]}
+    return Call("POST", "/api/v1/payout-accounts/lookup", json=body, record=t.member)
 
 
 @builds("members", "POST", "/api/v1/plans")
@@ -558,10 +601,10 @@ async def test_access(
     elif response.status_code == 200 and call.record is not None:
         if scope == "other":
             assert call.record not in response.text, f"another's record leaks to {role}"
-            if call.unchanged is not None:
-                await call.unchanged()
         else:
             assert call.record in response.text, f"{role} does not see {call.record}"
+    if scope == "other" and call.unchanged is not None:
+        await call.unchanged()
 
 
 # --- no token -----------------------------------------------------------------------------

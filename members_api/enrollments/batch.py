@@ -13,7 +13,9 @@ transaction:
 4. the unit's credit for the plan (members_api.contributions.ledger; its row locked after the
    members) pays the new enrolments as they are planned, first row first: their
    contribution_paid and paid_on are written with them, their allocations by COPY too;
-5. one audit event records the batch (entity `enrollment_batch`: counts and row range).
+5. the rows' payout accounts (optional card columns) are written once the members are
+   (members_api.payout_accounts.bulk);
+6. one audit event records the batch (entity `enrollment_batch`: counts and row range).
 
 Members are matched by identity number. A new one is registered to the batch's unit; a known
 one stays in its unit (admin: enrolled through the batch's unit all the same; hr: another
@@ -51,6 +53,7 @@ from members_api.enrollments.batch_plan import (
 )
 from members_api.enrollments.service import refuse_admin_only_fields
 from members_api.models import ContributionAllocation, Enrollment, Member, Plan, Unit
+from members_api.payout_accounts.bulk import BatchAccounts, any_card, stored_accounts
 from members_api.plans.service import get_plan
 from members_api.problems import CONCURRENT_REGISTRATION
 from services.kit.auth import Principal
@@ -134,14 +137,14 @@ async def known_members(session: AsyncSession, target: BatchTarget, numbers: lis
     m, dialect = _members.c, await dialect_of(session)
     for chunk in chunks(numbers):
         query = (
-            select(m.id, m.national_id, m.unit_id, m.status, m.left_on, m.sex, m.birth_date)
+            select(m.id, m.national_id, m.unit_id, m.status, m.left_on, m.sex, m.birth_date, m.name)
             .where(among(m.national_id, chunk, dialect))
             .order_by(m.national_id)
             .with_for_update()
         )
         for row in await session.execute(query):
             members[row.national_id] = KnownMember(
-                row.id, row.unit_id, row.status, row.left_on, row.sex, row.birth_date
+                row.id, row.unit_id, row.status, row.left_on, row.sex, row.birth_date, row.name
             )
     holdings: dict[str, list[Holding]] = defaultdict(list)
     previous_ends: dict[str, list[date]] = defaultdict(list)
@@ -253,7 +256,12 @@ async def enrol_batch(
     ledger = await UnitLedger.lock(session, target.unit_id, target.plan_code)
     credit = await ledger.pool()
     at = ledger.at = now()
-    checker, planner = RowChecker(), Planner(principal, target, known, at, credit)
+    # The payout accounts on file of the known members, if any row has a card.
+    holders = [member.id for member in known.members.values()] if any_card(raw_rows) else []
+    stored = await stored_accounts(session, holders)
+    accounts = BatchAccounts(stored, at, principal.sub)
+    checker = RowChecker()
+    planner = Planner(principal, target, known, at, credit, accounts)
     writer = _Writer((await session.connection()).dialect, target, at)
     writing: asyncio.Task[None] | None = None
     try:
@@ -272,10 +280,12 @@ async def enrol_batch(
         }
         totals = planner.totals()
         contributions = planner.contributions()
+        payout_accounts = accounts.summary()
         answer = {
             **header,
             "totals": totals,
             "contributions": contributions,
+            "payout_accounts": payout_accounts,
             "results": planner.results,
         }
         # ASCII: a row's unknown field is named in its error, and may not be valid UTF-8
@@ -288,6 +298,7 @@ async def enrol_batch(
             # the error on its way out rolls the transaction back.
             with contextlib.suppress(Exception):
                 await writing
+    await accounts.write(session, principal)
     ledger.credit = credit.fen
     await ledger.save()
     await audit.record(
@@ -303,6 +314,7 @@ async def enrol_batch(
             "row_range": [raw_rows[0][0], raw_rows[-1][0]] if raw_rows else None,
             "totals": totals,
             "contributions": contributions,
+            "payout_accounts": payout_accounts,
             # Every member and enrolment the batch created has this created_at.
             "created_at": at.isoformat(),
         },

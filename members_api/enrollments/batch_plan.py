@@ -20,13 +20,19 @@ from members_api.contributions.ledger import Part, Pool, fen, paid_by, yuan
 from members_api.enrollments import periods, rules
 from members_api.enrollments.schemas import EnrollmentBatchRow, Shares
 from members_api.members.schemas import NationalId
+from members_api.payout_accounts.bulk import PARTIAL as CARD_PARTIAL
+from members_api.payout_accounts.bulk import BatchAccounts, Card, row_card
 from services.kit.auth import Principal, Role
 from services.kit.identity import birth_date_of, sex_of
 from services.kit.ids import new_ids
 from services.kit.plan_rules import PlanTerms
 
 ZERO = Decimal("0.00")
-_PARTIAL = {"national_id": TypeAdapter(NationalId), "shares": TypeAdapter(Shares)}
+_PARTIAL = {
+    "national_id": TypeAdapter(NationalId),
+    "shares": TypeAdapter(Shares),
+    **CARD_PARTIAL,
+}
 
 MEMBER_COLUMNS = (
     "id",
@@ -84,6 +90,8 @@ class BatchRow:
     phone: str | None = None
     errors: RowErrors = field(default_factory=list)
     duplicate: bool = False
+    card: Card | None = None
+    """The payout account's card (members_api.payout_accounts.bulk), if the row has one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,7 @@ class KnownMember:
     left_on: date | None
     sex: str
     birth_date: date
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +161,12 @@ class RowChecker:
             valid, good, errors = check_row(EnrollmentBatchRow, raw, _PARTIAL)
             if valid is not None:
                 row = BatchRow(number, valid.national_id, valid.shares, valid.name, valid.phone)
+                card, card_errors = row_card(raw, valid.account_number, valid.bank_name)
             else:
                 row = BatchRow(number, good.get("national_id"), good.get("shares"), errors=errors)
+                card, card_errors = row_card(raw, good.get("account_number"), good.get("bank_name"))
+            row.card = card
+            row.errors.extend(card_errors)
             if (repeated := self.duplicates.error(number, row.national_id)) is not None:
                 row.errors.insert(0, repeated)
                 row.duplicate = True
@@ -171,8 +184,10 @@ class Planner:
         known: Known,
         at: datetime,
         credit: Pool | None = None,
+        accounts: BatchAccounts | None = None,
     ) -> None:
         self.principal, self.target, self.known, self.at = principal, target, known, at
+        self.accounts = accounts or BatchAccounts({}, at, principal.sub)
         terms = target.terms
         self.first_time = periods.periods(terms, target.starts_on, renewal=False)
         self.renewed = periods.periods(terms, target.starts_on, renewal=True)
@@ -375,6 +390,11 @@ class Planner:
         self, row: BatchRow, member_id: str, enrollment_id: str, *, created: bool, already: bool
     ) -> None:
         self.ok += 1
+        if row.card is not None:
+            member = self.known.members.get(row.national_id or "")
+            name = member.name if member is not None else row.name
+            assert name is not None
+            self.accounts.plan(member_id, name, row.card, registered=member is not None)
         self.results.append(
             {
                 "row": row.row,

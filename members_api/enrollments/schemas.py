@@ -14,9 +14,10 @@ from pydantic import (
 from members_api.bulk import MAX_ROWS, RowError
 from members_api.enrollments.periods import in_force
 from members_api.members.schemas import MemberPhone, NationalId
+from members_api.payout_accounts.schemas import CardNumberText
 from services.kit.dates import SchemeDate
 from services.kit.money import Money
-from services.kit.text import PersonNameText
+from services.kit.text import NameText, PersonNameText
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 Id = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN)]
@@ -142,6 +143,10 @@ class EnrollmentBatchRow(BaseModel):
     name: PersonNameText
     phone: MemberPhone | None = None
     shares: Shares
+    account_number: CardNumberText | None = Field(
+        default=None, description="the worker's bank card for payouts (银行卡号); with bank_name"
+    )
+    bank_name: NameText | None = Field(default=None, description="the card's bank (开户行)")
 
 
 class EnrollmentBatch(BaseModel):
@@ -152,7 +157,8 @@ class EnrollmentBatch(BaseModel):
     rows: list[dict[str, Any]] = Field(
         min_length=1,
         max_length=MAX_ROWS,
-        description='each {"national_id", "name", "phone"?, "shares"}, checked row by row',
+        description='each {"national_id", "name", "phone"?, "shares", "account_number"?, '
+        '"bank_name"?}, checked row by row',
         json_schema_extra={"items": EnrollmentBatchRow.model_json_schema()},
     )
     enrolled_on: SchemeDate | None = Field(default=None, description="admin only; default: today")
@@ -193,6 +199,13 @@ class EnrollmentBatchContributions(BaseModel):
     credit: Money = Field(description="the unit's credit for the plan left")
 
 
+class EnrollmentBatchPayoutAccounts(BaseModel):
+    """The payout accounts the rows' cards set (members_api.payout_accounts.bulk)."""
+
+    set: int = Field(description="accounts created or replaced")
+    unchanged: int = Field(description="cards the member has on file already")
+
+
 class EnrollmentBatchResult(BaseModel):
     batch_id: str = Field(description="the audit log's entity_id (entity enrollment_batch)")
     unit_id: str
@@ -201,4 +214,5 @@ class EnrollmentBatchResult(BaseModel):
     starts_on: date
     totals: EnrollmentBatchTotals
     contributions: EnrollmentBatchContributions
+    payout_accounts: EnrollmentBatchPayoutAccounts
     results: list[BatchRowResult]

@@ -35,17 +35,28 @@ from services.kit.errors import InvalidInput, UnsupportedMediaType
 from services.kit.exports import Sheet as ExportSheet
 from services.kit.exports import csv_response, workbook, xlsx_bytes_response
 
-FIELDS = ("national_id", "name", "phone", "shares")
+FIELDS = ("national_id", "name", "phone", "shares", "account_number", "bank_name")
 REQUIRED = ("national_id", "name", "shares")
-CHINESE = {"national_id": "身份证号", "name": "姓名", "phone": "手机号", "shares": "份数"}
+CHINESE = {
+    "national_id": "身份证号",
+    "name": "姓名",
+    "phone": "手机号",
+    "shares": "份数",
+    "account_number": "银行卡号",
+    "bank_name": "开户行",
+}
 # Headers are compared trimmed and case-folded; a few spellings seen on real lists are kept.
 HEADERS = {
     **{field: field for field in FIELDS},
     **{chinese: field for field, chinese in CHINESE.items()},
     "身份证号码": "national_id",
     "手机号码": "phone",
+    "银行账号": "account_number",
+    "卡号": "account_number",
+    "开户银行": "bank_name",
 }
-SAMPLE_ROW = ("11010519491231002X", "张三", "13800138000", 1)  # the GB 11643 example number
+# The GB 11643 example number; no card (a payout account is optional).
+SAMPLE_ROW = ("11010519491231002X", "张三", "13800138000", 1, None, None)
 CSV_TYPES = {"text/csv", "application/csv", "text/comma-separated-values"}
 _ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
 _READ = 1 << 20
@@ -164,6 +175,15 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _card_text(value: Any) -> str | None:
+    """A card number typed into a number cell is a float of 15 significant digits (Excel's):
+    its text is the float's (6.222021e+18), which the card check refuses with its reason
+    (members_api.payout_accounts.checks). A whole number written by a program is exact."""
+    if isinstance(value, float):
+        return f"{value:e}"
+    return _text(value)
+
+
 def _csv_text(value: str | None) -> str | None:
     return value.strip() or None if value is not None else None
 
@@ -184,7 +204,8 @@ def _columns(header: Sequence[Any]) -> dict[int, str]:
         raise InvalidInput(
             ["file", "header"],
             f"missing column {named}: the first line must name the columns 身份证号, 姓名, "
-            "份数 and optionally 手机号 (or national_id, name, shares, phone)",
+            "份数 and optionally 手机号, 银行卡号, 开户行 (or national_id, name, shares, phone, "
+            "account_number, bank_name)",
         )
     return columns
 
@@ -200,6 +221,10 @@ def _records(
         raise too_many_columns("line 1")
     columns = list(_columns(header).items())
     width = max(index for index, _ in columns) + 1
+    if text_of is _text:  # XLSX: a card number in a number cell has lost digits (_card_text)
+        readers = [(i, f, _card_text if f == "account_number" else _text) for i, f in columns]
+    else:
+        readers = [(index, field, text_of) for index, field in columns]
     rows = []
     for line, cells in enumerate(lines, start=2):
         if line > MAX_LINES + 1:
@@ -209,7 +234,9 @@ def _records(
         if len(cells) < width:  # a short line: the cells it lacks are empty
             cells = [*cells, *([None] * (width - len(cells)))]
         values = {
-            field: text for index, field in columns if (text := text_of(cells[index])) is not None
+            field: text
+            for index, field, read in readers
+            if (text := read(cells[index])) is not None
         }
         if not values:
             continue  # a blank line (or one with only a serial number: templates have those)
@@ -231,10 +258,11 @@ def template(format: Literal["xlsx", "csv"]) -> Response:
     assert sheet is not None
     for header in sheet[1]:
         header.font = Font(bold=True)
-    for column, width in zip("ABCD", (24, 12, 16, 8), strict=True):
+    for column, width in zip("ABCDEF", (24, 12, 16, 8, 26, 20), strict=True):
         sheet.column_dimensions[column].width = width
-    # Text, so that Excel keeps all 18 digits of a typed identity number (and a phone's).
-    for column in "AC":
+    # Text, so that Excel keeps all 18 digits of a typed identity number (a phone's, and the
+    # 16 to 19 of a card number).
+    for column in "ACE":
         sheet.column_dimensions[column].number_format = "@"
-    sheet["A2"].number_format = sheet["C2"].number_format = "@"
+        sheet[f"{column}2"].number_format = "@"
     return xlsx_bytes_response(book, name)

@@ -50,7 +50,11 @@ Reviewer = Annotated[Principal, Depends(authenticator(Role.reviewer))]
 Finance = Annotated[Principal, Depends(authenticator(Role.finance))]
 LedgerReader = Annotated[Principal, Depends(authenticator(Role.finance, Role.auditor, Role.admin))]
 FinanceOrAdmin = Annotated[Principal, Depends(authenticator(Role.finance, Role.admin))]
-"""Records what units pay (contributions)."""
+"""Records what units pay (contributions); reads the members' payout accounts in full for a
+payment batch (the claims service calls the registry with finance's token)."""
+AdminHrOrMember = Annotated[Principal, Depends(authenticator(Role.admin, Role.hr, Role.member))]
+"""Acts for one member: admin, its unit's hr, the member itself (its payout account); the
+record's lookup comes first, so another unit's or member's is 404."""
 LedgerReaderOrHr = Annotated[
     Principal, Depends(authenticator(Role.finance, Role.auditor, Role.admin, Role.hr))
 ]

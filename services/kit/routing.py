@@ -32,6 +32,8 @@ AUDIT_ENTITIES: dict[str, Service] = {
     "enrollment": "members",
     "enrollment_batch": "members",
     "contribution": "members",
+    "payout_account": "members",
+    "payout_account_lookup": "members",
     "claim": "claims",
     "payout_batch": "claims",
 }

@@ -27,6 +27,7 @@ from tests.members.bulk_support import (
 from tests.support import ADMIN, bearer, new_member, new_plan, new_unit
 
 CHINESE = ["身份证号", "姓名", "手机号", "份数"]
+TEMPLATE = [*CHINESE, "银行卡号", "开户行"]  # the card columns are optional
 
 
 async def name_of(client, member_id):
@@ -126,8 +127,9 @@ class TestXlsx:
         assert template.headers["content-type"] == XLSX_TYPE
         assert "attachment" in template.headers["content-disposition"]
         sheet = load_workbook(io.BytesIO(template.content)).active
-        assert [cell.value for cell in sheet[1]] == CHINESE
+        assert [cell.value for cell in sheet[1]] == TEMPLATE
         example = [cell.value for cell in sheet[2]]
+        assert example[4:] == [None, None] and sheet["E2"].number_format == "@"
         unit = await new_unit(members)
         await new_plan(members, "MED-2026", **open_plan())
         response = await import_file(
@@ -145,7 +147,7 @@ class TestXlsx:
         assert template.status_code == 200
         assert template.content.startswith(b"\xef\xbb\xbf")
         header = template.content.decode("utf-8-sig").splitlines()[0]
-        assert header.split(",") == CHINESE
+        assert header.split(",") == TEMPLATE
         refused = await members.get(
             "/api/v1/enrollments/import-template", headers=bearer("member", member_id="mbr_x")
         )
