@@ -2,8 +2,10 @@
 
 Approving a claim the rules do not pay answers its first engine reason code as the `code`
 (the reviewer sees why at once): the catalogue lists each of claims_api.engine's
-REASON_CODES as such a refusal, so a reason code the engine adds is catalogued with it."""
+REASON_CODES as such a refusal, so a reason code the engine adds is catalogued with it, and
+`contribution_unpaid`, decided before the engine (claims_api.claims.assessing)."""
 
+from claims_api.claims.assessing import PAYMENT_REASON_CODES
 from claims_api.engine import REASON_CODES
 from services.kit.errors import Conflict, RuleViolation
 from services.kit.problems import SHARED, UPLOAD_LIMITS, ProblemType, catalogue
@@ -34,14 +36,20 @@ NO_PAYOUT_ACCOUNT = ProblemType(
 BANK_FILE_EMPTY = ProblemType(
     "bank_file_empty", RuleViolation, "every payment of the batch is reversed: nothing to send"
 )
+# What the claims service refuses from the claims it holds, beside the engine's rules
+# (claims_api.claims.assessing): an invoice already claimed is DUPLICATE_INVOICE's 409.
+OVERLAPPING_STAY = "overlapping_stay"
 NOT_PAYABLE: dict[str, ProblemType] = {
     reason: ProblemType(reason, RuleViolation, f"approving a claim the rules do not pay ({reason})")
-    for reason in REASON_CODES
+    for reason in (*REASON_CODES, *PAYMENT_REASON_CODES, OVERLAPPING_STAY)
 }
-"""By engine reason code: what refuses an approval."""
+"""By engine reason code (and the payment reason decided before the engine): what refuses an
+approval."""
 
 
 def not_payable(reason_codes: list[str]) -> ProblemType:
+    if reason_codes[0] == DUPLICATE_INVOICE.code:
+        return DUPLICATE_INVOICE
     return NOT_PAYABLE[reason_codes[0]]
 
 

@@ -199,6 +199,9 @@ RULES_LIST: tuple[Rule, ...] = (
     # --- reports and audit log: admin, auditor ----------------------------------------------
     rule(_M, "GET", "/api/v1/reports/enrollment", admin=OK, hr=FORBIDDEN, member=FORBIDDEN,
          reviewer=FORBIDDEN, finance=FORBIDDEN, auditor=OK, why="API.md: admin, auditor"),
+    rule(_M, "GET", "/api/v1/reports/contributions", admin=OK, hr=FORBIDDEN,
+         member=FORBIDDEN, reviewer=FORBIDDEN, finance=OK, auditor=OK,
+         why="API.md contributions report: admin, auditor, finance (finance records payments)"),
     rule(_M, "GET", "/api/v1/audit-events", admin=OK, hr=FORBIDDEN, member=FORBIDDEN,
          reviewer=FORBIDDEN, finance=FORBIDDEN, auditor=OK,
          why="API.md audit-events: auditor, admin (the registry's log: ?entity=member)"),

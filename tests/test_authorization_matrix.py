@@ -445,6 +445,11 @@ async def _(t: Target) -> Call:
     return Call("GET", "/api/v1/reports/enrollment", {"plan_code": t.world.plan})
 
 
+@builds("members", "GET", "/api/v1/reports/contributions")
+async def _(t: Target) -> Call:
+    return Call("GET", "/api/v1/reports/contributions", {"plan_code": t.world.plan})
+
+
 @builds("members", "GET", "/api/v1/audit-events")
 async def _(t: Target) -> Call:
     params = {"entity": "member", "entity_id": t.member}

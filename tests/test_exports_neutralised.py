@@ -84,6 +84,29 @@ class TestEnrollmentReportExports:
         assert money and all(isinstance(value, int | float) for value in money)
 
 
+class TestContributionsReportExports:
+    async def test_both_exports_quote_every_hostile_unit_name(self, members):
+        await new_plan(members, "MED-2026", contribution_per_share="36.50")
+        for name in HOSTILE_NAMES:
+            unit = await new_unit(members, name=name)
+            assert (await enrol(members, await new_member(members, unit), "MED-2026")).is_success
+        params = {"plan_code": "MED-2026"}
+        as_csv = await members.get(
+            "/api/v1/reports/contributions", params={**params, "format": "csv"}, headers=AUDITOR
+        )
+        rows = _csv_rows(as_csv.content)
+        assert sorted(row[1] for row in rows[1:-1]) == sorted("'" + n for n in HOSTILE_NAMES)
+        assert rows[-1][5] == f"{36.5 * len(HOSTILE_NAMES):.2f}"  # owed: exact, unprefixed
+        as_xlsx = await members.get(
+            "/api/v1/reports/contributions", params={**params, "format": "xlsx"}, headers=AUDITOR
+        )
+        cells = _xlsx_cells(as_xlsx.content)
+        assert [c.coordinate for c in cells if c.data_type == "f"] == []
+        hostile = [c for c in cells if c.value in HOSTILE_NAMES]
+        assert sorted(c.value for c in hostile) == sorted(HOSTILE_NAMES)
+        assert [(c.data_type, c.quotePrefix) for c in hostile] == [("s", True)] * len(hostile)
+
+
 class TestClaimsReportExports:
     async def test_a_plan_code_that_reads_as_a_formula_is_quoted(self, api):
         # a plan's code may start with "-"; the summary sheet shows the code asked for

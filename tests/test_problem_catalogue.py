@@ -8,6 +8,7 @@ import pytest
 
 from claims_api import problems as claims_problems
 from claims_api.app import create_app as create_claims_app
+from claims_api.claims.assessing import ALL_REASON_CODES
 from claims_api.engine import REASON_CODES
 from members_api import problems as members_problems
 from members_api.app import create_app as create_members_app
@@ -95,6 +96,13 @@ def test_every_engine_reason_code_refuses_an_approval_as_itself():
         entry = claims_problems.CATALOGUE[reason]
         assert (entry.status, entry.title) == (422, "Refused by a rule")
         assert claims_problems.not_payable([reason, "cap_reached"]) is entry
+
+
+def test_every_reason_a_claim_is_refused_for_refuses_an_approval_with_a_catalogued_code():
+    """Not only the engine's: the payment gate's and those from the claims held (an
+    overlapping stay), which a reopened claim may carry to its approval."""
+    for reason in ALL_REASON_CODES:
+        assert claims_problems.not_payable([reason]).code in claims_problems.CATALOGUE
 
 
 def _documented(document: dict) -> dict[str, set[int]]:

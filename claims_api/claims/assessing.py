@@ -23,8 +23,19 @@ from services.kit.dates import SchemeDate
 from services.kit.errors import Problem
 from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
+PAYMENT_REASON_CODES = ("contribution_unpaid",)
+"""Decided here, before the engine (whose frozen reference knows nothing of payment), from
+the plan's terms and the cover as snapshotted: a replay of the claim decides the same."""
 DB_REASON_CODES = ("duplicate_invoice", "overlapping_stay")
-ALL_REASON_CODES = (*REASON_CODES, *DB_REASON_CODES)
+_WAITING = REASON_CODES.index("waiting_period")
+ALL_REASON_CODES = (
+    *REASON_CODES[:_WAITING],
+    *PAYMENT_REASON_CODES,
+    *REASON_CODES[_WAITING:],
+    *DB_REASON_CODES,
+)
+"""Every reason a claim is refused for, in the order they are reported: a cover that has not
+started for want of payment before the waiting period counted from that payment."""
 
 
 class InvalidFacts(Problem):
@@ -107,6 +118,30 @@ class Decided:
         return AssessmentRead.model_validate(data)
 
 
+def payment_reason(
+    terms: PlanTerms, cover: EnrollmentCover | None, event_date: date
+) -> tuple[str, str] | None:
+    """`contribution_unpaid` (DOMAIN.md, "Contributions"): under `cover_requires_payment`, an
+    event in the enrolment's cover but before the day its contribution was paid in full."""
+    if not terms.cover_requires_payment or cover is None:
+        return None
+    if not cover.starts_on <= event_date <= cover.ends_on:
+        return None  # not_enrolled, the engine's
+    if cover.covered_from is None:
+        return (
+            "contribution_unpaid",
+            f"the enrolment's contribution is not paid in full: the plan covers an enrolment "
+            f"from the day it is paid, so the event on {event_date} is not covered",
+        )
+    if event_date < cover.covered_from:
+        return (
+            "contribution_unpaid",
+            f"the contribution was paid in full on {cover.covered_from}, when the cover "
+            f"started: the event on {event_date} is before it",
+        )
+    return None
+
+
 async def decide(
     session: AsyncSession,
     *,
@@ -131,6 +166,9 @@ async def decide(
     usage = prior.usage
     assessment = assess(terms, cover, facts, usage, filed_on=filed_on, rules_version=rules_version)
     extra: list[tuple[str, str]] = []
+    unpaid = payment_reason(terms, cover, facts.event_date)
+    if unpaid is not None:
+        extra.append(unpaid)
     if prior.duplicate_invoices:
         duplicates = ", ".join(prior.duplicate_invoices)
         extra.append(("duplicate_invoice", f"invoice {duplicates} is already in a live claim"))

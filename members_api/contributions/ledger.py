@@ -83,6 +83,18 @@ class Pool:
         self.fen = sum(lot.fen for lot in self.lots)
         self._next = 0
 
+    def take_whole(self, owed: int) -> Lot | None:
+        """`owed` from the oldest lot if it holds that much (the lot, else nothing taken):
+        the bulk import's fast path."""
+        if self._next == len(self.lots) or self.lots[self._next].fen < owed:
+            return None
+        lot = self.lots[self._next]
+        lot.fen -= owed
+        self.fen -= owed
+        if lot.fen == 0:
+            self._next += 1
+        return lot
+
     def take(self, owed: int) -> list[Part]:
         """Up to `owed` fen, oldest lot first (more than one part when a lot runs out)."""
         parts = []

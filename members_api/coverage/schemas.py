@@ -7,7 +7,7 @@ from members_api.enrollments.schemas import EnrollmentRead
 from services.kit.money import Ratio
 from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
-NotCoveredReason = Literal["not_enrolled", "waiting_period", "member_left"]
+NotCoveredReason = Literal["not_enrolled", "member_left", "contribution_unpaid", "waiting_period"]
 
 
 class CoveredMember(BaseModel):
@@ -30,7 +30,9 @@ class CoverageRead(BaseModel):
     """Is this member covered by this plan on this day, and on which terms.
 
     `cover` is given whenever an enrolment's cover contains the day, even when `covered` is
-    false for the waiting period or because the member left: the claims service states why.
+    false for the waiting period, for want of payment (`contribution_unpaid`: the plan
+    requires payment and the day is before `cover.covered_from`, or that is null) or because
+    the member left: the claims service states why.
     `benefit_ratio` is "1" for full benefit, the plan's reduced ratio in the reduced period,
     "0" when not covered.
     """

@@ -13,7 +13,8 @@ from sqlalchemy import Row, Text, and_, bindparam, cast, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from members_api.coverage.schemas import CoveragePlan, CoverageRead, CoveredMember
-from members_api.enrollments.schemas import EnrollmentRead
+from members_api.enrollments.periods import covered_from
+from members_api.enrollments.schemas import STORED_FIELDS, EnrollmentRead
 from members_api.members.service import can_see_member
 from members_api.models import Enrollment, Member, Plan
 from services.kit.auth import Principal, Role
@@ -28,7 +29,7 @@ _enrollments = Enrollment.__table__  # type: ignore[attr-defined]
 
 _PLAN_COLUMNS = ("code", "line", "name", "kind", "rules_version")
 _MEMBER_COLUMNS = tuple(CoveredMember.model_fields)
-_ENROLLMENT_COLUMNS = tuple(EnrollmentRead.model_fields)
+_ENROLLMENT_COLUMNS = STORED_FIELDS  # paid_on among them: EnrollmentRead.of reads it
 _MEMBER_AT = len(_PLAN_COLUMNS) + 1
 _ENROLLMENT_AT = _MEMBER_AT + len(_MEMBER_COLUMNS)
 
@@ -65,36 +66,54 @@ def plan_terms(terms_json: str) -> PlanTerms:
     return PlanTerms.model_validate(json.loads(terms_json))
 
 
-_ID, _SHARES, _STARTS_ON, _ENDS_ON, _CREATED_AT = (
+_ID, _SHARES, _STARTS_ON, _ENDS_ON, _CREATED_AT, _PAID_ON = (
     _ENROLLMENT_AT + _ENROLLMENT_COLUMNS.index(name)
-    for name in ("id", "shares", "starts_on", "ends_on", "created_at")
+    for name in ("id", "shares", "starts_on", "ends_on", "created_at", "paid_on")
 )
 
 
-def _cover(rows: Sequence[Row[Any]], on: date) -> tuple[EnrollmentRead, int] | None:
-    """The enrolment whose cover contains `on`, and the shares covering the member that day.
+def _cover(
+    rows: Sequence[Row[Any]], on: date, requires_payment: bool
+) -> tuple[EnrollmentRead, int, bool] | None:
+    """The enrolment whose cover contains `on`, the shares covering the member that day, and
+    whether that cover is in force (not waiting for its contribution).
 
     A member enrolled in the same plan through several units holds several enrolments: the
     earliest-starting one gives the cover's id and dates, and the cover carries the SUM of the
     shares of all those containing `on` (max_shares is enforced across units at enrolment).
+    When the plan requires payment, only those whose cover has started by `on` count; if none
+    has, the answer is the earliest of the unpaid ones, not in force.
     """
     current = [
         row for row in rows if row[_ID] is not None and row[_STARTS_ON] <= on <= row[_ENDS_ON]
     ]
     if not current:
         return None
+    if requires_payment:
+        started = [row for row in current if _started(row, on)]
+        in_force = bool(started)
+        current = started or current
+    else:
+        in_force = True
     first = min(current, key=lambda row: (row[_STARTS_ON], row[_CREATED_AT], row[_ID]))
-    enrollment = EnrollmentRead.model_validate(
-        dict(zip(_ENROLLMENT_COLUMNS, first[_ENROLLMENT_AT:], strict=True))
+    enrollment = EnrollmentRead.of(
+        dict(zip(_ENROLLMENT_COLUMNS, first[_ENROLLMENT_AT:], strict=True)), requires_payment
     )
-    return enrollment, sum(row[_SHARES] for row in current)
+    return enrollment, sum(row[_SHARES] for row in current), in_force
+
+
+def _started(row: Row[Any], on: date) -> bool:
+    starts = covered_from(row[_STARTS_ON], row[_PAID_ON], requires_payment=True)
+    return starts is not None and starts <= on
 
 
 async def coverage(
     connection: AsyncConnection, principal: Principal, member_id: str, plan_code: str, on: date
 ) -> CoverageRead:
     """Not covered, in order of precedence: `not_enrolled` (no active enrolment's cover
-    contains the day), `member_left` (the day is after `left_on`), `waiting_period`."""
+    contains the day), `member_left` (the day is after `left_on`), `contribution_unpaid` (the
+    plan requires payment and the day is before the contribution was paid in full, or it is
+    unpaid), `waiting_period` (counted from the day cover started)."""
     if principal.role == Role.member and principal.member_id != member_id:
         raise NotFound(f"member {member_id} not found")
     result = await connection.execute(
@@ -114,11 +133,11 @@ async def coverage(
         raise NotFound(f"member {member_id} not found")
     code, line, name, kind, rules_version, terms_json = first[:_MEMBER_AT]
     terms = plan_terms(terms_json)
-    found = _cover(rows, on)
+    found = _cover(rows, on, terms.cover_requires_payment)
     enrollment = cover = None
     ratio, reason = NONE, "not_enrolled"
     if found is not None:
-        enrollment, shares = found
+        enrollment, shares, in_force = found
         cover = EnrollmentCover(
             enrollment_id=enrollment.id,
             member_id=member.id,
@@ -131,9 +150,12 @@ async def coverage(
             reduced_ends_on=enrollment.reduced_ends_on,
             renewal=enrollment.renewal,
             member_left_on=member.left_on,
+            covered_from=enrollment.covered_from,
         )
         if member.left_on is not None and on > member.left_on:
             reason = "member_left"
+        elif not in_force:
+            reason = "contribution_unpaid"
         elif enrollment.waiting_ends_on is not None and on <= enrollment.waiting_ends_on:
             reason = "waiting_period"
         else:

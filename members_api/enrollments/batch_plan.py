@@ -328,15 +328,21 @@ class Planner:
         assert row.shares is not None
         target, enrollment_id = self.target, next(self.enrollment_ids)
         due = self.contribution_fen[row.shares]
-        paid, paid_on = 0, None
+        paid_yuan, paid_on = ZERO, None
         if due == 0:
             paid_on = target.enrolled_on
         elif self.credit.fen:
-            parts = self.credit.take(due)
-            paid = sum(part.fen for part in parts)
-            self._allocate(enrollment_id, parts)
-            self.allocated += paid
-            paid_on = paid_by(parts, paid, due)
+            lot = self.credit.take_whole(due)
+            if lot is not None:  # the usual case: one payment pays it all (no Part made)
+                self._paid_from_lot(lot.contribution_id, enrollment_id)
+                self.allocated += due
+                paid_yuan, paid_on = self.contribution[row.shares], lot.paid_on
+            else:
+                parts = self.credit.take(due)
+                paid = sum(part.fen for part in parts)
+                self._allocate(enrollment_id, parts)
+                self.allocated += paid
+                paid_yuan, paid_on = yuan(paid), paid_by(parts, paid, due)
         if paid_on is not None:
             self.paid_in_full += 1
         self.part.new_enrollments.append(
@@ -353,7 +359,7 @@ class Planner:
                 dates.reduced_ends_on,
                 dates.renewal,
                 self.contribution[row.shares],
-                yuan(paid) if paid else ZERO,
+                paid_yuan,
                 paid_on,
                 "active",
                 self.at,
@@ -362,16 +368,18 @@ class Planner:
         self.enrolled += 1
         self._ok(row, member_id, enrollment_id, created=created, already=False)
 
+    def _paid_from_lot(self, lot: str, enrollment_id: str) -> None:
+        if self._paid_from is not None and self._paid_from[0] == lot:
+            self._paid_from[2] = enrollment_id
+        else:
+            self._paid_from = [lot, enrollment_id, enrollment_id]
+            self.part.paid_from.append(self._paid_from)
+
     def _allocate(self, enrollment_id: str, parts: list[Part]) -> None:
         """Enrolments paid from one payment extend its id range (ids ascend); one paid from
         two gets explicit rows, and ends the range."""
         if len(parts) == 1:
-            lot = parts[0].contribution_id
-            if self._paid_from is not None and self._paid_from[0] == lot:
-                self._paid_from[2] = enrollment_id
-            else:
-                self._paid_from = [lot, enrollment_id, enrollment_id]
-                self.part.paid_from.append(self._paid_from)
+            self._paid_from_lot(parts[0].contribution_id, enrollment_id)
             return
         self._paid_from = None
         for n, part in enumerate(parts):

@@ -46,7 +46,7 @@ async def create_enrollment(
     idempotency: IdempotencyDep,
 ) -> EnrollmentRead:
     enrollment = await service.create_enrollment(session, principal, body)
-    return await idempotency.remember(201, EnrollmentRead.model_validate(enrollment))
+    return await idempotency.remember(201, await service.read_enrollment(session, enrollment))
 
 
 @router.get("", summary="Enrolments (hr: own unit; member: own)")
@@ -61,7 +61,7 @@ async def list_enrollments(
 ) -> Page[EnrollmentRead]:
     where = service.EnrollmentFilter(member_id, unit_id, plan_code, status)
     rows = await service.list_enrollments(session, principal, page, where)
-    return Page[EnrollmentRead](**page.page(rows, [EnrollmentRead.model_validate(e) for e in rows]))
+    return Page[EnrollmentRead](**page.page(rows, await service.read_enrollments(session, rows)))
 
 
 _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -163,7 +163,7 @@ async def get_enrollment(
     enrollment_id: str, session: SessionDep, principal: Anyone
 ) -> EnrollmentRead:
     enrollment = await service.get_enrollment(session, principal, enrollment_id)
-    return EnrollmentRead.model_validate(enrollment)
+    return await service.read_enrollment(session, enrollment)
 
 
 async def visible_enrollment(
@@ -189,4 +189,4 @@ async def cancel_enrollment(
 ) -> EnrollmentRead:
     reason = body.reason if body else None
     enrollment = await service.cancel_enrollment(session, principal, enrollment, reason)
-    return EnrollmentRead.model_validate(enrollment)
+    return await service.read_enrollment(session, enrollment)

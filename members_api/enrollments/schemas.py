@@ -1,3 +1,4 @@
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import (
 )
 
 from members_api.bulk import MAX_ROWS, RowError
+from members_api.enrollments.periods import in_force
 from members_api.members.schemas import MemberPhone, NationalId
 from members_api.payout_accounts.schemas import CardNumberText
 from services.kit.dates import SchemeDate
@@ -46,6 +48,9 @@ class EnrollmentCancel(BaseModel):
 
 
 class EnrollmentRead(BaseModel):
+    """An enrolment as answered: built with `of`, which knows whether its plan requires
+    payment for cover (members_api.enrollments.periods.in_force)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: str
@@ -54,10 +59,20 @@ class EnrollmentRead(BaseModel):
     unit_id: str
     shares: int
     enrolled_on: date
-    starts_on: date
+    starts_on: date = Field(description="the day cover starts as enrolled (before payment)")
+    covered_from: date | None = Field(
+        description="the day cover really starts: starts_on, or, when the plan requires "
+        "payment, the later of starts_on and the day the contribution was paid in full; "
+        "null while it is unpaid"
+    )
     ends_on: date
-    waiting_ends_on: date | None
-    reduced_ends_on: date | None
+    waiting_ends_on: date | None = Field(
+        description="the waiting period's last day, counted from covered_from (while unpaid: "
+        "from starts_on, as it will be if paid by then); null: none"
+    )
+    reduced_ends_on: date | None = Field(
+        description="the reduced period's last day, counted like waiting_ends_on"
+    )
     renewal: bool
     contribution_due: Money
     contribution_paid: Money = Field(description="what the unit's payments have given it")
@@ -67,6 +82,28 @@ class EnrollmentRead(BaseModel):
     status: EnrollmentStatus
     cancelled_at: datetime | None = None
     created_at: datetime
+
+    @classmethod
+    def of(cls, enrollment: Any, requires_payment: bool) -> "EnrollmentRead":
+        """`enrollment`: an Enrollment, or a mapping of its columns by name; `requires_payment`:
+        its plan's `cover_requires_payment`."""
+        get = (
+            enrollment.__getitem__
+            if isinstance(enrollment, Mapping)
+            else enrollment.__getattribute__
+        )
+        force = in_force(
+            get("starts_on"),
+            get("waiting_ends_on"),
+            get("reduced_ends_on"),
+            get("paid_on"),
+            requires_payment,
+        )
+        data = {name: get(name) for name in STORED_FIELDS}
+        data["covered_from"] = force.covered_from
+        data["waiting_ends_on"] = force.waiting_ends_on
+        data["reduced_ends_on"] = force.reduced_ends_on
+        return cls.model_validate(data)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -87,6 +124,10 @@ class EnrollmentRead(BaseModel):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+STORED_FIELDS = tuple(name for name in EnrollmentRead.model_fields if name != "covered_from")
+"""The fields read as they are stored (covered_from is computed; the periods are moved)."""
 
 
 # --- batch enrolment and import ------------------------------------------------------------

@@ -5,6 +5,7 @@ The member's row is locked first, so two enrolments of the same member are check
 the other (max_shares holds across concurrent requests)."""
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -148,7 +149,7 @@ async def create_enrollment(
     for part in given:
         ledger.give(part.contribution_id, enrollment.id, part.fen)
     await ledger.save()
-    after = EnrollmentRead.model_validate(enrollment).model_dump(mode="json")
+    after = EnrollmentRead.of(enrollment, terms.cover_requires_payment).model_dump(mode="json")
     after["starts_on_set_by_admin"] = data.starts_on is not None
     await audit.record(
         session,
@@ -252,3 +253,25 @@ async def list_enrollments(
     if page.after_id:
         query = query.where(Enrollment.id > page.after_id)
     return list((await session.scalars(query)).all())
+
+
+async def plans_requiring_payment(session: AsyncSession, plan_codes: Iterable[str]) -> set[str]:
+    """Which of these plans cover an enrolment only once it is paid (cover_requires_payment)."""
+    codes = set(plan_codes)
+    if not codes:
+        return set()
+    query = select(Plan.code, Plan.terms).where(Plan.__table__.c.code.in_(codes))  # type: ignore[attr-defined]
+    rows = await session.execute(query)
+    return {code for code, terms in rows if terms.get("cover_requires_payment")}
+
+
+async def read_enrollments(
+    session: AsyncSession, enrollments: Sequence[Enrollment]
+) -> list[EnrollmentRead]:
+    """The enrolments as answered, with the day each one's cover really starts."""
+    gated = await plans_requiring_payment(session, (e.plan_code for e in enrollments))
+    return [EnrollmentRead.of(e, e.plan_code in gated) for e in enrollments]
+
+
+async def read_enrollment(session: AsyncSession, enrollment: Enrollment) -> EnrollmentRead:
+    return (await read_enrollments(session, [enrollment]))[0]

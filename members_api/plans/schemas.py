@@ -55,10 +55,16 @@ class PlanCreate(PlanTerms):
         return schema
 
     def terms(self) -> dict[str, Any]:
-        """The plan's terms as stored and handed to the claims service: PlanTerms JSON."""
-        return PlanTerms.model_validate(self.model_dump(exclude=set(IDENTITY))).model_dump(
+        """The plan's terms as stored and handed to the claims service: PlanTerms JSON.
+
+        A plan that does not gate cover on payment is stored without `cover_requires_payment`,
+        as plans were before the field: the same rules keep the same `rules_version`."""
+        terms = PlanTerms.model_validate(self.model_dump(exclude=set(IDENTITY))).model_dump(
             mode="json"
         )
+        if not terms["cover_requires_payment"]:
+            del terms["cover_requires_payment"]
+        return terms
 
 
 class PlanRead(PlanTerms):

@@ -5,8 +5,8 @@ from fastapi.responses import Response
 
 from members_api.plans.schemas import CODE_PATTERN
 from members_api.reports import exports, service
-from members_api.reports.schemas import EnrollmentReport
-from services.kit.access import AdminOrAuditor
+from members_api.reports.schemas import ContributionsReport, EnrollmentReport
+from services.kit.access import AdminOrAuditor, ReportReaderWithFinance
 from services.kit.database import SessionDep
 from services.kit.exports import XLSX_TYPE, ExportFormat
 
@@ -33,3 +33,20 @@ async def enrollment_report(
 ) -> EnrollmentReport | Response:
     report = await service.enrollment_report(session, principal, plan_code, line, year)
     return report if format == "json" else exports.export(report, format)
+
+
+@router.get(
+    "/contributions",
+    summary="Contributions per plan: due, paid, owed, credit per unit (admin, auditor, finance); "
+    "?format=csv|xlsx",
+    response_model=ContributionsReport,
+    responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}},
+)
+async def contributions_report(
+    session: SessionDep,
+    principal: ReportReaderWithFinance,
+    plan_code: Annotated[str, Query(pattern=CODE_PATTERN, description="e.g. MED-2026")],
+    format: ExportFormat = "json",
+) -> ContributionsReport | Response:
+    report = await service.contributions_report(session, principal, plan_code)
+    return report if format == "json" else exports.export_contributions(report, format)

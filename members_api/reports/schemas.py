@@ -1,6 +1,7 @@
+from datetime import date
 from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.kit.money import Money
 
@@ -15,6 +16,9 @@ class UnitParticipation(BaseModel):
     participation_ratio: Decimal | None
     """Distinct enrolled members / insured_headcount, to four places; null without a headcount."""
     below_80_percent: bool
+    paid: Money = Field(description="what the unit's payments have allocated to these enrolments")
+    owed: Money = Field(description="contributions minus paid")
+    credit: Money = Field(description="the unit's payments for the plan(s) not yet allocated")
 
 
 class EnrollmentReport(BaseModel):
@@ -23,5 +27,49 @@ class EnrollmentReport(BaseModel):
     person_times: int
     members: int
     contributions: Money
+    paid: Money
+    owed: Money
+    credit: Money = Field(description="the sum of the units' credit shown in by_unit")
     units_below_80_percent: int
     by_unit: list[UnitParticipation]
+
+
+class UnitContributions(BaseModel):
+    unit_id: str
+    unit_name: str
+    enrollments: int = Field(description="live (not cancelled) enrolments in the plan")
+    due: Money = Field(description="their contribution_due")
+    paid: Money = Field(description="what the unit's payments have allocated to them")
+    owed: Money = Field(description="due minus paid")
+    credit: Money = Field(description="what the unit paid for the plan and is not allocated yet")
+    received: Money = Field(description="the unit's payments for the plan, less reversals")
+    unpaid_enrollments: int = Field(description="live enrolments not paid in full")
+    days_overdue: int = Field(
+        description="days from the plan's enrol_until to today while something is owed; 0 "
+        "when nothing is owed or enrol_until has not passed"
+    )
+
+
+class ContributionsTotals(BaseModel):
+    units: int
+    units_owing: int
+    enrollments: int
+    due: Money
+    paid: Money
+    owed: Money
+    credit: Money
+    received: Money
+    unpaid_enrollments: int
+
+
+class ContributionsReport(BaseModel):
+    """DOMAIN.md "Reports": per unit what is due, paid and still owed, its credit, the unpaid
+    enrolments and the days overdue after `enrol_until`; totals. Every unit with a live
+    enrolment, a credit or a payment in the plan has a row."""
+
+    plan_code: str
+    enrol_until: date
+    as_of: date = Field(description="today, the day days_overdue is counted to")
+    days_overdue: int = Field(description="the plan's: as a unit's, when anything is owed")
+    totals: ContributionsTotals
+    by_unit: list[UnitContributions]

@@ -40,6 +40,10 @@ Admin = Annotated[Principal, Depends(authenticator(Role.admin))]
 AdminOrHr = Annotated[Principal, Depends(authenticator(Role.admin, Role.hr))]
 StaffOrHr = Annotated[Principal, Depends(authenticator(*STAFF_READERS, Role.hr))]
 AdminOrAuditor = Annotated[Principal, Depends(authenticator(Role.admin, Role.auditor))]
+ReportReaderWithFinance = Annotated[
+    Principal, Depends(authenticator(Role.admin, Role.auditor, Role.finance))
+]
+"""The reports on money the union received (the contributions report): finance records it."""
 Filer = Annotated[Principal, Depends(authenticator(Role.member, Role.hr, Role.admin))]
 """Files claims and acts on the filer's side (supplement, withdraw)."""
 Reviewer = Annotated[Principal, Depends(authenticator(Role.reviewer))]

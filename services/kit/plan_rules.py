@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    StrictBool,
     StringConstraints,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
@@ -187,6 +188,11 @@ class PlanTerms(_Strict):
     renewal_grace_days: int = Field(default=0, ge=0, le=3650)
     claim_deadline_days: int = Field(default=730, ge=1, le=36500)
     auto_approve_limit: Money | None = None
+    cover_requires_payment: StrictBool = Field(
+        default=False,
+        description="true: an enrolment is covered only from the day its contribution is paid "
+        "in full (the later of starts_on and paid_on); its waiting days count from then",
+    )
     benefit: BenefitRules
 
     @field_validator("benefit", mode="wrap")
@@ -241,3 +247,7 @@ class EnrollmentCover(_Strict):
     reduced_ends_on: date | None = None
     renewal: bool = False
     member_left_on: date | None = None
+    covered_from: date | None = None
+    """The day cover starts: `starts_on`, or under `cover_requires_payment` the later of
+    `starts_on` and the day the contribution was paid in full; None while it is unpaid. The
+    waiting and reduced periods above are counted from it (while unpaid: from `starts_on`)."""

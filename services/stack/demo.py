@@ -2,10 +2,12 @@
 public API of a running stack, so that the reports read the seed's own figures.
 
 Nothing is inserted behind the API: units, workers and enrolments go through the registry
-(batch enrolment per unit), every claim is filed with generated hospital facts, assessed by the
-payout engine, approved (automatically under the plan's limit, by a reviewer above it) and paid
-by finance, onto a bank card set for each paid worker. The claim facts are chosen so that the
-engine's payouts add up to the seed's total: the last claim's bill is solved for the remainder.
+(batch enrolment per unit), each unit's payment for its enrolments is recorded by finance
+before the year starts (both plans cover an enrolment only once it is paid), every claim is
+filed with generated hospital facts, assessed by the payout engine, approved (automatically
+under the plan's limit, by a reviewer above it) and paid by finance, onto a bank card set for
+each paid worker. The claim facts are chosen so that the engine's payouts add up to the seed's
+total: the last claim's bill is solved for the remainder.
 """
 
 import asyncio
@@ -26,6 +28,7 @@ from services.kit.settings import ServiceSettings
 from services.stack.plans import benefit, plan_body
 
 YEAR = 2023
+PAID_ON = f"{YEAR - 1}-12-28"  # the units pay in December for the January cover
 MED_UNITS, MED_PERSON_TIMES = 191, 14_598
 MED_CLAIM_UNITS, MED_CLAIMANTS, MED_CLAIMS = 145, 661, 925
 MED_TOTAL = Decimal("570647.91")  # 57.06万, and 570647.91 / 661 = 863.31 per worker
@@ -57,6 +60,7 @@ def med_plan() -> dict[str, Any]:
         # Replayed years after the fact, so the filing window is ten years, not two.
         claim_deadline_days=3650,
         auto_approve_limit="1000.00",
+        cover_requires_payment=True,
         benefit=benefit("hospital_reimbursement", base="out_of_pocket_in_policy"),
     )
 
@@ -70,6 +74,7 @@ def women_plan() -> dict[str, Any]:
         contribution_per_share="30.00",
         waiting_days=90,
         claim_deadline_days=3650,
+        cover_requires_payment=True,
         benefit=benefit("fixed_benefit", ends_cover_after_payout=True),
     )
 
@@ -120,6 +125,26 @@ class Api:
         if response.status_code >= 400:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
         return response.json()
+
+
+async def pay_for(
+    api: Api, unit_id: str, plan: dict[str, Any], shares: int, reference: str
+) -> None:
+    """The unit's bank transfer for `shares` shares of the plan, recorded by finance."""
+    amount = Decimal(plan["contribution_per_share"]) * shares
+    await api.call(
+        "POST",
+        "/api/v1/contributions",
+        role="finance",
+        json={
+            "unit_id": unit_id,
+            "plan_code": plan["code"],
+            "amount": str(amount),
+            "paid_on": PAID_ON,
+            "reference": f"DEMO-{plan['code']}-{reference}",
+            "method": "bank_transfer",
+        },
+    )
 
 
 async def _gather_limited(coroutines: list[Any], limit: int = 8) -> list[Any]:
@@ -173,6 +198,7 @@ async def enrol_units(
             raise RuntimeError(f"enrolment rows refused: {failed[:3]}")
         for row, result in zip(rows, answer["results"], strict=True):
             people.names[result["member_id"]] = row["name"]
+        await pay_for(api, unit["id"], plan, size, f"{index + 1:03d}")  # one share each
         return unit["id"], [r["member_id"] for r in answer["results"]]
 
     return await _gather_limited([one_unit(i, s) for i, s in enumerate(sizes)], limit=4)
@@ -357,7 +383,8 @@ async def file_med_claims(api: Api, rng: random.Random, units: list) -> list[tup
 
 async def file_women_claims(api: Api, people: People, units: list) -> list[tuple[str, str]]:
     """The seed's two payouts: 2 shares and 1 share of 10,000, each with 2,000 more."""
-    code = f"WOMEN-{YEAR}"
+    plan = women_plan()
+    code = plan["code"]
     unit_id, _ = units[0]
     claims = []
     for shares, icd10 in ((2, "C50.9"), (1, "C53.0")):
@@ -381,6 +408,7 @@ async def file_women_claims(api: Api, people: People, units: list) -> list[tuple
         )
         member = answer["results"][0]["member_id"]
         people.names[member] = name
+        await pay_for(api, unit_id, plan, shares, f"CLAIMANT-{shares}")
         claims.append(
             await _file(
                 api,

@@ -196,6 +196,23 @@ class TestPlanValidationNamesTheField:
         assert await refused_at(members, body) == [["coverage_end"]]
 
 
+class TestCoverRequiresPayment:
+    async def test_a_plan_that_does_not_say_reads_false_and_keeps_its_rules_version(self, members):
+        silent = await new_plan(members, "MED-2026")
+        said_false = await new_plan(members, "MEDB-2026", line="MED", cover_requires_payment=False)
+        gated = await new_plan(members, "MEDC-2026", line="MED", cover_requires_payment=True)
+        assert silent["cover_requires_payment"] is said_false["cover_requires_payment"] is False
+        assert silent["rules_version"] == said_false["rules_version"]
+        fetched = (await members.get("/api/v1/plans/MEDC-2026", headers=AUDITOR)).json()
+        assert fetched["cover_requires_payment"] is True
+        assert gated["rules_version"] != silent["rules_version"]
+
+    @pytest.mark.parametrize("value", ["yes", 1, None])
+    async def test_anything_but_true_or_false_is_refused_naming_the_field(self, members, value):
+        body = plan_body("MED-2026", cover_requires_payment=value)
+        assert await refused_at(members, body) == [["cover_requires_payment"]]
+
+
 class TestListPlans:
     async def test_plans_are_paged_and_filtered_by_line(self, members):
         for code in ("MED-2025", "MED-2026", "WOMEN-2026"):
