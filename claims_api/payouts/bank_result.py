@@ -10,8 +10,8 @@ with its answer added) are ignored, and so is a closing line whose 序号 is 合
 Each line is matched to one payment of the batch, never guessed:
 
 - by 序号, the payment's line in the bank file (a 账号 given as well must be that payment's);
-- else by 账号, when exactly one standing payment of the batch went to that account (two
-  claims of one worker in one batch: its 金额 may tell them apart, else the line needs 序号);
+- else by 账号, when exactly one payment of the batch went to that account (two claims of
+  one worker in one batch: its 金额 may tell them apart, else the line needs 序号);
 - its 金额 must be the payment's, to the fen.
 
 A line that matches no payment is `unmatched` and changes nothing. A matched payment still
@@ -190,14 +190,13 @@ def _amount(text: str | None, errors: list[str]) -> Decimal | None:
 
 class Payments:
     def __init__(self, entries: list[PayoutEntry]) -> None:
-        reversed_ids = {e.reverses_entry_id for e in entries if e.reverses_entry_id}
         self.payments = [e for e in entries if e.entry_kind == "payment"]
         self.by_line = {e.bank_line: e for e in self.payments if e.bank_line is not None}
-        # matching by account: the payments no reversal took back (a returned one is still
-        # found by 序号, and reported unchanged)
+        # by account: every payment of the batch (one a claim), a returned one too, so that a
+        # file sent again finds it and reports it unchanged
         self.by_account: dict[str, list[PayoutEntry]] = defaultdict(list)
         for entry in self.payments:
-            if entry.account_number and entry.id not in reversed_ids:
+            if entry.account_number:
                 self.by_account[entry.account_number].append(entry)
 
     def match(self, line: Line) -> tuple[PayoutEntry | None, str | None]:

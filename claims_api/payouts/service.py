@@ -49,7 +49,9 @@ async def pay(
     if body.paid_on > today():
         raise InvalidInput(["paid_on"], "a payment cannot be dated in the future")
     # Who is paid first, without a lock (a claim's member never changes), then their accounts
-    # from the registry, in one call per 5,000 members: no row is locked across that call.
+    # from the registry, in one call per 5,000 members: no row is locked across that call (on
+    # SQLite the first statement takes the database's write lock, as in every request that
+    # writes there; Postgres locks the claims only below).
     members = await _members_of(session, body.claim_ids)
     accounts = await client.payout_accounts(
         sorted(set(members.values())),

@@ -357,6 +357,11 @@ class TestTheBankResult:
         assert entries_by_claim(read)[third["id"]]["bank_reason"] == (
             "returned by the bank (no reason given)"
         )
+        again = await answered(api, batch["id"], lines, header="账号,金额,状态")
+        assert [(r["status"], r["bank_status"]) for r in again["results"]] == [
+            ("unchanged", "settled"),
+            ("unchanged", "returned"),
+        ]
 
     async def test_two_payments_to_one_card_of_one_amount_need_the_serial(self, api):
         worker, number = await worker_with_card(api)
