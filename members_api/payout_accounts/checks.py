@@ -11,6 +11,8 @@ import unicodedata
 
 from stdnum import luhn
 
+from services.kit.identity import mask_account_number  # noqa: F401  (shown masked: the kit's)
+
 _SPACES = re.compile(r"\s+")
 _CARD_NUMBER = re.compile(r"[0-9]{16,19}")
 _DIGITS = re.compile(r"[0-9]+")
@@ -64,8 +66,3 @@ def account_name(value: str, member_name: str) -> str:
             "an account in the member's own name",
         )
     return name
-
-
-def mask_account_number(number: str) -> str:
-    """622202*********1234: the bank's six digits and the last four, the length kept."""
-    return f"{number[:6]}{'*' * (len(number) - 10)}{number[-4:]}"
