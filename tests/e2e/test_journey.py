@@ -10,9 +10,18 @@ import pytest
 
 from services.kit.clock import today
 from services.stack.launcher import SplitStack
-from tests.e2e.conftest import created, enrol_new_member, hospital_stay, request_id, set_card
+from tests.cards import card_number
+from tests.dates import COVER_START
+from tests.e2e.conftest import (
+    Enrolled,
+    created,
+    enrol_new_member,
+    hospital_stay,
+    request_id,
+    set_card,
+)
 from tests.split_stack import owner, wait_for_logs
-from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER
+from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER, valid_national_id
 
 pytestmark = pytest.mark.e2e
 
@@ -108,14 +117,45 @@ class TestJourney:
         assert coverage.json()["covered"] is True
 
 
+def enrol_from_a_list_with_cards(gateway: httpx.Client, names: list[str]) -> list[Enrolled]:
+    """A unit's list imported by the admin (cover from 1 January) with a card on every row."""
+    worker = enrol_new_member(gateway)  # a unit and a plan
+    rows = [(valid_national_id(), name, card_number()) for name in names]
+    lines = ["身份证号,姓名,份数,银行卡号,开户行"]
+    lines += [f"{number},{name},1,{card},中国工商银行" for number, name, card in rows]
+    response = gateway.post(
+        "/api/v1/enrollments/import",
+        files={"file": ("名单.csv", "\n".join(lines).encode(), "text/csv")},
+        data={
+            "unit_id": worker.unit_id,
+            "plan_code": worker.plan_code,
+            "starts_on": str(COVER_START),
+        },
+        headers=ADMIN,
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["payout_accounts"] == {"set": len(names), "unchanged": 0}, answer
+    enrolled = []
+    for result in answer["results"]:
+        assert result["status"] == "ok", result
+        enrolled.append(
+            Enrolled(worker.unit_id, result["member_id"], worker.plan_code, result["enrollment_id"])
+        )
+    for member, (_, name, card) in zip(enrolled, rows, strict=True):
+        account = gateway.get(f"/api/v1/members/{member.member_id}/payout-account", headers=ADMIN)
+        assert (account.json()["account_name"], account.json()["account_number"]) == (name, card)
+    return enrolled
+
+
 class TestMoneyToTheCard:
     def test_paid_onto_the_card_the_bank_returns_one_and_it_is_paid_again(
         self, gateway: httpx.Client
     ) -> None:
-        """Two workers with their cards, a claim each, one batch; the bank's file, its answer
-        with one failure (the claim back to approved), that claim paid again in a new batch
-        onto the card set since."""
-        workers = [enrol_new_member(gateway), enrol_new_member(gateway)]
+        """Two workers enrolled from their unit's list with their cards (银行卡号, 开户行), a
+        claim each, one batch; the bank's file, its answer with one failure (the claim back to
+        approved), that claim paid again in a new batch onto the card set since."""
+        workers = enrol_from_a_list_with_cards(gateway, ["王芳", "李娜"])
         claims = []
         for worker in workers:
             claim = created(
@@ -166,8 +206,12 @@ class TestMoneyToTheCard:
         assert back["status"] == "approved"
         assert "账户已冻结" in back["history"][-1]["reason"]
 
-        owner = next(w for w, c in zip(workers, claims, strict=True) if c["id"] == bounced)
-        new_card = set_card(gateway, owner.member_id, "王芳")
+        owner, name = next(
+            (w, n)
+            for w, n, c in zip(workers, ["王芳", "李娜"], claims, strict=True)
+            if c["id"] == bounced
+        )
+        new_card = set_card(gateway, owner.member_id, name)
         again = pay([bounced], "DF-E2E-2")
         [entry] = again["entries"]
         assert entry["account_number"] == f"{new_card[:6]}{'*' * 9}{new_card[-4:]}"
