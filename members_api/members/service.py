@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from members_api.audit import audit
 from members_api.members.schemas import ID_PATTERN, MemberCreate, MemberRead, MemberUpdate
 from members_api.models import Member, Unit
+from members_api.payout_accounts import service as payout_accounts
 from members_api.problems import MEMBER_EXISTS, UNIT_INACTIVE
 from members_api.units.service import get_unit
 from services.kit.auth import Principal, Role
@@ -153,6 +154,8 @@ async def update_member(
         return member
     member.updated_at = now()
     await session.flush()
+    if "name" in changes:
+        await payout_accounts.follow_member_name(session, principal, member)
     read = member_read(principal, member).model_dump(mode="json")
     await audit.record(
         session,

@@ -136,6 +136,27 @@ async def set_account(
     return account_read(principal, member, account)
 
 
+async def follow_member_name(session: AsyncSession, principal: Principal, member: Member) -> None:
+    """The member's name was corrected: its card's holder is the member, so the account's name
+    follows (a payment to the old name would be refused by the bank), audited as a change."""
+    account = await session.get(PayoutAccount, member.id)
+    if account is None or account.account_name == checks.normal_name(member.name):
+        return
+    before = values(account)
+    account.account_name = checks.normal_name(member.name)
+    account.updated_at, account.updated_by = now(), principal.sub
+    await session.flush()
+    await audit.record(
+        session,
+        principal,
+        action="payout_account.set",
+        entity="payout_account",
+        entity_id=member.id,
+        before=audit_values(before),
+        after=audit_values(values(account)),
+    )
+
+
 async def delete_account(session: AsyncSession, principal: Principal, member: Member) -> None:
     """404 when the member has none."""
     account = await _account(session, member, lock=True)

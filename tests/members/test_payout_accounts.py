@@ -291,6 +291,32 @@ class TestAudit:
         assert again.status_code == 200
         assert len(await audit_events(members, member_id)) == 1
 
+    async def test_the_holder_follows_a_correction_of_the_members_name(self, members, worker):
+        """The card is in the member's own name: a payment to the old name would bounce."""
+        _, member_id = worker
+        number = card_number()
+        assert (await put(members, member_id, account(number=number))).status_code == 200
+        renamed = await members.patch(
+            f"{MEMBERS}/{member_id}", json={"name": "王芳芳"}, headers=ADMIN
+        )
+        assert renamed.status_code == 200, renamed.text
+        read = (await members.get(account_url(member_id), headers=ADMIN)).json()
+        assert (read["account_name"], read["account_number"]) == ("王芳芳", number)
+        looked_up = await members.post(LOOKUP, json={"member_ids": [member_id]}, headers=FINANCE)
+        assert looked_up.json()["accounts"][0]["account_name"] == "王芳芳"
+        changed = (await audit_events(members, member_id))[-1]
+        assert changed["action"] == "payout_account.set"
+        assert (changed["before"]["account_name"], changed["after"]["account_name"]) == (
+            "王芳",
+            "王芳芳",
+        )
+        assert changed["after"]["account_number"] == masked(number)
+        # a PATCH of something else leaves the account as it is
+        phone = {"phone": "13800000000"}
+        patched = await members.patch(f"{MEMBERS}/{member_id}", json=phone, headers=ADMIN)
+        assert patched.status_code == 200, patched.text
+        assert len(await audit_events(members, member_id)) == 2
+
     async def test_a_refused_put_records_nothing(self, members, worker):
         _, member_id = worker
         bad = with_wrong_check_digit(card_number())
