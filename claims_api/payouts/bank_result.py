@@ -21,6 +21,7 @@ the bank's answer is `unchanged`, so the same file sent twice changes nothing th
 A line that cannot be read (no 状态, an amount that is not one) is an `error`."""
 
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,13 +52,14 @@ LIMITS = UploadLimits(max_lines=20_000, max_inflated_bytes=64 << 20)
 """A result file: at most 20,000 lines (twice the largest batch), within the 2 MiB body
 limit of the service's routes."""
 
-FIELDS = ("serial", "account_number", "amount", "status", "reason")
+FIELDS = ("serial", "account_number", "amount", "status", "reason", "purpose")
 CHINESE = {
     "serial": "序号",
     "account_number": "账号",
     "amount": "金额",
     "status": "状态",
     "reason": "失败原因",
+    "purpose": "用途",
 }
 # Headers are compared trimmed and case-folded; spellings seen on banks' result files are kept.
 HEADERS = {
@@ -74,12 +76,19 @@ HEADERS = {
     "处理结果": "status",
     "原因": "reason",
     "备注": "reason",
+    "摘要": "purpose",
+    "附言": "purpose",
 }
 SUCCESS, FAILURE = "成功", "失败"
 STATUSES = {SUCCESS: "settled", "success": "settled", FAILURE: "returned", "failed": "returned"}
 CLOSING = "合计"
 NO_REASON = "returned by the bank (no reason given)"
 _AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+_SERIAL = re.compile(r"^[0-9]{1,6}$")
+_CLAIM_ID = re.compile(r"\bclm_[0-9A-Za-z]+")
+MAX_REASON = 500
+"""失败原因 longer than this is not a bank's reason: the line is refused (the ledger keeps the
+reason on the entry, the reversal and the claim's history)."""
 
 
 def read_result(file: IO[bytes], filename: str | None, content_type: str | None) -> Table:
@@ -122,6 +131,7 @@ class Line:
     outcome: str | None  # settled | returned
     reason: str | None
     error: str | None
+    claim_ids: tuple[str, ...] = ()  # the claims its 用途 names, when the file has that column
 
     def result(self, status: str, **details: Any) -> BankResultLine:
         return BankResultLine(
@@ -143,18 +153,24 @@ def parse_line(number: int, values: dict[str, str]) -> Line | None:
     errors = []
     serial = None
     if serial_text is not None:
-        if serial_text.isdigit() and 0 < int(serial_text) <= LIMITS.max_lines * 10:
+        if _SERIAL.fullmatch(serial_text) and 0 < int(serial_text) <= LIMITS.max_lines * 10:
             serial = int(serial_text)
         else:
             errors.append(f"序号 {serial_text!r} is not a line number")
     account = values.get("account_number")
     if account is not None:
-        account = account.replace(" ", "").lstrip("'")  # a quote kept from a spreadsheet
-        if not account.isdigit():
+        # a quote kept from a spreadsheet; fullwidth digits are digits, as in the registry
+        account = "".join(unicodedata.normalize("NFKC", account).split()).lstrip("'")
+        if not (account.isascii() and account.isdigit()):
             errors.append("账号 is not a number of digits")
     if serial is None and account is None and not errors:
         errors.append("neither 序号 nor 账号: the line names no payment")
     amount = _amount(values.get("amount"), errors)
+    reason = values.get("reason")
+    if reason is not None and len(reason) > MAX_REASON:
+        errors.append(
+            f"失败原因 has {len(reason)} characters: a bank's reason has at most {MAX_REASON}"
+        )
     status_text = values.get("status")
     outcome = STATUSES.get((status_text or "").casefold())
     if outcome is None:
@@ -165,8 +181,9 @@ def parse_line(number: int, values: dict[str, str]) -> Line | None:
         account,
         amount,
         outcome,
-        values.get("reason"),
+        reason,
         "; ".join(errors) or None,
+        tuple(_CLAIM_ID.findall(values.get("purpose") or "")),
     )
 
 
@@ -219,6 +236,10 @@ class Payments:
             entry = candidates[0]
         if line.amount != entry.amount:
             return None, f"金额 {line.amount} is not the payment's {entry.amount:.2f}"
+        if line.claim_ids and entry.claim_id not in line.claim_ids:
+            # another batch's file, or lines renumbered by the bank: never guessed
+            named = ", ".join(line.claim_ids)
+            return None, f"用途 names {named}, not this payment's claim {entry.claim_id}"
         return entry, None
 
 
@@ -236,6 +257,7 @@ async def apply_result(
     event for the file. `source`: the file's name and SHA-256, kept in the audit event."""
     # The batch's row is locked first: a concurrent upload of a result for the same batch
     # waits, then finds the answers this one recorded and changes nothing.
+    lines = [parse_line(number, values) for number, values in table.rows]  # before the lock
     batch = await get_batch(session, principal, batch_id, for_update=True)
     entries = await batch_entries(session, batch.id)
     payments = Payments(entries)
@@ -243,8 +265,7 @@ async def apply_result(
     returning: list[tuple[Line, PayoutEntry]] = []
     settling: list[PayoutEntry] = []
     answered: dict[str, str] = {}  # the answers of this file's earlier lines, by entry
-    for number, values in table.rows:
-        line = parse_line(number, values)
+    for line in lines:
         if line is None:
             continue
         if line.error is not None:
@@ -257,8 +278,16 @@ async def apply_result(
         details = {"entry_id": entry.id, "claim_id": entry.claim_id}
         status = answered.get(entry.id, entry.bank_status)
         if status != "sent":
-            detail = f"the payment is {status} already"
-            results.append(line.result("unchanged", bank_status=status, detail=detail, **details))
+            if status == line.outcome:
+                detail = f"the payment is {status} already"
+                kind = "unchanged"
+            else:
+                detail = (
+                    f"the line says {line.outcome}, but the payment is {status} already: "
+                    "nothing changed; ask the bank which is true"
+                )
+                kind = "conflict"
+            results.append(line.result(kind, bank_status=status, detail=detail, **details))
             continue
         answered[entry.id] = line.outcome
         if line.outcome == "settled":
@@ -341,6 +370,7 @@ def _totals(results: list[BankResultLine]) -> BankResultTotals:
         returned=count["returned"],
         unchanged=count["unchanged"],
         unmatched=count["unmatched"],
+        conflicts=count["conflict"],
         errors=count["error"],
         settled_amount=amounts["settled"],
         returned_amount=amounts["returned"],

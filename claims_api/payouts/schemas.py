@@ -92,7 +92,7 @@ class PayoutBatchRead(PayoutBatchSummary):
 
 # --- the bank's result file ----------------------------------------------------------------------
 
-LineStatus = Literal["settled", "returned", "unchanged", "unmatched", "error"]
+LineStatus = Literal["settled", "returned", "unchanged", "unmatched", "error", "conflict"]
 
 
 class BankResultLine(BaseModel):
@@ -100,7 +100,9 @@ class BankResultLine(BaseModel):
     status: LineStatus = Field(
         description="settled, returned: this file changed the entry; unchanged: the entry had "
         "the bank's answer already; unmatched: no entry of the batch is this line (or its "
-        "amount differs); error: the line cannot be read"
+        "amount differs, or its 用途 names another claim); conflict: the entry had the bank's "
+        "other answer already (a 成功 for a payment returned, or two lines of one file saying "
+        "both): nothing changed, ask the bank; error: the line cannot be read"
     )
     serial: int | None = Field(default=None, description="序号 as the line gives it")
     account_number: MaskedAccount = None
@@ -120,6 +122,7 @@ class BankResultTotals(BaseModel):
     returned: int
     unchanged: int
     unmatched: int
+    conflicts: int
     errors: int
     settled_amount: Money
     returned_amount: Money

@@ -315,7 +315,9 @@ class TestTheBankResult:
         assert (await get_claim(api, second["id"]))["history"] == history
         # a later file saying otherwise does not undo the bank's first answer either
         contrary = await answered(api, batch["id"], [(1, "4000.00", "失败", "退票")])
-        assert contrary["results"][0]["status"] == "unchanged"
+        assert contrary["results"][0]["status"] == "conflict"
+        assert "ask the bank" in contrary["results"][0]["detail"]
+        assert contrary["totals"]["conflicts"] == 1
         assert (await get_claim(api, first["id"]))["status"] == "paid"
 
     async def test_lines_that_match_no_payment_are_reported_and_change_nothing(self, api, three):
@@ -441,6 +443,48 @@ class TestTheBankResult:
         read = (await api.get(f"{PAYOUTS}/{batch['id']}", headers=FINANCE)).json()
         assert {e["bank_status"] for e in read["entries"]} == {"sent"}
 
+    async def test_two_lines_of_one_file_saying_both_is_a_conflict(self, api, three):
+        _, _, (first, *_), batch = three
+        lines = [(1, "4000.00", "成功", ""), (1, "4000.00", "失败", "退票")]
+        answer = await answered(api, batch["id"], lines)
+        assert [r["status"] for r in answer["results"]] == ["settled", "conflict"]
+        assert (await get_claim(api, first["id"]))["status"] == "paid"
+
+    async def test_a_line_whose_purpose_names_another_claim_is_not_guessed(self, api, three):
+        """Another batch's file has the same 序号 and often the same amounts: its 用途 says
+        which claim each line paid."""
+        _, _, (first, second, _), batch = three
+        lines = [
+            (1, "4000.00", "失败", "退票", f"互助金 MED {second['id']}"),
+            (2, "3100.00", "成功", "", f"互助金 MED {second['id']}"),
+        ]
+        answer = await answered(api, batch["id"], lines, header="序号,金额,状态,失败原因,用途")
+        assert [r["status"] for r in answer["results"]] == ["unmatched", "settled"]
+        assert first["id"] in answer["results"][0]["detail"]
+        assert (await get_claim(api, first["id"]))["status"] == "paid"
+
+    async def test_digits_that_are_not_ascii_and_overlong_reasons_are_line_errors(self, api, three):
+        worker, number, _, batch = three
+        fullwidth = number.translate({ord(d): ord(d) + 0xFEE0 for d in "0123456789"})
+        lines = [
+            ("²", "4000.00", "成功", ""),
+            ("٣", "2500.00", "成功", ""),
+            ("9" * 5000, "4000.00", "成功", ""),
+            (2, "3100.00", "失败", "因" * 501),
+        ]
+        answer = await answered(api, batch["id"], lines, encoding="utf-8")
+        assert [r["status"] for r in answer["results"]] == ["error"] * 4
+        assert "500" in answer["results"][3]["detail"]
+        # a card number in fullwidth digits is the card
+        by_account = await answered(
+            api,
+            batch["id"],
+            [(fullwidth, "4000.00", "成功")],
+            header="账号,金额,状态",
+            encoding="utf-8",
+        )
+        assert by_account["results"][0]["status"] == "settled"
+
     async def test_a_file_without_the_columns_or_not_a_sheet_is_refused(self, api, three):
         *_, batch = three
         missing = await send_result(api, batch["id"], result_csv([(1, "成功")], header="序号,状态"))
@@ -518,8 +562,9 @@ class TestAfterTheBank:
         )
         payment = entries_by_claim(reversal.json())[claim["id"]]
         assert (payment["bank_status"], payment["bank_reason"]) == ("returned", "退票")
+        # the bank then says the money did arrive: reported, nothing guessed
         later = await answered(api, batch["id"], [(1, "4000.00", "成功", "")])
-        assert later["results"][0]["status"] == "unchanged"
+        assert later["results"][0]["status"] == "conflict"
         assert (await get_claim(api, claim["id"]))["status"] == "approved"
 
     async def test_the_claims_report_counts_a_returned_payment_as_not_paid(self, api):
