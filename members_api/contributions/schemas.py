@@ -26,9 +26,10 @@ _PRINTABLE = re.compile(NO_CONTROL_CHARACTERS)
 
 
 def _same_reference(value: str) -> str:
-    """NFKC: a slip number typed with a Chinese input method (ＢＡＮＫ－０１) is the same
-    reference as BANK-01, so it cannot be recorded twice under two spellings."""
-    value = unicodedata.normalize("NFKC", value).strip()
+    """One slip, one spelling: NFKC (a slip number typed with a Chinese input method,
+    ＢＡＮＫ－０１, is BANK-01), without spaces and in capitals (bank 01 is BANK01), so that
+    it cannot be recorded twice under two spellings."""
+    value = "".join(unicodedata.normalize("NFKC", value).split()).upper()
     if not value or len(value) > REFERENCE_MAX or not _PRINTABLE.fullmatch(value):
         raise ValueError(f"1 to {REFERENCE_MAX} printable characters")
     return value

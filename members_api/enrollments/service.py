@@ -203,10 +203,14 @@ async def cancel_enrollment(
     await session.refresh(enrollment, with_for_update=True)
     if enrollment.status == "cancelled":
         raise ALREADY_CANCELLED.error(f"enrollment {enrollment.id} is already cancelled")
-    on = today()
-    if on >= enrollment.starts_on:
+    terms = PlanTerms.model_validate((await get_plan(session, enrollment.plan_code)).terms)
+    # with cover_requires_payment, an enrolment past starts_on but not paid was never covered
+    cover_from = periods.covered_from(
+        enrollment.starts_on, enrollment.paid_on, terms.cover_requires_payment
+    )
+    if cover_from is not None and today() >= cover_from:
         raise COVER_STARTED.error(
-            f"the cover started on {enrollment.starts_on}: contributions are not refunded once "
+            f"the cover started on {cover_from}: contributions are not refunded once "
             "cover starts, so the enrolment cannot be cancelled"
         )
     enrollment.status = "cancelled"

@@ -167,7 +167,8 @@ async def contributions_report(
     by_enrolments = {row.unit_id: row for row in (await session.execute(enrolments)).all()}
     by_payments = {row.unit_id: row.received for row in (await session.execute(received)).all()}
     credit = await _credit_by_unit(session, [plan.code])
-    unit_ids = set(by_enrolments) | set(by_payments) | set(credit)
+    # a credit row is made by the ledger's lock: one of 0.00 is not a unit with a credit
+    unit_ids = set(by_enrolments) | set(by_payments) | {u for u, c in credit.items() if c}
     named = select(Unit.id, Unit.name).where(_UNIT_ID.in_(unit_ids))
     units = (await session.execute(named.order_by(Unit.name, Unit.id))).all()
     by_unit = []

@@ -424,6 +424,9 @@ class TestRecording:
         problem(await pay(members, other_unit, code, "5.00", ref="HX-2026-0001"), 409)
         fullwidth = "ＨＸ－２０２６－０００１"
         problem(await pay(members, unit, code, "10.00", ref=fullwidth), 409, "reference_exists")
+        # nor in small letters, nor with spaces in it
+        for spelling in ("hx-2026-0001", "HX-2026 -0001", "hx - 2026 - 0001"):
+            problem(await pay(members, unit, code, "10.00", ref=spelling), 409, "reference_exists")
         # another plan's slips are its own
         assert (
             await pay(members, unit, other_plan, "10.00", ref="HX-2026-0001")

@@ -152,6 +152,21 @@ class TestContributionsReport:
         [row] = (await contributions(members))["by_unit"]
         assert money_row(row) == (1, "36.50", "0.00", "36.50", "0.00", "0.00", 1)
 
+    async def test_a_unit_whose_only_enrolment_was_cancelled_unpaid_is_not_listed(self, members):
+        """It has no live enrolment, no payment and no credit: nothing to report."""
+        await new_plan(members, PLAN, contribution_per_share="36.50")
+        unit = await new_unit(members)
+        late = str(TODAY + timedelta(days=20))
+        response = await enrol(members, await new_member(members, unit), PLAN, starts_on=late)
+        assert response.status_code == 201, response.text
+        cancelled = await members.post(
+            f"/api/v1/enrollments/{response.json()['id']}/cancel", json={}, headers=ADMIN
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        report = await contributions(members)
+        assert report["by_unit"] == []
+        assert report["totals"]["units"] == 0
+
     @pytest.mark.parametrize("role", ["admin", "auditor", "finance"])
     async def test_admin_auditor_and_finance_read_it(self, members, role):
         await new_plan(members, PLAN)

@@ -59,6 +59,27 @@ async def read_enrolment(members, enrollment_id: str) -> dict:
     return response.json()
 
 
+class TestCancelling:
+    async def test_an_enrolment_never_covered_for_want_of_payment_can_be_cancelled(self, members):
+        """Its starts_on is long past, but its cover never started: no cover, nothing to keep."""
+        await new_plan(members, PLAN, **GATED)
+        unit = await new_unit(members)
+        unpaid = await enrolled(members, unit)
+        cancelled = await members.post(
+            f"/api/v1/enrollments/{unpaid['id']}/cancel", json={}, headers=ADMIN
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        # once paid, its cover has started: refused as before
+        paid = await enrolled(members, unit)
+        await record_payment(members, unit, PLAN, paid["contribution_due"], day(2, 1))
+        refused = await members.post(
+            f"/api/v1/enrollments/{paid['id']}/cancel", json={}, headers=ADMIN
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "cover_started"
+
+
 class TestSingleCoverage:
     async def test_an_unpaid_enrolment_is_covered_on_no_day(self, members):
         await new_plan(members, PLAN, **GATED)
