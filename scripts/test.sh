@@ -23,7 +23,13 @@ before="$(in_checkout)"
 
 ruff check .
 ruff format --check .
-python3 -m pytest "$@"
+# Two workers (pytest-xdist): the machine's two cores; each test makes its own databases.
+# Given arguments (one file, -k ...), one process, as asked.
+if (($# == 0)); then
+  python3 -m pytest -n 2
+else
+  python3 -m pytest "$@"
+fi
 
 # The whole suite ran on the services' clock frozen at this instant. The tests that depend on
 # the day run again with it pinned where days are awkward: 23:59 and 00:01 in Shanghai (00:01
@@ -33,7 +39,7 @@ if (($# == 0)); then
   for instant in 2026-12-31T23:59:00+08:00 2027-01-01T00:01:00+08:00 \
     2028-02-29T00:01:00+08:00 2028-02-29T23:59:00+08:00; do
     echo "the calendar tests with the clock pinned at $instant" >&2
-    MUTUALAID_CLOCK_PINNED_AT="$instant" python3 -m pytest -q -m calendar
+    MUTUALAID_CLOCK_PINNED_AT="$instant" python3 -m pytest -q -n 2 -m calendar
   done
 fi
 
