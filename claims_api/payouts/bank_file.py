@@ -59,8 +59,10 @@ def bank_of(entry: Any) -> str:
 
 
 async def standing_payments(session: AsyncSession, batch_id: str) -> list[Any]:
-    """The batch's payments that no reversal has taken back, in the file's order: rows of
-    what the file shows (not ORM entries: 10,000 of those cost more than the file)."""
+    """The batch's payments still to be sent: no reversal has taken them back and the bank
+    has not settled them (a file downloaded again after the bank's answer must not pay
+    twice), in the file's order; rows of what the file shows (not ORM entries: 10,000 of
+    those cost more than the file)."""
     reversed_ids = select(PayoutEntry.reverses_entry_id).where(
         PayoutEntry.batch_id == batch_id,
         PayoutEntry.reverses_entry_id.is_not(None),  # type: ignore[union-attr]
@@ -70,6 +72,7 @@ async def standing_payments(session: AsyncSession, batch_id: str) -> list[Any]:
         .where(
             PayoutEntry.batch_id == batch_id,
             PayoutEntry.entry_kind == "payment",
+            PayoutEntry.bank_status == "sent",
             PayoutEntry.id.not_in(reversed_ids),  # type: ignore[attr-defined]
         )
         .order_by(PayoutEntry.bank_line, PayoutEntry.id)
@@ -132,7 +135,8 @@ async def bank_file(
     payments = await standing_payments(session, batch.id)
     if not payments:
         raise BANK_FILE_EMPTY.error(
-            f"every payment of batch {batch.id} is returned or reversed: there is nothing to send"
+            f"every payment of batch {batch.id} has the bank's answer or is reversed: "
+            "there is nothing to send"
         )
     made = render(batch.id, payments, fmt)
     await audit.record(

@@ -209,6 +209,18 @@ class TestTheBankFile:
         assert [line.split(",")[0] for line in lines[1:-1]] == ["1", "3", "合计"]
         assert lines[-2] == "合计,2,,,6500.00,"  # 4000.00 + 2500.00
 
+    async def test_a_payment_the_bank_settled_is_not_sent_again(self, api):
+        """A file downloaded again after the bank's answer would pay the settled ones twice."""
+        worker, _ = await worker_with_card(api)
+        claims = await approved_stays(api, worker, "7500.00", "6000.00", "5000.00")
+        batch = await paid_batch(api, [claim["id"] for claim in claims])
+        await answered(api, batch["id"], [(1, "4000.00", "成功", ""), (3, "2500.00", "成功", "")])
+        lines = (await bank_file(api, batch["id"])).content.decode("gb18030").split("\r\n")
+        assert [line.split(",")[0] for line in lines[1:-1]] == ["2", "合计"]
+        assert lines[-2] == "合计,1,,,3100.00,"
+        await answered(api, batch["id"], [(2, "3100.00", "成功", "")])
+        problem(await bank_file(api, batch["id"]), 422, "bank_file_empty")
+
     async def test_every_download_is_audited_with_the_files_digest(self, api):
         worker, _ = await worker_with_card(api)
         [claim] = await approved_stays(api, worker, "7500.00")
