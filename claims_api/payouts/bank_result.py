@@ -156,7 +156,7 @@ def parse_line(number: int, values: dict[str, str]) -> Line | None:
         if _SERIAL.fullmatch(serial_text) and 0 < int(serial_text) <= LIMITS.max_lines * 10:
             serial = int(serial_text)
         else:
-            errors.append(f"序号 {serial_text!r} is not a line number")
+            errors.append(f"序号 {serial_text[:20]!r} is not a line number")  # not echoed whole
     account = values.get("account_number")
     if account is not None:
         # a quote kept from a spreadsheet; fullwidth digits are digits, as in the registry

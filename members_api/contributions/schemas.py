@@ -17,7 +17,7 @@ from pydantic import (
 
 from members_api.enrollments.schemas import Id
 from services.kit.dates import SchemeDate
-from services.kit.money import Money, SignedMoney
+from services.kit.money import Money, MoneySum, SignedMoney
 from services.kit.text import NO_CONTROL_CHARACTERS
 
 Method = Literal["bank_transfer", "cash", "other"]
@@ -141,7 +141,7 @@ class ContributionDetail(ContributionRead):
     allocated: SignedMoney = Field(
         description="the sum of its allocations (a reversal's is negative: what it took back)"
     )
-    credit: Money = Field(description="the unit's credit for the plan now")
+    credit: MoneySum = Field(description="the unit's credit for the plan now")
     allocations: list[AllocationRead] = Field(
         description="enrolment by enrolment, in the order they were made (a payment: oldest "
         "enrolment first; a reversal: latest first)"

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from services.kit.money import Money
+from services.kit.money import MoneySum
 
 
 class UnitParticipation(BaseModel):
@@ -12,13 +12,15 @@ class UnitParticipation(BaseModel):
     insured_headcount: int
     person_times: int
     members: int
-    contributions: Money
+    contributions: MoneySum
     participation_ratio: Decimal | None
     """Distinct enrolled members / insured_headcount, to four places; null without a headcount."""
     below_80_percent: bool
-    paid: Money = Field(description="what the unit's payments have allocated to these enrolments")
-    owed: Money = Field(description="contributions minus paid")
-    credit: Money = Field(description="the unit's payments for the plan(s) not yet allocated")
+    paid: MoneySum = Field(
+        description="what the unit's payments have allocated to these enrolments"
+    )
+    owed: MoneySum = Field(description="contributions minus paid")
+    credit: MoneySum = Field(description="the unit's payments for the plan(s) not yet allocated")
 
 
 class EnrollmentReport(BaseModel):
@@ -26,10 +28,10 @@ class EnrollmentReport(BaseModel):
     units: int
     person_times: int
     members: int
-    contributions: Money
-    paid: Money
-    owed: Money
-    credit: Money = Field(description="the sum of the units' credit shown in by_unit")
+    contributions: MoneySum
+    paid: MoneySum
+    owed: MoneySum
+    credit: MoneySum = Field(description="the sum of the units' credit shown in by_unit")
     units_below_80_percent: int
     by_unit: list[UnitParticipation]
 
@@ -38,11 +40,11 @@ class UnitContributions(BaseModel):
     unit_id: str
     unit_name: str
     enrollments: int = Field(description="live (not cancelled) enrolments in the plan")
-    due: Money = Field(description="their contribution_due")
-    paid: Money = Field(description="what the unit's payments have allocated to them")
-    owed: Money = Field(description="due minus paid")
-    credit: Money = Field(description="what the unit paid for the plan and is not allocated yet")
-    received: Money = Field(description="the unit's payments for the plan, less reversals")
+    due: MoneySum = Field(description="their contribution_due")
+    paid: MoneySum = Field(description="what the unit's payments have allocated to them")
+    owed: MoneySum = Field(description="due minus paid")
+    credit: MoneySum = Field(description="what the unit paid for the plan and is not allocated yet")
+    received: MoneySum = Field(description="the unit's payments for the plan, less reversals")
     unpaid_enrollments: int = Field(description="live enrolments not paid in full")
     days_overdue: int = Field(
         description="days from the plan's enrol_until to today while something is owed; 0 "
@@ -54,11 +56,11 @@ class ContributionsTotals(BaseModel):
     units: int
     units_owing: int
     enrollments: int
-    due: Money
-    paid: Money
-    owed: Money
-    credit: Money
-    received: Money
+    due: MoneySum
+    paid: MoneySum
+    owed: MoneySum
+    credit: MoneySum
+    received: MoneySum
     unpaid_enrollments: int
 
 

@@ -83,6 +83,14 @@ SignedMoney = Annotated[
 ]
 """An amount that may be negative (ledger reversals); only ever produced by the system."""
 
+MoneySum = Annotated[
+    Decimal,
+    PlainSerializer(format_money, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{2}$", "examples": ["86331.00"]}),
+]
+"""A sum the system adds up (a report's totals, a unit's credit): each term is Money, the sum
+may pass MAX_YUAN, and an answer must not fail because finance mistyped two amounts."""
+
 Ratio = Annotated[
     Decimal,
     BeforeValidator(_parse_decimal),

@@ -167,6 +167,20 @@ class TestContributionsReport:
         assert report["by_unit"] == []
         assert report["totals"]["units"] == 0
 
+    async def test_totals_past_a_trillion_are_shown_not_a_500(self, members):
+        """Each payment is under a trillion yuan; two mistyped ones add up past it."""
+        await new_plan(members, PLAN, contribution_per_share="36.50")
+        for name in ("甲", "乙"):
+            unit = await new_unit(members, name=name)
+            await record_payment(members, unit, PLAN, "600000000000.00", PAID_ON)
+        report = await contributions(members)
+        assert report["totals"]["credit"] == "1200000000000.00"
+        assert report["totals"]["received"] == "1200000000000.00"
+        enrolment_report = await members.get(
+            "/api/v1/reports/enrollment", params={"plan_code": PLAN}, headers=ADMIN
+        )
+        assert enrolment_report.status_code == 200, enrolment_report.text
+
     @pytest.mark.parametrize("role", ["admin", "auditor", "finance"])
     async def test_admin_auditor_and_finance_read_it(self, members, role):
         await new_plan(members, PLAN)
