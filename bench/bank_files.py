@@ -38,6 +38,7 @@ from stdnum import luhn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.import_100k import national_ids  # noqa: E402
+from bench.report_fixture import COLUMNS as CLAIM_COLUMNS  # noqa: E402
 from services.kit import clock  # noqa: E402
 from services.kit.auth import issue_token  # noqa: E402
 from services.kit.ids import new_ids  # noqa: E402
@@ -164,35 +165,9 @@ async def copy_claims(url: str, unit: str, plan: str, members: list[str]) -> lis
         )
         for i, (claim_id, member) in enumerate(zip(ids, members, strict=True))
     ]
-    columns = [
-        "id",
-        "member_id",
-        "unit_id",
-        "plan_code",
-        "kind",
-        "enrollment_id",
-        "status",
-        "event_on",
-        "end_on",
-        "filed_on",
-        "facts",
-        "original_facts",
-        "payable",
-        "assessment",
-        "reason_codes",
-        "terms_snapshot",
-        "cover_snapshot",
-        "rules_version",
-        "submitted_by",
-        "approved_by",
-        "approved_at",
-        "paid_on",
-        "created_at",
-        "updated_at",
-    ]
     connection = await asyncpg.connect(url)
     try:
-        await connection.copy_records_to_table("claim", records=records, columns=columns)
+        await connection.copy_records_to_table("claim", records=records, columns=CLAIM_COLUMNS)
         await connection.execute("ANALYZE claim")
     finally:
         await connection.close()

@@ -120,7 +120,19 @@ async def set_account(
     if account is None:
         account = PayoutAccount(member_id=member.id)
         session.add(account)
-    for name, value in wanted.items():
+    await _change(session, principal, account, before, wanted)
+    return account_read(principal, member, account)
+
+
+async def _change(
+    session: AsyncSession,
+    principal: Principal,
+    account: PayoutAccount,
+    before: dict[str, Any] | None,
+    changes: dict[str, Any],
+) -> None:
+    """Write `changes` to the account and audit them, the number masked."""
+    for name, value in changes.items():
         setattr(account, name, value)
     account.updated_at, account.updated_by = now(), principal.sub
     await session.flush()
@@ -129,11 +141,10 @@ async def set_account(
         principal,
         action="payout_account.set",
         entity="payout_account",
-        entity_id=member.id,
+        entity_id=account.member_id,
         before=audit_values(before),
-        after=audit_values(wanted),
+        after=audit_values(values(account)),
     )
-    return account_read(principal, member, account)
 
 
 async def follow_member_name(session: AsyncSession, principal: Principal, member: Member) -> None:
@@ -142,19 +153,8 @@ async def follow_member_name(session: AsyncSession, principal: Principal, member
     account = await session.get(PayoutAccount, member.id)
     if account is None or account.account_name == checks.normal_name(member.name):
         return
-    before = values(account)
-    account.account_name = checks.normal_name(member.name)
-    account.updated_at, account.updated_by = now(), principal.sub
-    await session.flush()
-    await audit.record(
-        session,
-        principal,
-        action="payout_account.set",
-        entity="payout_account",
-        entity_id=member.id,
-        before=audit_values(before),
-        after=audit_values(values(account)),
-    )
+    name = {"account_name": checks.normal_name(member.name)}
+    await _change(session, principal, account, values(account), name)
 
 
 async def delete_account(session: AsyncSession, principal: Principal, member: Member) -> None:
