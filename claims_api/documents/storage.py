@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
-from services.kit.errors import ServiceUnavailable
+from services.kit.errors import UpstreamUnavailable
 
 
-class StorageUnavailable(ServiceUnavailable):
+class StorageUnavailable(UpstreamUnavailable):
     """The store cannot be reached or refused the write: the request fails with 503 and stores
     no document row."""
 
