@@ -11,9 +11,12 @@ bytes.
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from services.kit.errors import UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from claims_api.settings import ClaimsSettings
 
 
 class StorageUnavailable(UpstreamUnavailable):
@@ -36,3 +39,14 @@ class DocumentStore(Protocol):
     async def close(self) -> None:
         """Release connections (the app's shutdown)."""
         ...
+
+
+def document_store_from(settings: "ClaimsSettings") -> DocumentStore:
+    """The backend the settings name (imported only when chosen)."""
+    if settings.document_store == "s3":
+        from claims_api.documents.s3_store import S3Store
+
+        return S3Store.from_settings(settings)
+    from claims_api.documents.local_store import LocalFolderStore
+
+    return LocalFolderStore(Path(settings.documents_dir))
