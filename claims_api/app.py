@@ -3,6 +3,10 @@
 from fastapi import FastAPI
 
 from claims_api.claims.routes import router as claims_router
+from claims_api.documents.dependencies import close_document_store, open_document_store
+from claims_api.documents.receiving import MAX_BODY_BYTES
+from claims_api.documents.routes import UPLOAD_PATH
+from claims_api.documents.routes import router as documents_router
 from claims_api.members_client import close_members_client, open_members_client
 from claims_api.models import audit_event, idempotency
 from claims_api.payouts.routes import router as payouts_router
@@ -21,11 +25,26 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
         settings=settings or ClaimsSettings(),
         routers=[
             claims_router,
+            documents_router,
             payouts_router,
             reports_router,
             audit_router(audit_event, entities_of("claims")),
         ],
         idempotency_table=idempotency,
-        on_startup=open_members_client,
-        on_shutdown=close_members_client,
+        on_startup=_start,
+        on_shutdown=_stop,
+        upload_patterns=(UPLOAD_PATH,),
+        upload_max_bytes=MAX_BODY_BYTES,
     )
+
+
+async def _start(app: FastAPI) -> None:
+    await open_members_client(app)
+    await open_document_store(app)
+
+
+async def _stop(app: FastAPI) -> None:
+    try:
+        await close_document_store(app)
+    finally:
+        await close_members_client(app)

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from services.kit.audit import audit_table
@@ -115,6 +115,28 @@ class ClaimEvent(ClaimsTable, table=True):
     reason: str | None = Field(default=None, max_length=2000)
     request_id: str | None = Field(default=None, max_length=128)
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class ClaimDocument(ClaimsTable, table=True):
+    """A paper of a claim (DOMAIN.md, "Claim documents"); its bytes are in the document store
+    under `sha256` (claims_api.documents.storage), written before this row. A wrong upload is
+    withdrawn, never deleted: `withdrawn_at` set, kept for the audit."""
+
+    __tablename__ = "claim_document"  # type: ignore[assignment]
+    __table_args__ = (Index("ix_claim_document_sha256", "sha256"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    claim_id: str = Field(foreign_key="claim.id", max_length=40, index=True)
+    kind: str = Field(max_length=30)
+    content_type: str = Field(max_length=40)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sha256: str = Field(max_length=64)
+    filename: str | None = Field(default=None, max_length=200)
+    uploaded_by: str = Field(max_length=200)
+    uploaded_role: str = Field(max_length=20)
+    uploaded_at: datetime = _timestamp()
+    withdrawn_at: datetime | None = _timestamp(nullable=True)
+    withdrawn_by: str | None = Field(default=None, max_length=200)
 
 
 class ClaimLock(ClaimsTable, table=True):

@@ -7,7 +7,13 @@ REASON_CODES as such a refusal, so a reason code the engine adds is catalogued w
 
 from claims_api.claims.assessing import PAYMENT_REASON_CODES
 from claims_api.engine import REASON_CODES
-from services.kit.errors import Conflict, RuleViolation
+from services.kit.errors import (
+    Conflict,
+    Forbidden,
+    PayloadTooLarge,
+    RuleViolation,
+    UnsupportedMediaType,
+)
 from services.kit.problems import SHARED, UPLOAD_LIMITS, ProblemType, catalogue
 
 DUPLICATE_INVOICE = ProblemType(
@@ -36,6 +42,30 @@ NO_PAYOUT_ACCOUNT = ProblemType(
 BANK_FILE_EMPTY = ProblemType(
     "bank_file_empty", RuleViolation, "every payment of the batch is reversed: nothing to send"
 )
+# --- claim documents (claims_api.documents) --------------------------------------------------
+DOCUMENT_TOO_LARGE = ProblemType(
+    "document_too_large", PayloadTooLarge, "a document is at most 10 MiB (10,485,760 bytes)"
+)
+DOCUMENT_TYPE_REFUSED = ProblemType(
+    "document_type_refused",
+    UnsupportedMediaType,
+    "a document is a JPEG, PNG or PDF, told by its bytes (not its name or declared type)",
+)
+TOO_MANY_DOCUMENTS = ProblemType(
+    "too_many_documents",
+    RuleViolation,
+    "a claim takes at most 30 uploads, withdrawn ones included",
+)
+DOCUMENTS_MISSING = ProblemType(
+    "documents_missing",
+    Conflict,
+    "the plan requires document kinds the claim does not carry (the problem's "
+    "documents_missing names them)",
+)
+NOT_THE_UPLOADER = ProblemType(
+    "not_the_uploader", Forbidden, "only who uploaded a document may withdraw it"
+)
+
 # What the claims service refuses from the claims it holds, beside the engine's rules
 # (claims_api.claims.assessing): an invoice already claimed is DUPLICATE_INVOICE's 409.
 OVERLAPPING_STAY = "overlapping_stay"
@@ -63,6 +93,11 @@ CATALOGUE = catalogue(
     NOT_IN_BATCH,
     NO_PAYOUT_ACCOUNT,
     BANK_FILE_EMPTY,
+    DOCUMENT_TOO_LARGE,
+    DOCUMENT_TYPE_REFUSED,
+    TOO_MANY_DOCUMENTS,
+    DOCUMENTS_MISSING,
+    NOT_THE_UPLOADER,
     *UPLOAD_LIMITS,
     *NOT_PAYABLE.values(),
 )

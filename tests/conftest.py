@@ -79,8 +79,16 @@ async def members(members_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
+def document_store_settings(session_tmp: Path) -> dict[str, str]:
+    """Where the claims service under test keeps documents' bytes: ClaimsSettings fields
+    (claims_api.documents.storage). `local`, a folder of this run; the S3 backend's tests
+    parametrise this fixture to run every document test against a bucket too."""
+    return {"document_store": "local", "documents_dir": str(session_tmp / "documents")}
+
+
+@pytest.fixture(scope="session")
 async def claims_app(
-    backend: str, session_tmp: Path, members_app: FastAPI
+    backend: str, session_tmp: Path, members_app: FastAPI, document_store_settings: dict[str, str]
 ) -> AsyncIterator[FastAPI]:
     """The claims service, asking the (real, running) member registry app for coverage."""
     from claims_api.app import create_app
@@ -91,7 +99,8 @@ async def claims_app(
         url = f"sqlite+aiosqlite:///{session_tmp / 'claims.db'}"
     else:
         url = await postgres_database("claims")
-    app = create_app(ClaimsSettings(database_url=url, environment="test"))
+    settings = ClaimsSettings(database_url=url, environment="test", **document_store_settings)
+    app = create_app(settings)
     app.state.metadata = metadata
     app.state.members_transport = httpx.ASGITransport(app=members_app)
     async with app.router.lifespan_context(app):

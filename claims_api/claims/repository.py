@@ -131,9 +131,15 @@ async def lock_member_plan(session: AsyncSession, member_id: str, plan_code: str
     """Serialise every payout decision of one member under one plan until the transaction ends.
 
     Postgres: a row lock. SQLite: the whole database is already held by BEGIN IMMEDIATE."""
+    await lock(session, f"{member_id}:{plan_code}")
+
+
+async def lock(session: AsyncSession, key: str) -> None:
+    """Hold `key`'s `claim_lock` row until the transaction ends (Postgres; SQLite's BEGIN
+    IMMEDIATE holds the whole database already)."""
     if session.bind.dialect.name != "postgresql":
         return
-    await _execute(session, _LOCK, {"key": f"{member_id}:{plan_code}"})
+    await _execute(session, _LOCK, {"key": key})
 
 
 async def register_invoices(

@@ -15,8 +15,14 @@ from claims_api.claims import repository
 from claims_api.claims.assessing import Decided, decide, invoices_of, parse_facts
 from claims_api.claims.schemas import DecisionCreate, SupplementCreate, WithdrawCreate
 from claims_api.claims.service import add_event, hold_invoices
+from claims_api.documents import repository as documents_repository
 from claims_api.models import Claim
-from claims_api.problems import INVALID_TRANSITION, SEPARATION_OF_DUTIES, not_payable
+from claims_api.problems import (
+    DOCUMENTS_MISSING,
+    INVALID_TRANSITION,
+    SEPARATION_OF_DUTIES,
+    not_payable,
+)
 from services.kit.auth import Principal, same_person
 from services.kit.clock import now
 from services.kit.errors import InvalidInput
@@ -39,7 +45,7 @@ def _refuse_transition(claim: Claim, action: str, allowed: tuple[str, ...]) -> N
         )
 
 
-async def _reassess(
+async def reassess(
     session: AsyncSession, claim: Claim, facts_changes: dict[str, Any] | None, where: str
 ) -> tuple[Decided, Any]:
     """Recompute from the snapshot: the rules and cover as they were when the claim was filed."""
@@ -67,7 +73,7 @@ async def _reassess(
     return decided, facts
 
 
-def _apply(claim: Claim, decided: Decided, facts: Any) -> None:
+def apply_assessment(claim: Claim, decided: Decided, facts: Any) -> None:
     claim.facts = facts.model_dump(mode="json")
     claim.end_on = facts.end_date
     claim.payable = decided.payable
@@ -99,15 +105,17 @@ async def decide_claim(
             f"claim {claim.id} was filed by you: another person must approve it",
             claim_id=claim.id,
         )
+    if body.decision == "approve":
+        await refuse_missing_documents(session, claim, "approved")
     if body.decision in ("approve", "reopen"):
-        decided, facts = await _reassess(session, claim, body.adjusted_facts, "adjusted_facts")
+        decided, facts = await reassess(session, claim, body.adjusted_facts, "adjusted_facts")
         details = {"adjusted_facts": body.adjusted_facts} if body.adjusted_facts else None
         if body.decision == "approve" and decided.refused:
             raise not_payable(decided.reason_codes).error(
                 "the claim is not payable now: " + ", ".join(decided.reason_codes),
                 reason_codes=decided.reason_codes,
             )
-        _apply(claim, decided, facts)
+        apply_assessment(claim, decided, facts)
         await _replace_invoices(session, claim, facts)
         if body.decision == "approve":
             claim.approved_by, claim.approved_at = principal.sub, now()
@@ -119,7 +127,7 @@ async def decide_claim(
         add_event(session, claim, principal, "rejected", body.reason)
     else:
         add_event(session, claim, principal, "needs_info", body.reason)
-    await _audit_status(session, principal, claim, f"claim.{body.decision}", before)
+    await audit_status(session, principal, claim, f"claim.{body.decision}", before)
     return claim
 
 
@@ -130,12 +138,13 @@ async def supplement(
     body: SupplementCreate,
 ) -> Claim:
     _refuse_transition(claim, "supplemented", ("needs_info",))
-    decided, facts = await _reassess(session, claim, body.facts, "facts")
-    _apply(claim, decided, facts)
+    await refuse_missing_documents(session, claim, "sent to review")
+    decided, facts = await reassess(session, claim, body.facts, "facts")
+    apply_assessment(claim, decided, facts)
     await _replace_invoices(session, claim, facts)
     details = {"facts": body.facts} if body.facts else None
     add_event(session, claim, principal, "pending_review", body.note, details)
-    await _audit_status(session, principal, claim, "claim.supplement", "needs_info")
+    await audit_status(session, principal, claim, "claim.supplement", "needs_info")
     return claim
 
 
@@ -149,11 +158,22 @@ async def withdraw(
     _refuse_transition(claim, "withdrawn", BEFORE_APPROVAL)
     await repository.release_invoices(session, claim.id)
     add_event(session, claim, principal, "withdrawn", body.reason)
-    await _audit_status(session, principal, claim, "claim.withdraw", before)
+    await audit_status(session, principal, claim, "claim.withdraw", before)
     return claim
 
 
-async def _audit_status(
+async def refuse_missing_documents(session: AsyncSession, claim: Claim, action: str) -> None:
+    """DOMAIN.md: a claim with a required document kind missing is not approved (nor sent back
+    to review: it waits in needs_info until the papers arrive)."""
+    missing = (await documents_repository.state_of(session, claim)).missing
+    if missing:
+        raise DOCUMENTS_MISSING.error(
+            f"claim {claim.id} cannot be {action}: the plan requires {', '.join(missing)}",
+            documents_missing=missing,
+        )
+
+
+async def audit_status(
     session: AsyncSession, principal: Principal, claim: Claim, action: str, before: str
 ) -> None:
     await session.flush()

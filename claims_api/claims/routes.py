@@ -103,6 +103,7 @@ async def get_claim(claim_id: str, session: SessionDep, principal: Anyone) -> Cl
         problems.INVALID_TRANSITION,
         problems.SEPARATION_OF_DUTIES,
         problems.DUPLICATE_INVOICE,
+        problems.DOCUMENTS_MISSING,
         *problems.NOT_PAYABLE.values(),
     ),
 )
@@ -119,7 +120,9 @@ async def decide_claim(
 @router.post(
     "/{claim_id}/supplement",
     summary="Supply the information a reviewer asked for",
-    responses=problem_responses(problems.INVALID_TRANSITION, problems.DUPLICATE_INVOICE),
+    responses=problem_responses(
+        problems.INVALID_TRANSITION, problems.DUPLICATE_INVOICE, problems.DOCUMENTS_MISSING
+    ),
 )
 async def supplement_claim(
     claim: ClaimForUpdate,

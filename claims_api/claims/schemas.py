@@ -78,6 +78,16 @@ class ClaimRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     history: list[ClaimEventRead] = []
+    documents_missing: list[str] = Field(
+        default_factory=list,
+        description="the document kinds the plan requires that the claim does not carry yet "
+        "(withdrawn documents do not count), in DOMAIN.md's order",
+    )
+    duplicate_document_claims: list[str] = Field(
+        default_factory=list,
+        description="`duplicate_document`: other live claims (any member) holding the same "
+        "bytes as one of this claim's documents; no auto-approval while any is listed",
+    )
 
 
 class ClaimSummary(BaseModel):

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +25,13 @@ from claims_api.claims.schemas import (
     QuoteRead,
 )
 from claims_api.claims.storing import CLAIM_COLUMNS, EVENT_COLUMNS, store_filing
+from claims_api.documents import repository as documents_repository
+from claims_api.documents.repository import (
+    DOCUMENTS_MISSING,
+    DocumentState,
+    missing_kinds,
+    required_kinds,
+)
 from claims_api.engine import ClaimFacts
 from claims_api.members_client import Coverage, MembersClient
 from claims_api.models import Claim, ClaimEvent
@@ -35,8 +43,11 @@ from services.kit.idempotency import Idempotency
 from services.kit.ids import new_id
 from services.kit.middleware import current_request_id
 from services.kit.pagination import PageParams
+from services.kit.plan_rules import PlanTerms
 
 READERS = (Role.admin, Role.reviewer, Role.finance, Role.auditor)
+DERIVED = frozenset({"history", "documents_missing", "duplicate_document_claims"})
+"""ClaimRead's fields that are not the claim's columns."""
 SYSTEM = SYSTEM_ACTOR
 
 
@@ -48,13 +59,29 @@ class Filing:
     filed_on: date
 
     @property
+    def documents_missing(self) -> list[str]:
+        """At filing no paper is uploaded yet: every kind the plan requires is missing."""
+        return missing_kinds(list(self.coverage.plan.terms.required_documents), set())
+
+    @property
     def status(self) -> ClaimStatus:
         if self.decided.refused:
             return "rejected"
-        limit = self.coverage.plan.terms.auto_approve_limit
-        if limit is not None and 0 < self.decided.payable <= limit:
+        if self.documents_missing:
+            return "needs_info"
+        if auto_approves(self.coverage.plan.terms, self.decided.payable):
             return "approved"
         return "pending_review"
+
+
+def auto_approves(terms: PlanTerms, payable: Decimal) -> bool:
+    """A clean claim whose payout is at most the plan's auto-approval limit needs no reviewer."""
+    limit = terms.auto_approve_limit
+    return limit is not None and 0 < payable <= limit
+
+
+def documents_missing_reason(missing: list[str]) -> str:
+    return f"{DOCUMENTS_MISSING}: the plan requires {', '.join(missing)}"
 
 
 def _refuse_other_members(principal: Principal, member_id: str) -> None:
@@ -223,6 +250,13 @@ async def _store(
         limit = coverage.plan.terms.auto_approve_limit
         reason = f"payout within the plan's auto-approval limit {limit}"
         events.append(_event(claim, None, "approved", reason, at=at))
+    elif status == "needs_info":
+        # Not a reviewer's request: the upload that brings the last kind moves it on
+        # (claims_api.documents.service).
+        missing = filing.documents_missing
+        details = {"reason_code": DOCUMENTS_MISSING, "documents_missing": missing}
+        reason = documents_missing_reason(missing)
+        events.append(_event(claim, None, "needs_info", reason, details, at=at))
     else:
         events.append(_event(claim, None, "pending_review", at=at))
     invoices = [] if status == "rejected" else invoices_of(filing.facts)
@@ -285,7 +319,12 @@ async def get_claim(
 async def read_claim(
     session: AsyncSession, claim: Claim, events: list[ClaimEvent] | None = None
 ) -> ClaimRead:
-    """`events`: the claim's whole history in order when the caller has it (just stored)."""
+    """`events`: the claim's whole history in order when the caller has it (just stored: no
+    document is uploaded yet)."""
+    if events is None:
+        state = await documents_repository.state_of(session, claim)
+    else:
+        state = DocumentState(missing_kinds(required_kinds(claim), set()), [])
     if events is None:
         events = list(
             (
@@ -297,8 +336,10 @@ async def read_claim(
             ).all()
         )
     return ClaimRead(
-        **{name: getattr(claim, name) for name in ClaimRead.model_fields if name != "history"},
+        **{name: getattr(claim, name) for name in ClaimRead.model_fields if name not in DERIVED},
         history=[ClaimEventRead.model_validate(event) for event in events],
+        documents_missing=state.missing,
+        duplicate_document_claims=state.duplicate_of,
     )
 
 

@@ -58,12 +58,15 @@ class PlanCreate(PlanTerms):
         """The plan's terms as stored and handed to the claims service: PlanTerms JSON.
 
         A plan that does not gate cover on payment is stored without `cover_requires_payment`,
-        as plans were before the field: the same rules keep the same `rules_version`."""
+        and one that requires no documents without `required_documents`, as plans were before
+        these fields: the same rules keep the same `rules_version`."""
         terms = PlanTerms.model_validate(self.model_dump(exclude=set(IDENTITY))).model_dump(
             mode="json"
         )
         if not terms["cover_requires_payment"]:
             del terms["cover_requires_payment"]
+        if not terms["required_documents"]:
+            del terms["required_documents"]
         return terms
 
 

@@ -46,6 +46,12 @@ ReportReaderWithFinance = Annotated[
 """The reports on money the union received (the contributions report): finance records it."""
 Filer = Annotated[Principal, Depends(authenticator(Role.member, Role.hr, Role.admin))]
 """Files claims and acts on the filer's side (supplement, withdraw)."""
+DocumentReader = Annotated[
+    Principal,
+    Depends(authenticator(Role.admin, Role.hr, Role.member, Role.reviewer, Role.auditor)),
+]
+"""Reads a claim's papers (DOMAIN.md, "Claim documents"): the claim's member, its unit's hr,
+admin, the reviewer and the auditor; not finance, who pays without seeing medical papers."""
 Reviewer = Annotated[Principal, Depends(authenticator(Role.reviewer))]
 Finance = Annotated[Principal, Depends(authenticator(Role.finance))]
 LedgerReader = Annotated[Principal, Depends(authenticator(Role.finance, Role.auditor, Role.admin))]

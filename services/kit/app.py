@@ -36,6 +36,7 @@ def create_service_app(
     on_shutdown: LifespanHook | None = None,
     description: str = "",
     upload_prefixes: tuple[str, ...] = (),
+    upload_patterns: tuple[str, ...] = (),
     upload_max_bytes: int | None = None,
 ) -> FastAPI:
     @asynccontextmanager
@@ -103,6 +104,7 @@ def create_service_app(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,
         exempt_prefixes=upload_prefixes,
+        exempt_patterns=upload_patterns,
         exempt_limit=upload_max_bytes,
     )
     # Inside RequestIdMiddleware (added last, so outermost): its log line has the request id.

@@ -53,7 +53,9 @@ class BodyLimitMiddleware:
     """Read each body whole (bounded by `limit`) before the app sees it: over the limit is
     413; JSON holding a NUL character is 422, since Postgres refuses NULs in text and SQLite
     would keep them. Upload paths are exempt: they stream and check their own limits (a
-    declared Content-Length over `exempt_limit`, when given, is refused here all the same)."""
+    declared Content-Length over `exempt_limit`, when given, is refused here all the same).
+    `exempt_patterns`: regular expressions a whole path matches (a claim's documents, whose
+    path holds the claim's id)."""
 
     def __init__(
         self,
@@ -61,9 +63,16 @@ class BodyLimitMiddleware:
         limit: int,
         exempt_prefixes: tuple[str, ...] = (),
         exempt_limit: int | None = None,
+        exempt_patterns: tuple[str, ...] = (),
     ) -> None:
         self.app, self.limit, self.exempt_prefixes = app, limit, exempt_prefixes
         self.exempt_limit = exempt_limit
+        self.exempt_patterns = tuple(re.compile(pattern) for pattern in exempt_patterns)
+
+    def _exempt(self, path: str) -> bool:
+        if self.exempt_prefixes and path.startswith(self.exempt_prefixes):
+            return True
+        return any(pattern.fullmatch(path) for pattern in self.exempt_patterns)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +81,7 @@ class BodyLimitMiddleware:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         declared = int(length) if length is not None and length.isdigit() else None
-        if scope["path"].startswith(self.exempt_prefixes or ("\0",)):
+        if self._exempt(scope["path"]):
             limit = self.exempt_limit
             if declared is not None and limit is not None and declared > limit:
                 await self._refuse(send, limit)

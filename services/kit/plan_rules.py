@@ -158,6 +158,31 @@ BenefitRules = Annotated[
 ]
 PlanKind = Literal["hospital_reimbursement", "fixed_benefit", "daily_allowance"]
 
+DOCUMENT_KINDS = (
+    "invoice",
+    "settlement_sheet",
+    "cost_list",
+    "discharge_summary",
+    "diagnosis_certificate",
+    "pathology_report",
+    "id_card",
+    "bank_card",
+    "other",
+)
+"""A claim's papers (DOMAIN.md, "Claim documents"), in the order the domain lists them: the
+order a claim names the kinds it still misses."""
+DocumentKind = Literal[
+    "invoice",
+    "settlement_sheet",
+    "cost_list",
+    "discharge_summary",
+    "diagnosis_certificate",
+    "pathology_report",
+    "id_card",
+    "bank_card",
+    "other",
+]
+
 
 class Eligibility(_Strict):
     sex: Literal["F", "M"] | None = None
@@ -193,7 +218,21 @@ class PlanTerms(_Strict):
         description="true: an enrolment is covered only from the day its contribution is paid "
         "in full (the later of starts_on and paid_on); its waiting days count from then",
     )
+    required_documents: list[DocumentKind] = Field(
+        default_factory=list,
+        max_length=len(DOCUMENT_KINDS),
+        description="the document kinds a claim must carry before it can be approved, each "
+        "once; [] for none",
+    )
     benefit: BenefitRules
+
+    @field_validator("required_documents")
+    @classmethod
+    def _each_kind_once(cls, kinds: list[str]) -> list[str]:
+        repeated = sorted({kind for kind in kinds if kinds.count(kind) > 1})
+        if repeated:
+            raise ValueError(f"required_documents: {', '.join(repeated)} listed twice")
+        return kinds
 
     @field_validator("benefit", mode="wrap")
     @classmethod

@@ -35,6 +35,7 @@ AUDIT_ENTITIES: dict[str, Service] = {
     "payout_account": "members",
     "payout_account_lookup": "members",
     "claim": "claims",
+    "claim_document": "claims",
     "payout_batch": "claims",
 }
 """Each service keeps the audit log of its own records; `?entity=` says whose log is read
