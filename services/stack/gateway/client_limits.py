@@ -12,6 +12,7 @@ has gone out for `send_timeout_seconds` (nginx's send_timeout)."""
 
 import asyncio
 import json
+import re
 import tempfile
 from typing import Any
 
@@ -19,7 +20,7 @@ import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from services.stack.gateway.nginx import UPLOAD_PREFIXES, GatewaySettings
+from services.stack.gateway.nginx import UPLOAD_PATTERNS, UPLOAD_PREFIXES, GatewaySettings
 
 LINGER_SECONDS = 2.0
 """After an answer to a request not read to its end (too large, too slow), the rest the
@@ -57,7 +58,7 @@ class ClientBodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = scope["path"] in UPLOAD_PREFIXES
+        upload = is_upload(scope["path"])
         limit = self.upload_limit if upload else self.limit
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > limit:
@@ -91,6 +92,13 @@ class ClientBodyLimits:
             f"({limit}; {self.max_body}, {self.upload_max_body} for uploads)"
         )
         await _answer(send, 413, "Payload too large", detail)
+
+
+_PATTERNS = tuple(re.compile(pattern) for pattern, _ in UPLOAD_PATTERNS)
+
+
+def is_upload(path: str) -> bool:
+    return path in UPLOAD_PREFIXES or any(pattern.match(path) for pattern in _PATTERNS)
 
 
 def _replay(body: Any, size: int, receive: Receive) -> Receive:

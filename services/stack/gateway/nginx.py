@@ -30,6 +30,12 @@ UPLOAD_PREFIXES: tuple[str, ...] = (
     "/api/v1/members/leaving",
 )
 """Bulk routes: a whole unit in one request, so the larger body limit."""
+UPLOAD_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"^/api/v1/claims/[^/]+/documents$", "/api/v1/claims"),
+)
+"""Upload paths with an id inside (a claim's papers, up to 10 MiB each): a regular expression
+and the routing prefix under which nginx nests it (a `^~` prefix stops nginx from looking at
+regular expressions outside it)."""
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 _SIZE = re.compile(r"^[0-9]+[km]?$")
 _PLACEHOLDER = re.compile(r"\{\{ ([a-z_]+) \}\}")
@@ -154,9 +160,17 @@ def _servers(addresses: Sequence[str]) -> str:
 
 
 def _location(
-    match: str, upstream: str, burst: int, *, body: str = "", read_timeout: int | None = None
+    match: str,
+    upstream: str,
+    burst: int,
+    *,
+    body: str = "",
+    read_timeout: int | None = None,
+    nested: Sequence[str] = (),
 ) -> str:
     lines = [f"        location {match} {{"]
+    for block in nested:
+        lines.extend("    " + line for line in block.splitlines())
     lines.append(f"            limit_req zone=mutualaid_per_client burst={burst} nodelay;")
     if body:
         lines.append(f"            client_max_body_size {body};")
@@ -179,7 +193,18 @@ def api_locations(settings: GatewaySettings) -> str:
         # The audit log's owner depends on `?entity=`: a map picks the upstream.
         exact = "$mutualaid_audit_upstream" if prefix == AUDIT_PATH else service
         blocks.append(_location(f"= {prefix}", exact, settings.burst))
-        blocks.append(_location(f"^~ {prefix}/", service, settings.burst))
+        nested = [
+            _location(
+                f"~ {pattern}",
+                service,
+                settings.burst,
+                body=settings.upload_max_body,
+                read_timeout=settings.upload_read_timeout_seconds,
+            )
+            for pattern, under in UPLOAD_PATTERNS
+            if under == prefix
+        ]
+        blocks.append(_location(f"^~ {prefix}/", service, settings.burst, nested=nested))
     for prefix in UPLOAD_PREFIXES:
         service = owner_of(prefix)
         if service is None:
