@@ -39,7 +39,7 @@ ENTITY = "claim_document"
 def _refuse_decided(claim: Claim, action: str) -> None:
     if claim.status not in UNDECIDED:
         raise INVALID_TRANSITION.error(
-            f"a {claim.status} claim's documents cannot be {action}; only while the claim is "
+            f"the documents of a {claim.status} claim cannot be {action}; only while it is "
             f"{', '.join(UNDECIDED)}"
         )
 
