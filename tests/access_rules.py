@@ -223,6 +223,24 @@ RULES_LIST: tuple[Rule, ...] = (
          "filer's side, like withdraw (member own, hr own unit, admin who files)"),
     rule(_C, "POST", "/api/v1/claims/{claim_id}/withdraw", admin=OK, hr=SEEN, member=SEEN,
          **_STAFF_FORBIDDEN, why="API.md withdraw: member (own), hr; admin files claims"),
+    # --- claim documents: upload by the filer's side; read by those, reviewer, auditor -------
+    rule(_C, "POST", "/api/v1/claims/{claim_id}/documents", admin=CREATED, hr=FILED,
+         member=FILED, **_STAFF_FORBIDDEN,
+         why="API.md documents: upload: owner, unit hr, admin"),
+    rule(_C, "GET", "/api/v1/claims/{claim_id}/documents", admin=OK, hr=SEEN, member=SEEN,
+         reviewer=OK, finance=FORBIDDEN, auditor=OK,
+         why="API.md documents: list: owner, unit hr, admin, reviewer, auditor; DOMAIN.md: "
+         "not finance"),
+    rule(_C, "GET", "/api/v1/claims/{claim_id}/documents/{document_id}", admin=OK, hr=SEEN,
+         member=SEEN, reviewer=OK, finance=FORBIDDEN, auditor=OK,
+         why="not in API.md: one document's description, read like the list"),
+    rule(_C, "GET", "/api/v1/claims/{claim_id}/documents/{document_id}/content", admin=OK,
+         hr=SEEN, member=SEEN, reviewer=OK, finance=FORBIDDEN, auditor=OK,
+         why="API.md content: owner, unit hr, reviewer, auditor, admin (audited)"),
+    rule(_C, "POST", "/api/v1/claims/{claim_id}/documents/{document_id}/withdraw", admin=OK,
+         hr=SEEN, member=SEEN, **_STAFF_FORBIDDEN,
+         why="API.md withdraw: who uploaded it (the matrix's caller uploaded the paper; "
+         "someone else's is 403 not_the_uploader: tests/claims/test_documents_upload.py)"),
     # --- payouts: finance writes; finance, auditor, admin read ------------------------------
     rule(_C, "POST", "/api/v1/payouts", admin=FORBIDDEN, hr=FORBIDDEN, member=FORBIDDEN,
          reviewer=FORBIDDEN, finance=CREATED, auditor=FORBIDDEN, why="API.md payouts: finance"),

@@ -17,6 +17,7 @@ from tests.claims.support_claims import (
     new_member,
     pay,
 )
+from tests.claims.support_documents import paper
 from tests.dates import day
 from tests.support import ADMIN, FINANCE, valid_national_id
 
@@ -53,6 +54,11 @@ AUDITED = {
     ("POST", "/api/v1/claims/{claim_id}/decision"): ("claim", "claim.approve"),
     ("POST", "/api/v1/claims/{claim_id}/supplement"): ("claim", "claim.supplement"),
     ("POST", "/api/v1/claims/{claim_id}/withdraw"): ("claim", "claim.withdraw"),
+    ("POST", "/api/v1/claims/{claim_id}/documents"): ("claim_document", "document.upload"),
+    ("POST", "/api/v1/claims/{claim_id}/documents/{document_id}/withdraw"): (
+        "claim_document",
+        "document.withdraw",
+    ),
     ("POST", "/api/v1/payouts"): ("payout_batch", "payout.create"),
     ("POST", "/api/v1/payouts/{batch_id}/reversal"): ("payout_batch", "payout.reverse"),
     ("POST", "/api/v1/payouts/{batch_id}/bank-result"): ("payout_batch", "payout.bank_result"),
@@ -61,6 +67,11 @@ READ_ONLY_POSTS = {("POST", "/api/v1/claims/quote")}
 # Reads that are audited all the same (what they show is sensitive: full account numbers).
 AUDITED_READS = {
     ("GET", "/api/v1/payouts/{batch_id}/bank-file"): ("payout_batch", "payout.bank_file"),
+    # medical papers are sensitive personal information: every download is recorded
+    ("GET", "/api/v1/claims/{claim_id}/documents/{document_id}/content"): (
+        "claim_document",
+        "document.download",
+    ),
 }
 
 
@@ -166,6 +177,13 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
     )
     assert answered.status_code == 200, answered.text
     withdrawn = await file_claim(api, worker, hospital_stay(day(4, 3)))
+    papers = f"/api/v1/claims/{withdrawn['id']}/documents"
+    files = {"file": ("票据.pdf", paper(), "application/pdf")}
+    sent = await api.post(papers, files=files, data={"kind": "invoice"}, headers=worker.member)
+    assert sent.status_code == 201, sent.text
+    document = f"{papers}/{sent.json()['id']}"
+    assert (await api.get(f"{document}/content", headers=ADMIN)).status_code == 200
+    assert (await api.post(f"{document}/withdraw", headers=worker.member)).status_code == 200
     assert (await decide(api, withdrawn["id"], "request_info", "papers")).status_code == 200
     supplied = await api.post(
         f"/api/v1/claims/{withdrawn['id']}/supplement", json={"note": "sent"}, headers=worker.member

@@ -36,6 +36,7 @@ from tests.claims.support_claims import (
     new_unit,
     pay,
 )
+from tests.claims.support_documents import paper
 from tests.databases import wipe
 from tests.dates import NEXT_COVER_START, YEAR
 from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER, bearer, plan_body
@@ -157,6 +158,8 @@ class Target:
     api: httpx.AsyncClient
     world: World
     scope: str
+    role: str = "admin"
+    """Who will send the request (a builder that needs the caller's own record)."""
 
     @property
     def own(self) -> bool:
@@ -496,6 +499,51 @@ async def _(t: Target) -> Call:
     return Call("POST", url, json={"reason": "filed twice"})
 
 
+async def _document(t: Target, by_the_caller: bool = False) -> tuple[str, str]:
+    """A paper of a new pending claim of the target member, uploaded by admin (or by the
+    caller, when it may upload to the target's claim: the one who may withdraw it)."""
+    claim_id = await t.claim_in("pending_review")
+    files = {"file": ("票据.pdf", paper(), "application/pdf")}
+    url = f"{CLAIMS}/{claim_id}/documents"
+    uploader = ADMIN
+    if by_the_caller and t.own and t.role in ("hr", "member"):
+        uploader = t.world.token(t.role)
+    response = await t.api.post(url, files=files, data={"kind": "invoice"}, headers=uploader)
+    assert response.status_code == 201, response.text
+    return claim_id, response.json()["id"]
+
+
+@builds("claims", "POST", "/api/v1/claims/{claim_id}/documents")
+async def _(t: Target) -> Call:
+    url = f"{CLAIMS}/{await t.claim_in('pending_review')}/documents"
+    files = {"file": ("票据.pdf", paper(), "application/pdf")}
+    return Call("POST", url, files=files, data={"kind": "invoice"})
+
+
+@builds("claims", "GET", "/api/v1/claims/{claim_id}/documents")
+async def _(t: Target) -> Call:
+    claim_id, document_id = await _document(t)
+    return Call("GET", f"{CLAIMS}/{claim_id}/documents", record=document_id)
+
+
+@builds("claims", "GET", "/api/v1/claims/{claim_id}/documents/{document_id}")
+async def _(t: Target) -> Call:
+    claim_id, document_id = await _document(t)
+    return Call("GET", f"{CLAIMS}/{claim_id}/documents/{document_id}", record=document_id)
+
+
+@builds("claims", "GET", "/api/v1/claims/{claim_id}/documents/{document_id}/content")
+async def _(t: Target) -> Call:
+    claim_id, document_id = await _document(t)
+    return Call("GET", f"{CLAIMS}/{claim_id}/documents/{document_id}/content")
+
+
+@builds("claims", "POST", "/api/v1/claims/{claim_id}/documents/{document_id}/withdraw")
+async def _(t: Target) -> Call:
+    claim_id, document_id = await _document(t, by_the_caller=True)
+    return Call("POST", f"{CLAIMS}/{claim_id}/documents/{document_id}/withdraw")
+
+
 @builds("claims", "POST", "/api/v1/payouts")
 async def _(t: Target) -> Call:
     """A claim approved by the reviewer, so that whoever pays did not approve it."""
@@ -607,7 +655,7 @@ async def test_access(
     gateway: httpx.AsyncClient, world: World, case: tuple[Route, str, str, int]
 ) -> None:
     route, role, scope, expected = case
-    call = await BUILDERS[route](Target(gateway, world, scope))
+    call = await BUILDERS[route](Target(gateway, world, scope, role))
     response = await send(gateway, call, world.token(role))
     assert response.status_code == expected, (
         f"{route[1]} {route[2]} as {role} ({scope}): expected {expected}, "
