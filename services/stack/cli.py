@@ -30,6 +30,9 @@ def _embedded_settings(data_dir: Path) -> tuple[object, object]:
         if "CLAIMS_DATABASE_URL" in os.environ
         else {"database_url": _sqlite_url(data_dir, "claims")}
     )
+    if "CLAIMS_DOCUMENTS_DIR" not in os.environ:
+        # claim documents' bytes, each under its SHA-256, beside the databases
+        claims["documents_dir"] = str((data_dir / "documents").resolve())
     return MembersSettings(**members), ClaimsSettings(**claims)
 
 

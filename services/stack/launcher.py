@@ -221,6 +221,9 @@ class SplitStack:
             }
         )
         env.update(self.extra_env)
+        # Claim documents' bytes: one folder under the run directory, shared by the replicas
+        # (all on this host), unless the environment names another place.
+        env.setdefault("CLAIMS_DOCUMENTS_DIR", str(self.run_dir / "documents"))
         return env
 
     def _uvicorn(self, app: str, port: int) -> list[str]:

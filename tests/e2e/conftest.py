@@ -73,7 +73,7 @@ class Enrolled:
         return {"member_id": self.member_id, "plan_code": self.plan_code, "facts": facts}
 
 
-def enrol_new_member(gateway: httpx.Client) -> Enrolled:
+def enrol_new_member(gateway: httpx.Client, **plan_overrides: Any) -> Enrolled:
     """Through the gateway, as the admin: a unit, a plan, a worker with her bank card, her
     enrolment with cover from 1 January (the admin may place the start, as for records that
     arrive late)."""
@@ -85,7 +85,8 @@ def enrol_new_member(gateway: httpx.Client) -> Enrolled:
         )
     )
     code = f"MEDE{uuid.uuid4().hex[:6].upper()}{next(_codes)}-{today().year}"
-    plan = created(gateway.post("/api/v1/plans", json=plan_body(code), headers=ADMIN))
+    body = plan_body(code, **plan_overrides)
+    plan = created(gateway.post("/api/v1/plans", json=body, headers=ADMIN))
     member = created(
         gateway.post(
             "/api/v1/members",
