@@ -4,7 +4,8 @@ public API of a running stack, so that the reports read the seed's own figures.
 Nothing is inserted behind the API: units, workers and enrolments go through the registry
 (batch enrolment per unit), each unit's payment for its enrolments is recorded by finance
 before the year starts (both plans cover an enrolment only once it is paid), every claim is
-filed with generated hospital facts, assessed by the payout engine, approved (automatically
+filed with generated hospital facts, assessed by the payout engine, given the papers its plan
+requires (small generated PNGs and PDFs, services.stack.papers), approved (automatically
 under the plan's limit, by a reviewer above it) and paid by finance, onto a bank card set for
 each paid worker. The claim facts are chosen so that the engine's payouts add up to the seed's
 total: the last claim's bill is solved for the remainder.
@@ -25,6 +26,7 @@ from stdnum.cn import ric
 from services.kit import clock
 from services.kit.auth import issue_token
 from services.kit.settings import ServiceSettings
+from services.stack import papers
 from services.stack.plans import benefit, plan_body
 
 YEAR = 2023
@@ -37,6 +39,10 @@ REJECTED_IN_WAITING = 24
 REGIONS = ("150102", "150103", "150104", "150105", "150121", "150122", "150123", "150124")
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙马胡朱郭何罗高林"
 GIVEN = "芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红"
+# The papers each plan requires (DOMAIN.md, "Claim documents"); each claim's are generated
+# (services.stack.papers), different bytes for every claim.
+MED_PAPERS = ("invoice", "settlement_sheet", "discharge_summary")
+WOMEN_PAPERS = ("diagnosis_certificate", "pathology_report")
 
 
 def _year() -> dict[str, str]:
@@ -61,6 +67,7 @@ def med_plan() -> dict[str, Any]:
         claim_deadline_days=3650,
         auto_approve_limit="1000.00",
         cover_requires_payment=True,
+        required_documents=list(MED_PAPERS),
         benefit=benefit("hospital_reimbursement", base="out_of_pocket_in_policy"),
     )
 
@@ -75,6 +82,7 @@ def women_plan() -> dict[str, Any]:
         waiting_days=90,
         claim_deadline_days=3650,
         cover_requires_payment=True,
+        required_documents=list(WOMEN_PAPERS),
         benefit=benefit("fixed_benefit", ends_cover_after_payout=True),
     )
 
@@ -306,10 +314,30 @@ async def load_demo(client: httpx.AsyncClient, secret: str, seed: int = 2023) ->
     }
 
 
-async def _file(api: Api, member: str, plan_code: str, facts: dict) -> dict:
-    return await api.call(
+async def _file(
+    api: Api, member: str, plan_code: str, facts: dict, kinds: tuple[str, ...] = ()
+) -> dict:
+    """File the claim, then upload the papers its plan requires (a claim refused at filing
+    gets none): the answer is the claim as the last paper left it."""
+    claim = await api.call(
         "POST", "/api/v1/claims", json={"member_id": member, "plan_code": plan_code, "facts": facts}
     )
+    if claim["status"] != "needs_info":
+        return claim
+    for kind in kinds:
+        content = (
+            papers.pdf(f"{claim['id']}-{kind}")
+            if kind != "invoice"
+            else papers.png(f"{claim['id']}-{kind}")
+        )
+        paper = (f"{kind}.scan", content, "application/octet-stream")  # told by its bytes
+        uploaded = await api.call(
+            "POST",
+            f"/api/v1/claims/{claim['id']}/documents",
+            files={"file": paper},
+            data={"kind": kind},
+        )
+    return {**claim, "status": uploaded["claim_status"]}
 
 
 async def _approve_pending(api: Api, claims: list[dict]) -> list[tuple[str, str]]:
@@ -365,7 +393,7 @@ async def set_payout_accounts(api: Api, people: People, members: set[str], seed:
 async def file_med_claims(api: Api, rng: random.Random, units: list) -> list[tuple[str, str]]:
     code = f"MED-{YEAR}"
     planned = plan_med_claims(rng, units)
-    filed = await _gather_limited([_file(api, m, code, f) for m, f in planned])
+    filed = await _gather_limited([_file(api, m, code, f, MED_PAPERS) for m, f in planned])
     if any(c["status"] == "rejected" for c in filed):
         raise RuntimeError("a planned claim was refused: the generator and the rules disagree")
     # Claims inside the waiting days: refused automatically, as the rules say.
@@ -420,6 +448,7 @@ async def file_women_claims(api: Api, people: People, units: list) -> list[tuple
                     "hospital": "内蒙古医科大学附属医院",
                     "pathology_report_no": f"BL{YEAR}{shares:04d}",
                 },
+                WOMEN_PAPERS,
             )
         )
     return await _approve_pending(api, claims)
