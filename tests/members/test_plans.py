@@ -123,13 +123,21 @@ class TestKindSaidOnce:
         long = await new_plan(members, "P-2")
         assert short.json()["rules_version"] == long["rules_version"]
 
-    async def test_the_readmes_example_plan_is_taken_as_written(self, members):
-        example = Path(__file__).parents[2] / "examples" / "plan-med-2026.json"
-        body = json.loads(example.read_text())
+    @pytest.mark.parametrize(
+        ("example", "kind"),
+        [
+            ("plan-med-2026.json", "hospital_reimbursement"),
+            ("plan-women-2026.json", "fixed_benefit"),
+            ("plan-day-2026.json", "daily_allowance"),
+        ],
+    )
+    async def test_the_readmes_example_plans_are_taken_as_written(self, members, example, kind):
+        body = json.loads((Path(__file__).parents[2] / "examples" / example).read_text())
         assert "kind" not in body["benefit"]
         response = await members.post("/api/v1/plans", json=body, headers=ADMIN)
         assert response.status_code == 201, response.text
-        assert response.json()["benefit"]["kind"] == "hospital_reimbursement"
+        assert response.json()["benefit"]["kind"] == kind
+        assert response.json()["required_documents"] == body["required_documents"]
 
     def test_the_request_schema_lets_benefit_leave_out_its_kind(self, members_app):
         schemas = members_app.openapi()["components"]["schemas"]
