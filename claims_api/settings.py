@@ -1,6 +1,6 @@
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
@@ -21,3 +21,33 @@ class ClaimsSettings(ServiceSettings):
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
+    # Short: a bucket that does not answer makes an upload a 503 within seconds, not a hung
+    # request holding its temporary file. The read timeout is per socket read, not per object.
+    s3_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    s3_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Attempts in all (the first and its retries) for a refused connection or a 5xx.
+    s3_max_attempts: int = Field(default=2, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _refuse_incomplete_bucket(self) -> "ClaimsSettings":
+        # `local` stays allowed in production: one host keeping its papers on its own disk
+        # (README, "Claim documents"). A bucket without its address or keys fails at start,
+        # not at the first upload.
+        if self.document_store != "s3":
+            return self
+        missing = [
+            f"CLAIMS_{name.upper()}"
+            for name in ("s3_endpoint_url", "s3_bucket")
+            if not getattr(self, name)
+        ]
+        if self.environment == "production":
+            if not self.s3_access_key_id:
+                missing.append("CLAIMS_S3_ACCESS_KEY_ID")
+            if (
+                self.s3_secret_access_key is None
+                or not self.s3_secret_access_key.get_secret_value()
+            ):
+                missing.append("CLAIMS_S3_SECRET_ACCESS_KEY")
+        if missing:
+            raise ValueError(f"document_store=s3 needs {', '.join(missing)}")
+        return self

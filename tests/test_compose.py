@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRETS = {
     "MUTUALAID_JWT_SECRET": "a-test-secret-that-is-long-enough-0123456789",
     "POSTGRES_PASSWORD": "a-test-password",
+    "MINIO_ROOT_PASSWORD": "a-test-bucket-password",
 }
 
 
@@ -106,10 +107,28 @@ class TestComposeFile:
             "http://members:8000"
         )
 
+    def test_claim_documents_go_to_the_bucket_every_replica_shares(
+        self, compose: dict[str, Any]
+    ) -> None:
+        services = compose["services"]
+        environment = services["claims"]["environment"]
+        assert environment["CLAIMS_DOCUMENT_STORE"] == "s3"
+        assert environment["CLAIMS_S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert environment["CLAIMS_S3_SECRET_ACCESS_KEY"] == SECRETS["MINIO_ROOT_PASSWORD"]
+        minio = services["minio"]["environment"]
+        assert environment["CLAIMS_S3_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"]
+        assert minio["MINIO_ROOT_PASSWORD"] == SECRETS["MINIO_ROOT_PASSWORD"]
+        bucket = environment["CLAIMS_S3_BUCKET"]
+        assert f"store/{bucket}" in " ".join(services["make-bucket"]["command"])
+        depends = services["claims"]["depends_on"]
+        assert depends["make-bucket"]["condition"] == "service_completed_successfully"
+        assert services["make-bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
+        assert not services["minio"].get("ports")
+
     def test_images_are_built_from_the_repository(self, compose: dict[str, Any]) -> None:
         dockerfile = (ROOT / "services/docker/Dockerfile").read_text()
         for name, service in compose["services"].items():
-            if name == "postgres":
+            if name in ("postgres", "minio", "make-bucket"):
                 continue
             build = service["build"]
             assert build["dockerfile"] == "services/docker/Dockerfile"

@@ -36,6 +36,10 @@ class DocumentStore(Protocol):
         Raises StorageUnavailable; FileNotFoundError when nothing is stored under `sha256`."""
         ...
 
+    async def check(self) -> None:
+        """Readiness: the folder takes a file, the bucket answers. Raises StorageUnavailable."""
+        ...
+
     async def close(self) -> None:
         """Release connections (the app's shutdown)."""
         ...
