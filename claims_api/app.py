@@ -34,7 +34,12 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
         on_shutdown=_stop,
         # The upload refuses a Content-Length over its limit itself, naming the rule.
         upload_patterns=(UPLOAD_PATH,),
+        readiness={"document_store": _check_document_store},
     )
+
+
+async def _check_document_store(app: FastAPI) -> None:
+    await app.state.document_store.check()
 
 
 async def _start(app: FastAPI) -> None:
