@@ -1,6 +1,9 @@
 """Uploading a claim's papers: the type told by the bytes, the 10 MiB limit met as the bytes
 arrive, 30 uploads a claim, the store failing midway, the download and who may read it."""
 
+import hashlib
+from pathlib import Path
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -259,3 +262,60 @@ class TestWithdrawing:
         assert response.status_code == 200, response.text
         assert response.json()["withdrawn_at"] is not None
         problem(await api.post(url, headers=worker.member), 422, "invalid_transition")
+
+
+def is_stored(claims_app: FastAPI, settings: dict[str, str], request, sha256: str) -> bool:
+    """Whether the store the service uses holds an object under `sha256` (looked at directly:
+    the folder's file, the bucket's key)."""
+    if settings["document_store"] == "s3":
+        return sha256 in request.getfixturevalue("s3_server").keys(settings["s3_bucket"])
+    folder = Path(settings["documents_dir"])
+    return (folder / sha256[:2] / sha256[2:4] / sha256).exists()
+
+
+class TestRetries:
+    """An upload's Idempotency-Key is looked at before anything else: a retry gets the first
+    answer whatever the claim is now, and a key reused for other bytes stores nothing."""
+
+    async def test_the_retry_of_the_upload_that_approved_the_claim_gets_its_201(self, api):
+        worker = await enrolled_member(
+            api, required_documents=["invoice", "discharge_summary"],
+            auto_approve_limit="5000.00",
+        )  # fmt: skip
+        claim = await file_claim(api, worker, hospital_stay(day(3, 1)))
+        assert claim["status"] == "needs_info"
+        await uploaded(api, claim["id"], "invoice", worker.member)
+        content = paper()
+        headers = {**worker.member, "Idempotency-Key": "last-paper"}
+        first = await upload(api, claim["id"], "discharge_summary", headers, content=content)
+        assert first.status_code == 201 and first.json()["claim_status"] == "approved"
+        retry = await upload(api, claim["id"], "discharge_summary", headers, content=content)
+        assert retry.status_code == 201, retry.text
+        assert retry.json() == first.json()
+        assert retry.headers["idempotent-replayed"] == "true"
+
+    async def test_the_retry_of_the_30th_upload_gets_its_201(self, api):
+        worker, claim_id = await pending_claim(api)
+        for _ in range(29):
+            await uploaded(api, claim_id, "other", worker.member)
+        content = paper()
+        headers = {**worker.member, "Idempotency-Key": "thirtieth"}
+        first = await upload(api, claim_id, "other", headers, content=content)
+        assert first.status_code == 201, first.text
+        retry = await upload(api, claim_id, "other", headers, content=content)
+        assert retry.status_code == 201 and retry.json() == first.json()
+        listed = (await api.get(documents_url(claim_id), headers=ADMIN)).json()["items"]
+        assert len(listed) == 30
+
+    async def test_a_key_reused_for_other_bytes_is_422_and_stores_nothing(
+        self, api, claims_app: FastAPI, document_store_settings: dict[str, str], request
+    ):
+        worker, claim_id = await pending_claim(api)
+        headers = {**worker.member, "Idempotency-Key": "one-scan"}
+        await uploaded(api, claim_id, "invoice", headers)
+        other = paper()
+        response = await upload(api, claim_id, "invoice", headers, content=other)
+        problem(response, 422)
+        sha256 = hashlib.sha256(other).hexdigest()
+        assert not is_stored(claims_app, document_store_settings, request, sha256)
+        assert len((await api.get(documents_url(claim_id), headers=ADMIN)).json()["items"]) == 1
