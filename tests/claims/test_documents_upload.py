@@ -319,3 +319,18 @@ class TestRetries:
         sha256 = hashlib.sha256(other).hexdigest()
         assert not is_stored(claims_app, document_store_settings, request, sha256)
         assert len((await api.get(documents_url(claim_id), headers=ADMIN)).json()["items"]) == 1
+
+
+async def test_a_boundary_over_70_characters_is_a_400_not_a_500(claims_app: FastAPI, api):
+    """RFC 2046 allows 1 to 70 characters; python-multipart refuses longer ones."""
+    worker, claim_id = await pending_claim(api)
+    boundary = "x" * 300
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\ninvoice\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    transport = httpx.ASGITransport(app=claims_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://claims") as client:
+        headers = {**worker.member, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        response = await client.post(documents_url(claim_id), content=body, headers=headers)
+    problem(response, 400)
