@@ -212,23 +212,32 @@ async def download(
 ) -> Download:
     """The document's bytes from the store, its first chunk read already (a store that fails
     answers 503 before anything is sent, and the audit record is rolled back with it); every
-    download is in the audit log (medical papers are sensitive personal information)."""
+    download is in the audit log (medical papers are sensitive personal information), committed
+    before the first byte is sent. Whatever fails once the bytes are opened closes them."""
     claim = await get_claim(session, principal, claim_id)
     document = DocumentRead.model_validate(await _document(session, claim, document_id))
     chunks = store.read(document.sha256)
     try:
-        first = await anext(chunks)
-    except StopAsyncIteration:
-        first = b""
-    except FileNotFoundError:
-        raise StorageUnavailable(
-            f"the bytes of document {document.id} are not in the document store"
-        ) from None
-    await audit.record(
-        session, principal, action="document.download", entity=ENTITY, entity_id=document.id,
-        after={"claim_id": claim.id, "kind": document.kind, "sha256": document.sha256,
-               "size": document.size},
-    )  # fmt: skip
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = b""
+        except FileNotFoundError:
+            raise StorageUnavailable(
+                f"the bytes of document {document.id} are not in the document store"
+            ) from None
+        await audit.record(
+            session, principal, action="document.download", entity=ENTITY,
+            entity_id=document.id,
+            after={"claim_id": claim.id, "kind": document.kind, "sha256": document.sha256,
+                   "size": document.size},
+        )  # fmt: skip
+        # Committed here, not after the route returns: a failing commit still closes the bytes.
+        await session.commit()
+    except BaseException:
+        # The open file or the bucket's body, released now (not by the garbage collector).
+        await chunks.aclose()
+        raise
     return Download(document, _prepend(first, chunks))
 
 

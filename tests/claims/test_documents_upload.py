@@ -1,15 +1,20 @@
 """Uploading a claim's papers: the type told by the bytes, the 10 MiB limit met as the bytes
 arrive, 30 uploads a claim, the store failing midway, the download and who may read it."""
 
+import gc
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from claims_api.documents import service as documents_service
 from claims_api.documents.local_store import LocalFolderStore
 from claims_api.documents.receiving import MAX_DOCUMENT_BYTES, display_name
+from claims_api.documents.storage import DocumentStore
+from services.kit.db_errors import DatabaseUnavailable
 from services.stack import papers
 from tests.claims.support_claims import (
     CLAIMS,
@@ -334,3 +339,48 @@ async def test_a_boundary_over_70_characters_is_a_400_not_a_500(claims_app: Fast
         headers = {**worker.member, "Content-Type": f"multipart/form-data; boundary={boundary}"}
         response = await client.post(documents_url(claim_id), content=body, headers=headers)
     problem(response, 400)
+
+
+class WatchedStore:
+    """The service's store, counting the downloads' readers still open."""
+
+    def __init__(self, inner: DocumentStore) -> None:
+        self.inner = inner
+        self.open_readers = 0
+
+    async def read(self, sha256: str) -> AsyncIterator[bytes]:
+        self.open_readers += 1
+        try:
+            async for chunk in self.inner.read(sha256):
+                yield chunk
+        finally:
+            self.open_readers -= 1
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+async def test_a_download_that_fails_after_opening_the_bytes_closes_them(
+    api, claims_app: FastAPI, monkeypatch
+):
+    """The audit write failing (the database gone at that moment): the file or the bucket's
+    body opened for the download is closed at once, not left to the garbage collector."""
+    worker, claim_id = await pending_claim(api)
+    document = await uploaded(api, claim_id, "invoice", worker.member)
+
+    async def audit_fails(*args, **kwargs):
+        raise DatabaseUnavailable()
+
+    working = claims_app.state.document_store
+    watched = claims_app.state.document_store = WatchedStore(working)
+    monkeypatch.setattr(documents_service.audit, "record", audit_fails)
+    gc.disable()  # only this request's own handling may close the reader
+    try:
+        url = f"{documents_url(claim_id)}/{document['id']}/content"
+        response = await api.get(url, headers=worker.member)
+        still_open = watched.open_readers
+    finally:
+        gc.enable()
+        claims_app.state.document_store = working
+    problem(response, 503)
+    assert still_open == 0
