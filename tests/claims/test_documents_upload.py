@@ -21,6 +21,7 @@ from tests.claims.support_claims import (
     enrolled_member,
     file_claim,
     hospital_stay,
+    new_unit,
     problem,
 )
 from tests.claims.support_documents import documents_url, paper, upload, uploaded
@@ -384,3 +385,18 @@ async def test_a_download_that_fails_after_opening_the_bytes_closes_them(
         claims_app.state.document_store = working
     problem(response, 503)
     assert still_open == 0
+
+
+async def test_another_units_hr_finds_no_papers_and_staff_read_them(api):
+    worker, claim_id = await pending_claim(api)
+    content = paper("png")
+    document = await uploaded(api, claim_id, "invoice", worker.member, content=content)
+    one = f"{documents_url(claim_id)}/{document['id']}"
+    other_hr = bearer("hr", unit_id=await new_unit(api, "第二纺织厂"))
+    for url in (documents_url(claim_id), one, f"{one}/content"):
+        problem(await api.get(url, headers=other_hr), 404)
+    for staff in (REVIEWER, AUDITOR):
+        listed = (await api.get(documents_url(claim_id), headers=staff)).json()["items"]
+        assert [d["id"] for d in listed] == [document["id"]]
+        downloaded = await api.get(f"{one}/content", headers=staff)
+        assert downloaded.status_code == 200 and downloaded.content == content
