@@ -93,7 +93,8 @@ async def list_claims(
 
 @router.get("/{claim_id}", summary="One claim with its assessment and history")
 async def get_claim(claim_id: str, session: SessionDep, principal: Anyone) -> ClaimRead:
-    return await service.read_claim(session, await service.get_claim(session, principal, claim_id))
+    claim = await service.get_claim(session, principal, claim_id)
+    return await service.read_claim(session, principal, claim)
 
 
 @router.post(
@@ -114,7 +115,7 @@ async def decide_claim(
     session: SessionDep,
 ) -> ClaimRead:
     claim = await review.decide_claim(session, principal, claim, body)
-    return await service.read_claim(session, claim)
+    return await service.read_claim(session, principal, claim)
 
 
 @router.post(
@@ -131,7 +132,7 @@ async def supplement_claim(
     session: SessionDep,
 ) -> ClaimRead:
     claim = await review.supplement(session, principal, claim, body)
-    return await service.read_claim(session, claim)
+    return await service.read_claim(session, principal, claim)
 
 
 @router.post(
@@ -146,4 +147,4 @@ async def withdraw_claim(
     session: SessionDep,
 ) -> ClaimRead:
     claim = await review.withdraw(session, principal, claim, body)
-    return await service.read_claim(session, claim)
+    return await service.read_claim(session, principal, claim)

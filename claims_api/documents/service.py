@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from claims_api.audit import audit
 from claims_api.claims import repository as claims_repository
 from claims_api.claims import review
-from claims_api.claims.service import SYSTEM, add_event, auto_approves, get_claim
+from claims_api.claims.service import SYSTEM, add_event, auto_approves, get_claim, shown_claims
 from claims_api.documents import repository
 from claims_api.documents.receiving import Received
 from claims_api.documents.repository import DUPLICATE_DOCUMENT, DocumentState
@@ -92,7 +92,9 @@ async def upload(
     found = await repository.duplicates(session, claim.id, hashes)
     others = sorted({other for sha256, other in found if sha256 == document.sha256})
     if others:
-        reason = f"{DUPLICATE_DOCUMENT}: the same {document.kind} is on claim {', '.join(others)}"
+        # No claim id in the reason: the member's side reads it; the ids stay in `details`
+        # (claims_api.claims.service.shown_event).
+        reason = f"{DUPLICATE_DOCUMENT}: the same {document.kind} is on another live claim"
         details = {"reason_code": DUPLICATE_DOCUMENT, "document_id": document.id, "claims": others}
         add_event(session, claim, principal, claim.status, reason, details)
     after = DocumentRead.model_validate(document).model_dump(mode="json")
@@ -110,7 +112,8 @@ async def upload(
         **after,
         claim_status=claim.status,
         documents_missing=state.missing,
-        duplicate_document_claims=state.duplicate_of,
+        duplicate_document_claims=await shown_claims(session, principal, state.duplicate_of),
+        duplicate_document=bool(state.duplicate_of),
     )
 
 
@@ -151,7 +154,8 @@ async def list_documents(
     return DocumentList(
         items=[DocumentRead.model_validate(d) for d in documents],
         documents_missing=state.missing,
-        duplicate_document_claims=state.duplicate_of,
+        duplicate_document_claims=await shown_claims(session, principal, state.duplicate_of),
+        duplicate_document=bool(state.duplicate_of),
     )
 
 

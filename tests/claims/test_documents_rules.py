@@ -7,6 +7,7 @@ import asyncio
 import httpx
 
 from tests.claims.support_claims import (
+    CLAIMS,
     decide,
     enrolled_member,
     file_claim,
@@ -16,7 +17,7 @@ from tests.claims.support_claims import (
 )
 from tests.claims.support_documents import documents_url, paper, upload, uploaded
 from tests.dates import day
-from tests.support import ADMIN, REVIEWER
+from tests.support import ADMIN, AUDITOR, REVIEWER
 
 REQUIRED = ["invoice", "settlement_sheet", "discharge_summary"]
 
@@ -128,7 +129,8 @@ class TestDuplicateDocument:
         for kind in REQUIRED[1:]:
             answer = await uploaded(api, claim["id"], kind, worker.member)
         assert answer["claim_status"] == "pending_review"
-        assert answer["duplicate_document_claims"] == [other_claim["id"]]
+        assert answer["duplicate_document"] is True  # the other member's claim, not named
+        assert answer["duplicate_document_claims"] == []
 
     async def test_concurrent_uploads_of_the_same_bytes_still_flag(self, api):
         """Each upload completes its claim's papers at the same moment. As if one came after
@@ -160,3 +162,46 @@ class TestDuplicateDocument:
         url = f"{documents_url(one['id'])}/{document['id']}/withdraw"
         assert (await api.post(url, headers=first.member)).status_code == 200
         assert (await get_claim(api, two["id"]))["duplicate_document_claims"] == []
+
+
+class TestWhoSeesTheOtherClaim:
+    """A member or a unit's hr learns that a paper is also on another claim, never which one
+    (another member's); the reviewer sees it (DOMAIN.md)."""
+
+    async def test_the_flag_without_the_other_claim_for_member_and_hr(self, api):
+        first = await enrolled_member(api)
+        second = await enrolled_member(api, name="李娜")  # another unit
+        one = await file_claim(api, first, hospital_stay(day(3, 1)))
+        two = await file_claim(api, second, hospital_stay(day(3, 1)))
+        copy = paper()
+        await uploaded(api, one["id"], "invoice", first.member, content=copy)
+        answer = await upload(api, two["id"], "invoice", second.member, content=copy)
+        assert answer.status_code == 201, answer.text
+        assert one["id"] not in answer.text
+        assert answer.json()["duplicate_document"] is True
+        assert answer.json()["duplicate_document_claims"] == []
+        for mine, theirs, worker in ((two, one, second), (one, two, first)):
+            for headers in (worker.member, worker.hr):
+                for url in (documents_url(mine["id"]), f"{CLAIMS}/{mine['id']}"):
+                    seen = await api.get(url, headers=headers)
+                    assert seen.status_code == 200, seen.text
+                    assert theirs["id"] not in seen.text, url
+                    assert seen.json()["duplicate_document"] is True
+        history = (await get_claim(api, two["id"], second.member))["history"]
+        assert history[-1]["reason"].startswith("duplicate_document")
+
+        stored = await get_claim(api, two["id"], REVIEWER)
+        assert stored["duplicate_document"] is True
+        assert stored["duplicate_document_claims"] == [one["id"]]
+        assert stored["history"][-1]["details"]["claims"] == [one["id"]]
+        listing = await api.get(documents_url(two["id"]), headers=AUDITOR)
+        assert listing.json()["duplicate_document_claims"] == [one["id"]]
+
+    async def test_a_member_sees_her_own_other_claim(self, api):
+        worker = await enrolled_member(api)
+        one = await file_claim(api, worker, hospital_stay(day(3, 1)))
+        two = await file_claim(api, worker, hospital_stay(day(5, 1)))
+        copy = paper()
+        await uploaded(api, one["id"], "invoice", worker.member, content=copy)
+        answer = await uploaded(api, two["id"], "invoice", worker.member, content=copy)
+        assert answer["duplicate_document_claims"] == [one["id"]]
