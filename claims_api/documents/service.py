@@ -16,10 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from claims_api.audit import audit
 from claims_api.claims import repository as claims_repository
 from claims_api.claims import review
-from claims_api.claims.service import SYSTEM, add_event, auto_approves, get_claim, shown_claims
+from claims_api.claims.service import (
+    SYSTEM,
+    add_event,
+    auto_approves,
+    documents_missing_reason,
+    get_claim,
+    shown_claims,
+)
 from claims_api.documents import repository
 from claims_api.documents.receiving import Received
-from claims_api.documents.repository import DUPLICATE_DOCUMENT, DocumentState
+from claims_api.documents.repository import DOCUMENTS_MISSING, DUPLICATE_DOCUMENT, DocumentState
 from claims_api.documents.schemas import DocumentList, DocumentRead, DocumentUploaded
 from claims_api.documents.storage import DocumentStore, StorageUnavailable
 from claims_api.models import Claim, ClaimDocument
@@ -198,7 +205,23 @@ async def withdraw(
         after={"claim_id": claim.id, "kind": document.kind,
                "withdrawn_at": document.withdrawn_at.isoformat()},
     )  # fmt: skip
+    await _wait_if_missing(session, principal, claim)
     return DocumentRead.model_validate(document)
+
+
+async def _wait_if_missing(session: AsyncSession, principal: Principal, claim: Claim) -> None:
+    """A claim in review whose withdrawn paper leaves a required kind missing waits for it in
+    needs_info (DOMAIN.md), as if filed without it: the upload that brings it moves it on."""
+    if claim.status != "pending_review":
+        return
+    live = [d for d in await repository.documents_of(session, claim.id) if repository.is_live(d)]
+    missing = repository.missing_kinds(repository.required_kinds(claim), {d.kind for d in live})
+    if missing:
+        details = {"reason_code": DOCUMENTS_MISSING, "documents_missing": missing}
+        add_event(session, claim, None, "needs_info", documents_missing_reason(missing), details)
+        await review.audit_status(
+            session, principal, claim, "claim.documents_missing", "pending_review"
+        )
 
 
 @dataclass

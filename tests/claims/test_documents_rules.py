@@ -64,22 +64,37 @@ class TestDocumentsMissing:
             answer = await uploaded(api, claim["id"], kind, worker.member)
         assert answer["claim_status"] == "pending_review"
 
-    async def test_a_reviewer_cannot_approve_with_a_kind_missing(self, api):
+    async def test_withdrawing_a_required_paper_sends_the_claim_back_to_wait(self, api):
         worker, claim = await waiting_claim(api)
         documents = [await uploaded(api, claim["id"], k, worker.member) for k in REQUIRED]
+        assert documents[-1]["claim_status"] == "pending_review"
         invoice = documents[0]
         withdrawn = await api.post(
             f"{documents_url(claim['id'])}/{invoice['id']}/withdraw", headers=worker.member
         )
         assert withdrawn.status_code == 200
-        refused = await decide(api, claim["id"], "approve", "looks fine")
-        body = problem(refused, 409, "documents_missing")
-        assert body["documents_missing"] == ["invoice"]
-        assert (await get_claim(api, claim["id"]))["documents_missing"] == ["invoice"]
-        # a withdrawn paper no longer counts; a new one does
-        await uploaded(api, claim["id"], "invoice", worker.member)
+        waiting = await get_claim(api, claim["id"])
+        assert waiting["status"] == "needs_info" and waiting["documents_missing"] == ["invoice"]
+        event = waiting["history"][-1]
+        assert (event["from_status"], event["to_status"]) == ("pending_review", "needs_info")
+        assert event["reason"].startswith("documents_missing")
+        assert event["details"]["documents_missing"] == ["invoice"]
+        # a reviewer cannot approve it meanwhile
+        problem(await decide(api, claim["id"], "approve", "looks fine"), 422, "invalid_transition")
+        # a withdrawn paper no longer counts; a new one does, and moves the claim on
+        again = await uploaded(api, claim["id"], "invoice", worker.member)
+        assert again["claim_status"] == "pending_review" and again["documents_missing"] == []
         approved = await decide(api, claim["id"], "approve", "papers in order")
         assert approved.status_code == 200, approved.text
+
+    async def test_withdrawing_a_paper_the_plan_does_not_require_changes_nothing(self, api):
+        worker, claim = await waiting_claim(api)
+        for kind in REQUIRED:
+            await uploaded(api, claim["id"], kind, worker.member)
+        extra = await uploaded(api, claim["id"], "other", worker.member)
+        url = f"{documents_url(claim['id'])}/{extra['id']}/withdraw"
+        assert (await api.post(url, headers=worker.member)).status_code == 200
+        assert (await get_claim(api, claim["id"]))["status"] == "pending_review"
 
     async def test_supplying_information_does_not_skip_the_papers(self, api):
         worker, claim = await waiting_claim(api)
