@@ -96,6 +96,28 @@ class TestDocumentsMissing:
         assert (await api.post(url, headers=worker.member)).status_code == 200
         assert (await get_claim(api, claim["id"]))["status"] == "pending_review"
 
+    async def test_a_reopened_claim_without_its_papers_waits_for_them(self, api):
+        worker = await enrolled_member(api, required_documents=REQUIRED)
+        # The clerk typed 19000.00 for a bill of 18000.00: refused at filing.
+        claim = await file_claim(api, worker, hospital_stay(day(3, 1), total_cost="19000.00"))
+        assert claim["status"] == "rejected"
+        response = await decide(
+            api, claim["id"], "reopen", "total mistyped, checked against the invoice",
+            adjusted_facts={"total_cost": "18000.00"},
+        )  # fmt: skip
+        assert response.status_code == 200, response.text
+        reopened = response.json()
+        assert reopened["status"] == "needs_info"
+        assert reopened["documents_missing"] == REQUIRED
+        event = reopened["history"][-1]
+        assert (event["from_status"], event["to_status"]) == ("rejected", "needs_info")
+        assert event["details"]["reason_code"] == "documents_missing"
+        assert "total mistyped" in event["reason"]
+        for kind in REQUIRED:
+            answer = await uploaded(api, claim["id"], kind, worker.member)
+        assert answer["claim_status"] == "pending_review"
+        assert (await get_claim(api, claim["id"]))["payable"] == "4000.00"
+
     async def test_supplying_information_does_not_skip_the_papers(self, api):
         worker, claim = await waiting_claim(api)
         response = await api.post(
