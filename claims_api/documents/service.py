@@ -197,6 +197,9 @@ async def withdraw(
     if document.withdrawn_at is not None:
         raise INVALID_TRANSITION.error(f"document {document.id} is withdrawn already")
     _refuse_decided(claim, "withdrawn")
+    # After the claim's row, like an upload: an upload of the same bytes on another claim
+    # decides its duplicate flag either before this withdrawal or after it, never midway.
+    await repository.lock_hashes(session, {document.sha256})
     document.withdrawn_at, document.withdrawn_by = now(), principal.sub
     await session.flush()
     await audit.record(

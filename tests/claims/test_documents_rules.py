@@ -5,7 +5,9 @@ with one missing, and the same bytes on two live claims flag both (`duplicate_do
 import asyncio
 
 import httpx
+import pytest
 
+from claims_api.claims import repository as claims_repository
 from tests.claims.support_claims import (
     CLAIMS,
     decide,
@@ -242,3 +244,24 @@ class TestWhoSeesTheOtherClaim:
         await uploaded(api, one["id"], "invoice", worker.member, content=copy)
         answer = await uploaded(api, two["id"], "invoice", worker.member, content=copy)
         assert answer["duplicate_document_claims"] == [one["id"]]
+
+
+async def test_a_withdrawal_waits_for_an_upload_of_the_same_bytes(api, claims_app, backend):
+    """An upload of these bytes on another claim holds the paper's hash lock while it decides
+    whether they are a duplicate: the withdrawal waits for it, so the upload's answer and its
+    claim's history agree with what is stored once both are done."""
+    if backend == "sqlite":
+        pytest.skip("SQLite's BEGIN IMMEDIATE serialises every write already")
+    worker = await enrolled_member(api)
+    claim = await file_claim(api, worker, hospital_stay(day(3, 1)))
+    document = await uploaded(api, claim["id"], "invoice", worker.member)
+    url = f"{documents_url(claim['id'])}/{document['id']}/withdraw"
+    async with claims_app.state.database.sessions() as upload_of_the_same_bytes:
+        await claims_repository.lock(upload_of_the_same_bytes, f"document:{document['sha256']}")
+        withdrawal = asyncio.create_task(api.post(url, headers=worker.member))
+        await asyncio.sleep(0.5)
+        waited = not withdrawal.done()
+        await upload_of_the_same_bytes.rollback()
+    response = await withdrawal
+    assert response.status_code == 200, response.text
+    assert waited, "the withdrawal did not wait for the paper's hash lock"
