@@ -122,6 +122,7 @@ async def test_the_store_down_makes_the_service_not_ready(
     assert down.json()["detail"] == "the document store does not answer"
 
 
+@pytest.mark.only(store="s3")
 async def test_a_bucket_that_forbids_the_existence_check_still_takes_the_paper(
     api, claims_app: FastAPI, document_store_settings: dict[str, str], request
 ):
@@ -129,8 +130,6 @@ async def test_a_bucket_that_forbids_the_existence_check_still_takes_the_paper(
     bucket (no s3:ListBucket): the upload goes on to its PUT. moto answers 404 there, so the
     bucket's 403 is given to the client the way botocore receives it (a `before-call` answer);
     the PUT goes to the bucket."""
-    if document_store_settings["document_store"] != "s3":
-        pytest.skip("the bucket's existence check")
     worker, claim_id = await pending_claim(api)
     client = await claims_app.state.document_store._s3()
 
