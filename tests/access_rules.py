@@ -196,6 +196,9 @@ RULES_LIST: tuple[Rule, ...] = (
     # --- coverage: all (member: self) -------------------------------------------------------
     rule(_M, "GET", "/api/v1/coverage", hr=SEEN, member=SEEN, **_ALL_READ,
          why="API.md coverage: all (member: self); hr: its unit's members"),
+    rule(_M, "POST", "/api/v1/coverage/lookup", admin=OK, hr=FORBIDDEN, member=FORBIDDEN,
+         reviewer=FORBIDDEN, finance=FORBIDDEN, auditor=FORBIDDEN,
+         why="API.md coverage lookup: admin (the claims service's settlement imports)"),
     # --- reports and audit log: admin, auditor ----------------------------------------------
     rule(_M, "GET", "/api/v1/reports/enrollment", admin=OK, hr=FORBIDDEN, member=FORBIDDEN,
          reviewer=FORBIDDEN, finance=FORBIDDEN, auditor=OK, why="API.md: admin, auditor"),

@@ -63,7 +63,8 @@ AUDITED = {
     ("POST", "/api/v1/payouts/{batch_id}/reversal"): ("payout_batch", "payout.reverse"),
     ("POST", "/api/v1/payouts/{batch_id}/bank-result"): ("payout_batch", "payout.bank_result"),
 }
-READ_ONLY_POSTS = {("POST", "/api/v1/claims/quote")}
+# Reads sent as a POST for their size: the batch coverage look-up changes nothing.
+READ_ONLY_POSTS = {("POST", "/api/v1/claims/quote"), ("POST", "/api/v1/coverage/lookup")}
 # Reads that are audited all the same (what they show is sensitive: full account numbers).
 AUDITED_READS = {
     ("GET", "/api/v1/payouts/{batch_id}/bank-file"): ("payout_batch", "payout.bank_file"),

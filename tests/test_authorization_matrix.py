@@ -443,6 +443,12 @@ async def _(t: Target) -> Call:
     return Call("GET", "/api/v1/coverage", params, record=t.member)
 
 
+@builds("members", "POST", "/api/v1/coverage/lookup")
+async def _(t: Target) -> Call:
+    body = {"plan_code": t.world.plan, "items": [{"member_id": t.member, "on": str(day(3, 1))}]}
+    return Call("POST", "/api/v1/coverage/lookup", json=body, record=t.member)
+
+
 @builds("members", "GET", "/api/v1/reports/enrollment")
 async def _(t: Target) -> Call:
     return Call("GET", "/api/v1/reports/enrollment", {"plan_code": t.world.plan})

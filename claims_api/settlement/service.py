@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from claims_api.audit import audit
 from claims_api.claims import repository
-from claims_api.members_client import MembersClient
+from claims_api.members_client import CoverageLookupItem, MembersClient
 from claims_api.problems import SETTLEMENT_PLAN_KIND
 from claims_api.settlement.checks import Assessor, Decision, RowResult, Stored, screen
 from claims_api.settlement.parsing import SettlementRow, parse_rows
@@ -69,7 +69,9 @@ async def look_up(
     found: dict[int, Any] = {}
     for start in range(0, len(asked), chunk):
         part = asked[start : start + chunk]
-        items = [{"national_id": row.national_id, "on": row.admitted_on} for row in part]
+        items = [
+            CoverageLookupItem(national_id=row.national_id, on=row.admitted_on) for row in part
+        ]
         answers = await client.coverage_lookup(
             plan_code,
             items,
