@@ -39,7 +39,12 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
         # the settlement import by its route's max_body_size).
         upload_prefixes=(IMPORT_PATH,),
         upload_patterns=(UPLOAD_PATH,),
+        readiness={"document_store": _check_document_store},
     )
+
+
+async def _check_document_store(app: FastAPI) -> None:
+    await app.state.document_store.check()
 
 
 async def _start(app: FastAPI) -> None:

@@ -97,3 +97,24 @@ async def test_the_store_down_makes_a_download_503(
     problem(response, 503)
     downloaded = await api.get(url, headers=worker.member)
     assert downloaded.status_code == 200 and downloaded.content == content
+
+
+async def test_the_store_down_makes_the_service_not_ready(
+    claims_app: FastAPI, document_store_settings: dict[str, str], tmp_path: Path
+):
+    """A claims process whose papers cannot be stored says it is not ready, like one whose
+    database is gone (an orchestrator's readiness probe, compose's healthcheck)."""
+    transport = httpx.ASGITransport(app=claims_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://claims") as client:
+        ready = await client.get("/healthz")
+        assert ready.status_code == 200
+        assert ready.json()["document_store"] == "ok"
+        working = claims_app.state.document_store
+        claims_app.state.document_store = store_that_is_down(document_store_settings, tmp_path)
+        try:
+            down = await client.get("/healthz")
+        finally:
+            await claims_app.state.document_store.close()
+            claims_app.state.document_store = working
+    problem(down, 503)
+    assert down.json()["detail"] == "the document store does not answer"
