@@ -5,11 +5,11 @@ Nothing is inserted behind the API: units, workers and enrolments go through the
 (batch enrolment per unit), each unit's payment for its enrolments is recorded by finance
 before the year starts (both plans cover an enrolment only once it is paid), every claim is
 filed with generated hospital facts (a third of the hospital stays in one settlement file,
-services.stack.demo_settlement, the rest one by one), assessed by the payout engine, given the papers its plan
-requires (small generated PNGs and PDFs, services.stack.papers), approved (automatically
-under the plan's limit, by a reviewer above it) and paid by finance, onto a bank card set for
-each paid worker. The claim facts are chosen so that the engine's payouts add up to the seed's
-total: the last claim's bill is solved for the remainder.
+services.stack.demo_settlement, the rest one by one), assessed by the payout engine, given the
+papers its plan requires (small generated PNGs and PDFs, services.stack.papers), approved
+(automatically under the plan's limit, by a reviewer above it) and paid by finance, onto a
+bank card set for each paid worker. The claim facts are chosen so that the engine's payouts
+add up to the seed's total: the last claim's bill is solved for the remainder.
 """
 
 import asyncio

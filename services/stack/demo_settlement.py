@@ -3,9 +3,9 @@ the insurer's records, filed by `POST /api/v1/claims/import` instead of one by o
 "Claims from settlement data"). The engine pays them exactly as if each had been filed, so
 the reports still read the seed's figures."""
 
-import csv
-import io
 from typing import Any
+
+from services.kit.exports import csv_bytes
 
 SETTLEMENT_SHARE = 3
 """Every third planned stay comes in the settlement file."""
@@ -26,12 +26,10 @@ HEADERS = (
 
 def settlement_file(stays: list[tuple[str, str, dict[str, Any]]]) -> bytes:
     """(identity number, name, a stay's facts) as the insurer's CSV, in UTF-8 with a BOM."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(HEADERS)
-    for national_id, name, facts in stays:
-        writer.writerow(
-            [
+    return csv_bytes(
+        HEADERS,
+        (
+            (
                 national_id,
                 name,
                 facts["hospital"],
@@ -43,9 +41,10 @@ def settlement_file(stays: list[tuple[str, str, dict[str, Any]]]) -> bytes:
                 facts["insurance_paid"],
                 facts["out_of_pocket_in_policy"],
                 facts["self_pay"],
-            ]
-        )
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+            )
+            for national_id, name, facts in stays
+        ),
+    )
 
 
 async def import_stays(
