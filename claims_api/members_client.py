@@ -3,14 +3,14 @@
 503 / 504 problem, never a 500 and never a half-stored claim."""
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
 import structlog
 from fastapi import Depends, FastAPI, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from claims_api.settings import ClaimsSettings
 from services.kit.errors import NotFound, UpstreamTimeout, UpstreamUnavailable
@@ -60,6 +60,53 @@ class Coverage(BaseModel):
     cover: EnrollmentCover | None = None
 
 
+class CoverageLookupItem(BaseModel):
+    """One question to the batch look-up: a worker by `national_id` or `member_id` (exactly
+    one), and the day."""
+
+    national_id: str | None = None
+    member_id: str | None = None
+    on: date
+
+    def body(self) -> dict[str, str]:
+        named = (
+            {"national_id": self.national_id}
+            if self.national_id is not None
+            else {"member_id": self.member_id or ""}
+        )
+        return {**named, "on": self.on.isoformat()}
+
+
+class CoverageFound(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    index: int
+    found: Literal[True]
+    member_name: str
+    national_id: str
+    coverage: Coverage
+
+
+class CoverageNotFound(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    index: int
+    found: Literal[False]
+    reason: str
+
+
+CoverageLookupResult = Annotated[CoverageFound | CoverageNotFound, Field(discriminator="found")]
+
+
+class CoverageLookup(BaseModel):
+    """The registry's answers to a batch look-up: one per item, in the items' order."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    plan_code: str
+    results: list[CoverageLookupResult]
+
+
 class PayoutAccount(BaseModel):
     """A member's bank card as the registry holds it, in full (the lookup is for payments)."""
 
@@ -81,6 +128,8 @@ class PayoutAccounts(BaseModel):
 
 LOOKUP_CHUNK = 5_000
 """Members per call to the registry's lookup (its limit)."""
+COVERAGE_LOOKUP_CHUNK = 5_000
+"""Items per call to the registry's coverage look-up (its limit)."""
 
 
 def _transport(settings: ClaimsSettings) -> httpx.AsyncBaseTransport:
@@ -93,8 +142,15 @@ def _transport(settings: ClaimsSettings) -> httpx.AsyncBaseTransport:
 
 
 class MembersClient:
-    def __init__(self, http: httpx.AsyncClient, metrics: ServiceMetrics | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        metrics: ServiceMetrics | None = None,
+        lookup_timeout: httpx.Timeout | None = None,
+    ) -> None:
         self.http = http
+        # the batch coverage look-up (5,000 items) answers in seconds, not milliseconds
+        self.lookup_timeout = lookup_timeout or http.timeout
         # the hop every claim makes, timed: mutualaid_upstream_request_duration_seconds
         self.metrics = metrics
 
@@ -115,7 +171,11 @@ class MembersClient:
             limits=limits,
             transport=transport or _transport(settings),
         )
-        return cls(http, metrics)
+        lookup_timeout = httpx.Timeout(
+            settings.members_lookup_timeout_seconds,
+            connect=settings.members_connect_timeout_seconds,
+        )
+        return cls(http, metrics, lookup_timeout)
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -143,6 +203,41 @@ class MembersClient:
                 f"the member registry answered {response.status_code}; nothing was stored"
             )
         return Coverage.model_validate_json(response.content)
+
+    async def coverage_lookup(
+        self,
+        plan_code: str,
+        items: Sequence[CoverageLookupItem],
+        *,
+        authorization: str,
+        request_id: str | None,
+    ) -> list[CoverageFound | CoverageNotFound]:
+        """Each item's coverage by `plan_code`, in the items' order: one call to the registry
+        per COVERAGE_LOOKUP_CHUNK items, with the batch timeout (CLAIMS_MEMBERS_LOOKUP_TIMEOUT_
+        SECONDS). `index` is the item's position in `items`. An unknown plan is NotFound."""
+        headers = {"Authorization": authorization}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        results: list[CoverageFound | CoverageNotFound] = []
+        for start in range(0, len(items), COVERAGE_LOOKUP_CHUNK):
+            chunk = items[start : start + COVERAGE_LOOKUP_CHUNK]
+            body = {"plan_code": plan_code, "items": [item.body() for item in chunk]}
+            call = self.http.post(
+                "/api/v1/coverage/lookup", json=body, headers=headers, timeout=self.lookup_timeout
+            )
+            response = await self._timed(self._send(call))
+            if response.status_code == 404:
+                raise NotFound(_detail(response) or f"plan {plan_code} not found")
+            if response.status_code != 200:
+                log.warning("registry_error", status=response.status_code, body=response.text[:500])
+                raise UpstreamUnavailable(
+                    f"the member registry answered {response.status_code} to the coverage "
+                    "look-up; nothing was stored"
+                )
+            for result in CoverageLookup.model_validate_json(response.content).results:
+                result.index += start
+                results.append(result)
+        return results
 
     async def payout_accounts(
         self, member_ids: list[str], *, authorization: str, request_id: str | None

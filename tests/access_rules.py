@@ -196,6 +196,9 @@ RULES_LIST: tuple[Rule, ...] = (
     # --- coverage: all (member: self) -------------------------------------------------------
     rule(_M, "GET", "/api/v1/coverage", hr=SEEN, member=SEEN, **_ALL_READ,
          why="API.md coverage: all (member: self); hr: its unit's members"),
+    rule(_M, "POST", "/api/v1/coverage/lookup", admin=OK, hr=FORBIDDEN, member=FORBIDDEN,
+         reviewer=FORBIDDEN, finance=FORBIDDEN, auditor=FORBIDDEN,
+         why="API.md coverage lookup: admin (the claims service's settlement imports)"),
     # --- reports and audit log: admin, auditor ----------------------------------------------
     rule(_M, "GET", "/api/v1/reports/enrollment", admin=OK, hr=FORBIDDEN, member=FORBIDDEN,
          reviewer=FORBIDDEN, finance=FORBIDDEN, auditor=OK, why="API.md: admin, auditor"),
@@ -255,6 +258,10 @@ RULES_LIST: tuple[Rule, ...] = (
          member=FORBIDDEN, reviewer=FORBIDDEN, finance=OK, auditor=FORBIDDEN,
          why="API.md bank-file: finance (full account numbers: not even the auditor, who reads "
          "the ledger's masked ones)"),
+    rule(_C, "POST", "/api/v1/claims/import", admin=OK, hr=FORBIDDEN, member=FORBIDDEN,
+         reviewer=FORBIDDEN, finance=FORBIDDEN, auditor=FORBIDDEN,
+         why="API.md claims import: admin (union staff upload the insurer's settlement data); "
+         "one result per row, like an import: 200"),
     rule(_C, "POST", "/api/v1/payouts/{batch_id}/bank-result", admin=FORBIDDEN, hr=FORBIDDEN,
          member=FORBIDDEN, reviewer=FORBIDDEN, finance=OK, auditor=FORBIDDEN,
          why="API.md bank-result: finance; one result per line, like an import: 200"),

@@ -1,11 +1,22 @@
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
-from members_api.enrollments.schemas import EnrollmentRead
+from members_api.enrollments.schemas import ID_PATTERN, EnrollmentRead
+from services.kit.dates import SchemeDate
+from services.kit.identity import compact_national_id
 from services.kit.money import Ratio
 from services.kit.plan_rules import EnrollmentCover, PlanTerms
+from services.kit.text import NO_CONTROL_CHARACTERS
 
 NotCoveredReason = Literal["not_enrolled", "member_left", "contribution_unpaid", "waiting_period"]
 
@@ -45,3 +56,77 @@ class CoverageRead(BaseModel):
     enrollment: EnrollmentRead | None
     cover: EnrollmentCover | None
     benefit_ratio: Ratio
+
+
+# --- the batch look-up (POST /api/v1/coverage/lookup) --------------------------------------
+
+MAX_LOOKUP_ITEMS = 5_000
+
+# Not members_api.members.schemas.NationalId: a number that fails its check digit names no
+# registered worker, and is answered `member_not_found` rather than refusing the whole batch
+# (settlement files are typed by hospitals). It is matched in the form numbers are stored in.
+LookupNationalId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=30, pattern=NO_CONTROL_CHARACTERS
+    ),
+    AfterValidator(compact_national_id),
+    Field(
+        description="the worker's resident identity number (spaces, dashes, a lower-case x "
+        "are matched as stored)",
+        examples=["110105198506150022"],
+    ),
+]
+MemberId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class CoverageLookupItem(BaseModel):
+    """One question: a worker, by `national_id` or `member_id` (exactly one), and a day."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: MemberId | None = None
+    national_id: LookupNationalId | None = Field(default=None, validate_default=True)
+    on: SchemeDate
+
+    @field_validator("national_id")
+    @classmethod
+    def _exactly_one(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "member_id" not in info.data:  # member_id itself is invalid: reported already
+            return value
+        given = (value is not None) + (info.data["member_id"] is not None)
+        if given != 1:
+            raise ValueError("give exactly one of national_id and member_id")
+        return value
+
+
+class CoverageLookup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan_code: Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+    items: list[CoverageLookupItem] = Field(
+        min_length=1,
+        max_length=MAX_LOOKUP_ITEMS,
+        description=f"1 to {MAX_LOOKUP_ITEMS:,} questions, answered in their order",
+    )
+
+
+class CoverageFound(BaseModel):
+    index: int = Field(description="the item's position in `items`, from 0")
+    found: Literal[True] = True
+    member_name: str
+    national_id: str
+    coverage: CoverageRead = Field(description="what GET /api/v1/coverage answers for it")
+
+
+class CoverageNotFound(BaseModel):
+    index: int
+    found: Literal[False] = False
+    reason: Literal["member_not_found"] = "member_not_found"
+
+
+class CoverageLookupRead(BaseModel):
+    plan_code: str
+    results: list[CoverageFound | CoverageNotFound] = Field(
+        description="one per item, in the order of `items`"
+    )

@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Text, and_, bindparam, cast, select
+from sqlalchemy import Text, and_, bindparam, cast, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from members_api.coverage.schemas import CoveragePlan, CoverageRead, CoveredMember
@@ -23,15 +23,15 @@ from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
 FULL, NONE = Decimal("1"), Decimal("0")
 
-_plans = Plan.__table__  # type: ignore[attr-defined]
-_members = Member.__table__  # type: ignore[attr-defined]
-_enrollments = Enrollment.__table__  # type: ignore[attr-defined]
+plans_table = Plan.__table__  # type: ignore[attr-defined]
+members_table = Member.__table__  # type: ignore[attr-defined]
+enrollments_table = Enrollment.__table__  # type: ignore[attr-defined]
 
-_PLAN_COLUMNS = ("code", "line", "name", "kind", "rules_version")
-_MEMBER_COLUMNS = tuple(CoveredMember.model_fields)
-_ENROLLMENT_COLUMNS = STORED_FIELDS  # paid_on among them: EnrollmentRead.of reads it
-_MEMBER_AT = len(_PLAN_COLUMNS) + 1
-_ENROLLMENT_AT = _MEMBER_AT + len(_MEMBER_COLUMNS)
+PLAN_COLUMNS = ("code", "line", "name", "kind", "rules_version")
+MEMBER_COLUMNS = tuple(CoveredMember.model_fields)
+ENROLLMENT_COLUMNS = STORED_FIELDS  # paid_on among them: EnrollmentRead.of reads it
+_MEMBER_AT = len(PLAN_COLUMNS) + 1
+_ENROLLMENT_AT = _MEMBER_AT + len(MEMBER_COLUMNS)
 
 # Built once, and columns rather than ORM entities: building the select and loading three
 # entities per request was most of the answer's CPU. The model's columns keep their result
@@ -39,22 +39,22 @@ _ENROLLMENT_AT = _MEMBER_AT + len(_MEMBER_COLUMNS)
 # parsed-terms cache (no JSON decoding per row).
 _COVERAGE_QUERY = (
     select(
-        *(_plans.c[name] for name in _PLAN_COLUMNS),
-        cast(_plans.c.terms, Text),
-        *(_members.c[name] for name in _MEMBER_COLUMNS),
-        *(_enrollments.c[name] for name in _ENROLLMENT_COLUMNS),
+        *(plans_table.c[name] for name in PLAN_COLUMNS),
+        cast(plans_table.c.terms, Text),
+        *(members_table.c[name] for name in MEMBER_COLUMNS),
+        *(enrollments_table.c[name] for name in ENROLLMENT_COLUMNS),
     )
-    .select_from(_plans)
-    .outerjoin(_members, _members.c.id == bindparam("member_id"))
+    .select_from(plans_table)
+    .outerjoin(members_table, members_table.c.id == bindparam("member_id"))
     .outerjoin(
-        _enrollments,
+        enrollments_table,
         and_(
-            _enrollments.c.member_id == _members.c.id,
-            _enrollments.c.plan_code == _plans.c.code,
-            _enrollments.c.status == "active",
+            enrollments_table.c.member_id == members_table.c.id,
+            enrollments_table.c.plan_code == plans_table.c.code,
+            enrollments_table.c.status == "active",
         ),
     )
-    .where(_plans.c.code == bindparam("plan_code"))
+    .where(plans_table.c.code == bindparam("plan_code"))
 )
 
 
@@ -67,13 +67,16 @@ def plan_terms(terms_json: str) -> PlanTerms:
 
 
 _ID, _SHARES, _STARTS_ON, _ENDS_ON, _CREATED_AT, _PAID_ON = (
-    _ENROLLMENT_AT + _ENROLLMENT_COLUMNS.index(name)
+    ENROLLMENT_COLUMNS.index(name)
     for name in ("id", "shares", "starts_on", "ends_on", "created_at", "paid_on")
 )
+EnrollmentValues = Sequence[Any]
+"""One active enrolment's stored columns, in the order of ENROLLMENT_COLUMNS (its id None
+for a member with none: the outer join's empty side)."""
 
 
 def _cover(
-    rows: Sequence[Row[Any]], on: date, requires_payment: bool
+    enrollments: Sequence[EnrollmentValues], on: date, requires_payment: bool
 ) -> tuple[EnrollmentRead, int, bool] | None:
     """The enrolment whose cover contains `on`, the shares covering the member that day, and
     whether that cover is in force (not waiting for its contribution).
@@ -85,7 +88,9 @@ def _cover(
     has, the answer is the earliest of the unpaid ones, not in force.
     """
     current = [
-        row for row in rows if row[_ID] is not None and row[_STARTS_ON] <= on <= row[_ENDS_ON]
+        row
+        for row in enrollments
+        if row[_ID] is not None and row[_STARTS_ON] <= on <= row[_ENDS_ON]
     ]
     if not current:
         return None
@@ -97,12 +102,12 @@ def _cover(
         in_force = True
     first = min(current, key=lambda row: (row[_STARTS_ON], row[_CREATED_AT], row[_ID]))
     enrollment = EnrollmentRead.of(
-        dict(zip(_ENROLLMENT_COLUMNS, first[_ENROLLMENT_AT:], strict=True)), requires_payment
+        dict(zip(ENROLLMENT_COLUMNS, first, strict=True)), requires_payment
     )
     return enrollment, sum(row[_SHARES] for row in current), in_force
 
 
-def _started(row: Row[Any], on: date) -> bool:
+def _started(row: EnrollmentValues, on: date) -> bool:
     starts = covered_from(row[_STARTS_ON], row[_PAID_ON], requires_payment=True)
     return starts is not None and starts <= on
 
@@ -110,10 +115,7 @@ def _started(row: Row[Any], on: date) -> bool:
 async def coverage(
     connection: AsyncConnection, principal: Principal, member_id: str, plan_code: str, on: date
 ) -> CoverageRead:
-    """Not covered, in order of precedence: `not_enrolled` (no active enrolment's cover
-    contains the day), `member_left` (the day is after `left_on`), `contribution_unpaid` (the
-    plan requires payment and the day is before the contribution was paid in full, or it is
-    unpaid), `waiting_period` (counted from the day cover started)."""
+    """Is `member_id` covered by `plan_code` on `on` (decide, below, says how)."""
     if principal.role == Role.member and principal.member_id != member_id:
         raise NotFound(f"member {member_id} not found")
     result = await connection.execute(
@@ -126,14 +128,41 @@ async def coverage(
     if first[_MEMBER_AT] is None:
         raise NotFound(f"member {member_id} not found")
     member = CoveredMember(
-        **dict(zip(_MEMBER_COLUMNS, first[_MEMBER_AT:_ENROLLMENT_AT], strict=True))
+        **dict(zip(MEMBER_COLUMNS, first[_MEMBER_AT:_ENROLLMENT_AT], strict=True))
     )
     # can_see_member reads only the member's id and unit_id.
     if not can_see_member(principal, member):  # type: ignore[arg-type]
         raise NotFound(f"member {member_id} not found")
-    code, line, name, kind, rules_version, terms_json = first[:_MEMBER_AT]
-    terms = plan_terms(terms_json)
-    found = _cover(rows, on, terms.cover_requires_payment)
+    plan = covered_plan(first[:_MEMBER_AT])
+    return decide(plan, member, [row[_ENROLLMENT_AT:] for row in rows], on)
+
+
+def covered_plan(values: Sequence[Any]) -> CoveragePlan:
+    """The plan as answered, from its PLAN_COLUMNS and its terms' stored JSON text."""
+    code, line, name, kind, rules_version, terms_json = values
+    return CoveragePlan(
+        code=code,
+        line=line,
+        name=name,
+        kind=kind,
+        terms=plan_terms(terms_json),
+        rules_version=rules_version,
+    )
+
+
+def decide(
+    plan: CoveragePlan, member: CoveredMember, enrollments: Sequence[EnrollmentValues], on: date
+) -> CoverageRead:
+    """The answer for one member, plan and day, given the member's active enrolments in the
+    plan: the single look-up and the batch one (members_api.coverage.lookup) both answer
+    with it, so they cannot differ.
+
+    Not covered, in order of precedence: `not_enrolled` (no active enrolment's cover
+    contains the day), `member_left` (the day is after `left_on`), `contribution_unpaid` (the
+    plan requires payment and the day is before the contribution was paid in full, or it is
+    unpaid), `waiting_period` (counted from the day cover started)."""
+    terms = plan.terms
+    found = _cover(enrollments, on, terms.cover_requires_payment)
     enrollment = cover = None
     ratio, reason = NONE, "not_enrolled"
     if found is not None:
@@ -142,7 +171,7 @@ async def coverage(
             enrollment_id=enrollment.id,
             member_id=member.id,
             unit_id=enrollment.unit_id,
-            plan_code=code,
+            plan_code=plan.code,
             shares=shares,
             starts_on=enrollment.starts_on,
             ends_on=enrollment.ends_on,
@@ -167,9 +196,7 @@ async def coverage(
         reason=reason,
         on=on,
         member=member,
-        plan=CoveragePlan(
-            code=code, line=line, name=name, kind=kind, terms=terms, rules_version=rules_version
-        ),
+        plan=plan,
         enrollment=enrollment,
         cover=cover,
         benefit_ratio=ratio,
