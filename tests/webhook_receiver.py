@@ -78,9 +78,9 @@ class WebhookReceiver:
         raise AssertionError(f"the receiver did not get what was awaited: {snapshot}")
 
     async def await_for(
-        self, predicate: Callable[[list[Received]], bool], timeout: float = 20.0
+        self, predicate: Callable[[list[Received]], bool], within: float = 20.0
     ) -> list[Received]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             with self._lock:
                 snapshot = list(self.received)
@@ -108,8 +108,7 @@ class WebhookReceiver:
                 status = 200
             self.received.append(Received(scope["path"], headers, b"".join(chunks), status))
         if status is None:
-            while not self._released.is_set():
-                await asyncio.sleep(0.02)
+            await asyncio.to_thread(self._released.wait)
             return  # released: close without an answer
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b"ok" if status == 200 else b"no"})
