@@ -13,6 +13,7 @@ from claims_api.reports.routes import router as reports_router
 from claims_api.settings import ClaimsSettings
 from claims_api.settlement.routes import IMPORT_PATH
 from claims_api.settlement.routes import router as settlement_router
+from claims_api.webhooks.deliveries_routes import router as webhook_deliveries_router
 from claims_api.webhooks.metrics import WebhookMetrics
 from claims_api.webhooks.worker import start_webhook_worker, stop_webhook_worker
 from services.kit.app import create_service_app
@@ -32,6 +33,7 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
             documents_router,
             payouts_router,
             reports_router,
+            webhook_deliveries_router,
             audit_router(audit_event, entities_of("claims")),
         ],
         idempotency_table=idempotency,
