@@ -48,7 +48,7 @@ async def list_deliveries(
     rows = (await session.execute(query)).all()
     logs = await _attempts(session, [row[0].id for row in rows[: page.limit]])
     return [row[0] for row in rows], [
-        _read(delivery, event_type, claim_id, logs[delivery.id])
+        _read(delivery, event_type, claim_id, logs.get(delivery.id, []))
         for delivery, event_type, claim_id in rows
     ]
 
@@ -131,4 +131,4 @@ async def retry_delivery(
     )
     await session.refresh(delivery)
     logs = await _attempts(session, [delivery_id])
-    return _read(delivery, event_type, claim_id, logs[delivery_id])
+    return _read(delivery, event_type, claim_id, logs.get(delivery_id, []))
