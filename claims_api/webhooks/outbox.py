@@ -61,6 +61,19 @@ class Payment:
     reason: str | None = None
 
 
+def payment_of(entry: Any, reason: str | None = None) -> Payment:
+    """A payment's ledger entry (a PayoutEntry or the mapping of its columns) as an event
+    reports it; `reason`: the bank's or finance's, when it was returned."""
+    return Payment(
+        _field(entry, "id"),
+        _field(entry, "batch_id"),
+        _field(entry, "amount"),
+        _field(entry, "paid_on"),
+        _field(entry, "account_number"),
+        reason,
+    )
+
+
 def event_type_of(previous_status: str | None, status: str) -> str | None:
     """The event type of a move, or None: a note that leaves the status as it was, or a
     status no one is told of."""
