@@ -26,7 +26,7 @@ from tests.claims.support_webhooks import (
 )
 from tests.dates import day
 from tests.support import ADMIN, REVIEWER, bearer, metric_value
-from tests.webhook_receiver import WebhookReceiver
+from tests.webhook_receiver import Received, WebhookReceiver
 
 WEBHOOKS = "/api/v1/webhooks"
 
@@ -38,6 +38,11 @@ def next_stay() -> dict[str, Any]:
     """A stay that overlaps none filed before in this run (a member's stays never overlap)."""
     n = next(_stays) % 24
     return hospital_stay(day(2 + n // 3, 1 + 9 * (n % 3)), days=4)
+
+
+def at_path(received: list[Received], path: str) -> list[Received]:
+    """What came to one subscription's URL (an attempt of an earlier test may still land)."""
+    return [r for r in received if r.path == path]
 
 
 def deliveries_path(subscription_id: str) -> str:
@@ -83,7 +88,8 @@ async def test_a_filed_claim_is_posted_signed_to_its_subscriber(
     hook = await subscription(webhook_claims_app, f"{webhook_receiver.url}/hr", ["claim.filed"])
     made = await filed(hooks_api, webhook_claims_app)
 
-    [received] = await webhook_receiver.await_for(lambda got: len(got) >= 1)
+    got = await webhook_receiver.await_for(lambda got: len(at_path(got, "/hr")) >= 1)
+    [received] = at_path(got, "/hr")
     assert received.headers["content-type"] == "application/json"
     assert received.headers["webhook-id"] == made["event"]["id"]
     payload = Webhook(hook["secret"]).verify(received.body, received.headers)
@@ -106,7 +112,10 @@ async def test_a_failing_receiver_gets_the_event_again_until_it_answers_2xx(
     hook = await subscription(webhook_claims_app, f"{webhook_receiver.url}/flaky")
     made = await filed(hooks_api, webhook_claims_app)
 
-    got = await webhook_receiver.await_for(lambda got: any(r.status == 200 for r in got))
+    got = await webhook_receiver.await_for(
+        lambda got: any(r.status == 200 for r in at_path(got, "/flaky"))
+    )
+    got = at_path(got, "/flaky")
     assert [r.status for r in got] == [500, 500, 200]
     assert {r.headers["webhook-id"] for r in got} == {made["event"]["id"]}
     for received in got:  # each attempt signed afresh, each verifies
@@ -180,7 +189,7 @@ async def test_a_hanging_receiver_never_slows_filing(
     webhook_receiver.hang()
     with settings_changed(webhook_claims_app, webhook_attempt_timeout_seconds=30.0):
         await filed(hooks_api, webhook_claims_app, enrolled)
-        await webhook_receiver.await_for(lambda got: len(got) >= 1)
+        await webhook_receiver.await_for(lambda got: len(at_path(got, "/slow")) >= 1)
 
         # the receiver holds the first delivery; meanwhile claims are filed and answered
         for _ in range(5):
@@ -213,7 +222,7 @@ async def test_a_delivery_sent_again_on_request(
     answer = await hooks_api.post(retry, headers=enrolled.hr)
     assert answer.status_code == 200, answer.text
     assert answer.json()["status"] == "pending"
-    await webhook_receiver.await_for(lambda got: len(got) >= 2)
+    await webhook_receiver.await_for(lambda got: len(at_path(got, "/again")) >= 2)
     assert [r.headers["webhook-id"] for r in webhook_receiver.requests_to("/again")] == [
         made["event"]["id"]
     ] * 2
@@ -231,7 +240,7 @@ async def test_a_delivery_sent_again_on_request(
 
     webhook_receiver.hang()
     await hooks_api.post(retry, headers=ADMIN)
-    await webhook_receiver.await_for(lambda got: len(got) >= 3)
+    await webhook_receiver.await_for(lambda got: len(at_path(got, "/again")) >= 3)
     pending = await hooks_api.post(retry, headers=ADMIN)
     assert pending.status_code == 409 and pending.json()["code"] == "delivery_pending"
     webhook_receiver.release()
