@@ -265,6 +265,14 @@ RULES_LIST: tuple[Rule, ...] = (
     rule(_C, "POST", "/api/v1/payouts/{batch_id}/bank-result", admin=FORBIDDEN, hr=FORBIDDEN,
          member=FORBIDDEN, reviewer=FORBIDDEN, finance=OK, auditor=FORBIDDEN,
          why="API.md bank-result: finance; one result per line, like an import: 200"),
+    # --- webhook deliveries: admin any subscription, hr its unit's -------------------------
+    rule(_C, "GET", "/api/v1/webhooks/{subscription_id}/deliveries", admin=OK, hr=SEEN,
+         member=FORBIDDEN, reviewer=FORBIDDEN, finance=FORBIDDEN, auditor=FORBIDDEN,
+         why="API.md webhooks: admin, hr (own unit); another unit's subscription is 404"),
+    rule(_C, "POST", "/api/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/retry",
+         admin=OK, hr=SEEN, member=FORBIDDEN, reviewer=FORBIDDEN, finance=FORBIDDEN,
+         auditor=FORBIDDEN,
+         why="API.md webhooks: admin, hr (own unit); sends a delivered one again: 200"),
     # --- reports and audit log: admin, auditor ----------------------------------------------
     rule(_C, "GET", "/api/v1/reports/claims", admin=OK, hr=FORBIDDEN, member=FORBIDDEN,
          reviewer=FORBIDDEN, finance=FORBIDDEN, auditor=OK, why="API.md: admin, auditor"),

@@ -38,6 +38,7 @@ from tests.claims.support_claims import (
 )
 from tests.claims.support_documents import paper
 from tests.claims.support_settlement import CHINESE
+from tests.claims.support_webhooks import delivered_delivery
 from tests.databases import wipe
 from tests.dates import NEXT_COVER_START, YEAR
 from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER, bearer, plan_body
@@ -108,10 +109,13 @@ async def gateway(members_app: FastAPI, claims_app: FastAPI) -> AsyncIterator[ht
 
     gateway = EmbeddedGateway(FastAPI(), {"members": members_app, "claims": claims_app})
     transport = httpx.ASGITransport(app=gateway)
+    _apps["claims"] = claims_app
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         yield client
 
 
+_apps: dict[str, FastAPI] = {}
+"""The claims app, for builders whose records no route creates (webhook deliveries)."""
 _worlds: dict[str, World] = {}
 
 
@@ -571,6 +575,18 @@ async def _(t: Target) -> Call:
 @builds("claims", "GET", "/api/v1/payouts/{batch_id}")
 async def _(t: Target) -> Call:
     return Call("GET", f"/api/v1/payouts/{t.world.batch}", record=t.world.batch)
+
+
+@builds("claims", "GET", "/api/v1/webhooks/{subscription_id}/deliveries")
+async def _(t: Target) -> Call:
+    hook, delivery = await delivered_delivery(_apps["claims"], t.unit, t.claim, t.member)
+    return Call("GET", f"/api/v1/webhooks/{hook}/deliveries", record=delivery)
+
+
+@builds("claims", "POST", "/api/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/retry")
+async def _(t: Target) -> Call:
+    hook, delivery = await delivered_delivery(_apps["claims"], t.unit, t.claim, t.member)
+    return Call("POST", f"/api/v1/webhooks/{hook}/deliveries/{delivery}/retry", record=delivery)
 
 
 @builds("claims", "POST", "/api/v1/payouts/{batch_id}/reversal")

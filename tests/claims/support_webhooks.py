@@ -168,3 +168,38 @@ async def mark_dispatched(app: FastAPI) -> None:
         await connection.execute(
             update(table).where(table.c.dispatched_at.is_(None)).values(dispatched_at=now())
         )
+
+
+async def delivered_delivery(
+    app: FastAPI, unit_id: str, claim_id: str, member_id: str, url: str = "http://127.0.0.1:9/"
+) -> tuple[str, str]:
+    """A unit's subscription and one delivered delivery of an event of `claim_id`, written
+    straight to the claims database (the access matrix's records): (subscription, delivery)."""
+    hook = await subscription(app, url, unit_id=unit_id)
+    at = now()
+    event = {
+        "id": new_id("evt"),
+        "type": "claim.filed",
+        "claim_id": claim_id,
+        "unit_id": unit_id,
+        "member_id": member_id,
+        "payload": {"type": "claim.filed", "timestamp": at.isoformat(), "data": {}},
+        "created_at": at,
+        "dispatched_at": at,
+    }
+    delivery = {
+        "id": new_id("dlv"),
+        "event_id": event["id"],
+        "subscription_id": hook["id"],
+        "status": "delivered",
+        "attempts": 1,
+        "next_attempt_at": at,
+        "last_attempt_at": at,
+        "last_status_code": 200,
+        "created_at": at,
+        "delivered_at": at,
+    }
+    async with app.state.database.engine.begin() as connection:
+        await connection.execute(insert(WebhookEvent.__table__).values(**event))
+        await connection.execute(insert(WebhookDelivery.__table__).values(**delivery))
+    return hook["id"], delivery["id"]
