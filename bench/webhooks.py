@@ -3,8 +3,8 @@
     python -m bench.webhooks [--seconds 10] [--members 2000] [--backlog 10000] [--out FILE]
 
 Starts the split topology (services.stack.launcher.SplitStack: registry, one claims process,
-nginx) on fresh databases `mutualaid_bench_*` (bench.run's: not both at once) and a receiver
-on loopback (tests.webhook_receiver: answers 200 to everything), then:
+nginx) on fresh databases `mutualaid_benchhooks_*` (dropped at the end) and a receiver on
+loopback (tests.webhook_receiver: answers 200 to everything), then:
 
 - claim filing (`POST /api/v1/claims` with wrk, bench/wrk/claims.lua, as bench.run) with no
   subscription, then with one subscription to every claim event at the receiver, the same
@@ -27,7 +27,7 @@ from typing import Any
 import asyncpg
 
 from bench.loads import THREADS, figures, wrk
-from bench.run import PREFIX, STAY_GAP_DAYS, drop_databases, ensure_tools, seed
+from bench.run import STAY_GAP_DAYS, ensure_tools, seed
 from services.kit.auth import issue_token
 from services.kit.clock import now, today
 from services.kit.ids import new_id, new_ids
@@ -38,6 +38,16 @@ from tests.claims.support_webhooks import new_secret
 from tests.webhook_receiver import WebhookReceiver
 
 TARGET_RATIO = 0.90
+PREFIX = "mutualaid_benchhooks"
+
+
+async def drop_databases(postgres: str) -> None:
+    connection = await asyncpg.connect(postgres)
+    try:
+        for service in ("members", "claims"):
+            await connection.execute(f'DROP DATABASE IF EXISTS "{PREFIX}_{service}" WITH (FORCE)')
+    finally:
+        await connection.close()
 
 
 def _dsn(url: str) -> str:
