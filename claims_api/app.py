@@ -11,6 +11,8 @@ from claims_api.models import audit_event, idempotency
 from claims_api.payouts.routes import router as payouts_router
 from claims_api.reports.routes import router as reports_router
 from claims_api.settings import ClaimsSettings
+from claims_api.settlement.routes import IMPORT_PATH
+from claims_api.settlement.routes import router as settlement_router
 from services.kit.app import create_service_app
 from services.kit.audit import audit_router
 from services.kit.routing import entities_of
@@ -23,6 +25,7 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
         description="Claims, payouts, review and the payment ledger.",
         settings=settings or ClaimsSettings(),
         routers=[
+            settlement_router,
             claims_router,
             documents_router,
             payouts_router,
@@ -32,9 +35,16 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
         idempotency_table=idempotency,
         on_startup=_start,
         on_shutdown=_stop,
-        # The upload refuses a Content-Length over its limit itself, naming the rule.
+        # The uploads refuse a body over their limits themselves (a document naming the rule;
+        # the settlement import by its route's max_body_size).
+        upload_prefixes=(IMPORT_PATH,),
         upload_patterns=(UPLOAD_PATH,),
+        readiness={"document_store": _check_document_store},
     )
+
+
+async def _check_document_store(app: FastAPI) -> None:
+    await app.state.document_store.check()
 
 
 async def _start(app: FastAPI) -> None:

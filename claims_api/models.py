@@ -65,6 +65,8 @@ class Claim(ClaimsTable, table=True):
             postgresql_where=text("status = 'rejected'"),
             sqlite_where=text("status = 'rejected'"),
         ),
+        # a settlement record is filed once per plan (migration 0007_claim_source)
+        Index("ux_claim_settlement_number", "plan_code", "settlement_number", unique=True),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -91,6 +93,12 @@ class Claim(ClaimsTable, table=True):
     paid_on: date | None = None
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
+    # `filed` by a person (the member, its unit's hr, admin) or made by the system from the
+    # insurer's `settlement` data (claims_api.settlement), whose 结算单号 it then keeps.
+    source: str = Field(
+        default="filed", max_length=20, sa_column_kwargs={"server_default": "filed"}
+    )
+    settlement_number: str | None = Field(default=None, max_length=60)
 
 
 class ClaimInvoice(ClaimsTable, table=True):

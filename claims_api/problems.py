@@ -65,6 +65,13 @@ DOCUMENTS_MISSING = ProblemType(
 NOT_THE_UPLOADER = ProblemType(
     "not_the_uploader", Forbidden, "only who uploaded a document may withdraw it"
 )
+# --- claims from settlement data (claims_api.settlement) ------------------------------------
+SETTLEMENT_PLAN_KIND = ProblemType(
+    "settlement_plan_kind",
+    RuleViolation,
+    "settlement data (hospital stays) is filed under a hospital_reimbursement or "
+    "daily_allowance plan, not a fixed_benefit one",
+)
 
 # What the claims service refuses from the claims it holds, beside the engine's rules
 # (claims_api.claims.assessing): an invoice already claimed is DUPLICATE_INVOICE's 409.
@@ -98,6 +105,7 @@ CATALOGUE = catalogue(
     TOO_MANY_DOCUMENTS,
     DOCUMENTS_MISSING,
     NOT_THE_UPLOADER,
+    SETTLEMENT_PLAN_KIND,
     *UPLOAD_LIMITS,
     *NOT_PAYABLE.values(),
 )

@@ -15,6 +15,8 @@ class ClaimsSettings(ServiceSettings):
     members_connect_timeout_seconds: float = 1.0
     # The batch coverage look-up: up to 5,000 workers in one call (settlement imports).
     members_lookup_timeout_seconds: float = Field(default=30.0, gt=0)
+    # People per call of that look-up in a settlement import (at most the registry's limit).
+    settlement_lookup_chunk: int = Field(default=5_000, ge=1, le=5_000)
     # Claim documents' bytes (claims_api.documents.storage): a folder, or an S3-compatible bucket.
     document_store: Literal["local", "s3"] = "local"
     documents_dir: str = "./data/documents"

@@ -5,13 +5,12 @@ checked one by one with a pydantic model, every error of a row listed as `{"loc"
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-import asyncpg
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, Dialect, Table, any_, bindparam, insert
+from sqlalchemy import ColumnElement, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit.bulk_insert import BulkInsert  # noqa: F401  (moved to the kit: both services')
 from services.kit.idempotency import upload_digest  # noqa: F401  (the bulk routes')
 from services.kit.memory import gc_paused  # noqa: F401  (the bulk routes')
 
@@ -106,58 +105,3 @@ def duplicate_error(first_row: int) -> dict[str, Any]:
         f"the same identity number is already on row {first_row} of this upload",
         "duplicate_national_id",
     )
-
-
-class BulkInsert:
-    """Many rows into one table, in the request's transaction.
-
-    Postgres: COPY (asyncpg's copy_records_to_table), measured about twice as fast as
-    executemany for 100,000 rows; the values go through the columns' SQLAlchemy types first
-    (`prepare`, pure: it runs in a worker thread, off the event loop). Elsewhere (SQLite): one
-    executemany per chunk. A unique or foreign key violation is an IntegrityError either way.
-    """
-
-    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect) -> None:
-        self.table, self.columns = table, list(columns)
-        self.copy = dialect.name == "postgresql"
-        processors = [
-            (index, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for index, name in enumerate(columns)
-        ]
-        self.processors = [(index, p) for index, p in processors if p is not None]
-
-    def prepare(self, records: list[tuple[Any, ...]]) -> list[Any]:
-        if not self.copy:
-            return [dict(zip(self.columns, record, strict=True)) for record in records]
-        if not self.processors or not records:
-            return records
-        # Column by column: bulk rows repeat their values (one timestamp, a few amounts), so
-        # each distinct value is converted once.
-        columns: list[Any] = list(zip(*records, strict=True))
-        for index, process in self.processors:
-            column = columns[index]
-            try:
-                converted = {value: process(value) for value in set(column)}
-                columns[index] = [converted[value] for value in column]
-            except TypeError:  # an unhashable value
-                columns[index] = [process(value) for value in column]
-        return list(zip(*columns, strict=True))
-
-    async def write(self, session: AsyncSession, prepared: list[Any]) -> None:
-        if not prepared:
-            return
-        if not self.copy:
-            for chunk in chunks(prepared):
-                await session.execute(insert(self.table), list(chunk))
-            return
-        connection = await session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
-        if driver is None or not driver.is_in_transaction():
-            # The queries before began the request's transaction; COPY never autocommits.
-            raise RuntimeError("bulk insert outside the request's transaction")
-        try:
-            await driver.copy_records_to_table(
-                self.table.name, records=prepared, columns=self.columns
-            )
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(f"COPY {self.table.name}", None, exc) from exc

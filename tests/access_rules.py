@@ -258,6 +258,10 @@ RULES_LIST: tuple[Rule, ...] = (
          member=FORBIDDEN, reviewer=FORBIDDEN, finance=OK, auditor=FORBIDDEN,
          why="API.md bank-file: finance (full account numbers: not even the auditor, who reads "
          "the ledger's masked ones)"),
+    rule(_C, "POST", "/api/v1/claims/import", admin=OK, hr=FORBIDDEN, member=FORBIDDEN,
+         reviewer=FORBIDDEN, finance=FORBIDDEN, auditor=FORBIDDEN,
+         why="API.md claims import: admin (union staff upload the insurer's settlement data); "
+         "one result per row, like an import: 200"),
     rule(_C, "POST", "/api/v1/payouts/{batch_id}/bank-result", admin=FORBIDDEN, hr=FORBIDDEN,
          member=FORBIDDEN, reviewer=FORBIDDEN, finance=OK, auditor=FORBIDDEN,
          why="API.md bank-result: finance; one result per line, like an import: 200"),

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from tests.databases import drop_created_databases, postgres_database, wipe
+from tests.s3_server import s3_server  # noqa: F401  (fixture: moto's S3 server on loopback)
 from tests.split_stack import split_stack  # noqa: F401  (fixture: uvicorn processes + nginx)
 
 # Hypothesis, which the property tests and schemathesis' fuzzing run on, keeps its example
@@ -78,11 +79,28 @@ async def members(members_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+DOCUMENT_STORES = ("local", "s3")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The claim documents' route tests (tests/claims/test_documents_*.py) run against both
+    stores: `[local]` a folder, `[s3]` a bucket of moto's server (tests/s3_server.py, started
+    only when such a test runs). Every other test keeps the folder."""
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module.startswith("test_documents_") and "document_store_settings" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "document_store_settings", DOCUMENT_STORES, indirect=True, scope="session"
+        )
+
+
 @pytest.fixture(scope="session")
-def document_store_settings(session_tmp: Path) -> dict[str, str]:
+def document_store_settings(request: pytest.FixtureRequest, session_tmp: Path) -> dict[str, str]:
     """Where the claims service under test keeps documents' bytes: ClaimsSettings fields
-    (claims_api.documents.storage). `local`, a folder of this run; the S3 backend's tests
-    parametrise this fixture to run every document test against a bucket too."""
+    (claims_api.documents.storage). `local`, a folder of this run, unless a test is
+    parametrised over DOCUMENT_STORES (above): then also `s3`, a bucket of its own."""
+    if getattr(request, "param", "local") == "s3":
+        server = request.getfixturevalue("s3_server")
+        return server.settings(server.fresh_bucket())
     return {"document_store": "local", "documents_dir": str(session_tmp / "documents")}
 
 

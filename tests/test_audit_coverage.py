@@ -18,6 +18,8 @@ from tests.claims.support_claims import (
     pay,
 )
 from tests.claims.support_documents import paper
+from tests.claims.support_settlement import imported, person, stay
+from tests.dates import COVER_START as JAN_1
 from tests.dates import day
 from tests.support import ADMIN, FINANCE, valid_national_id
 
@@ -62,6 +64,7 @@ AUDITED = {
     ("POST", "/api/v1/payouts"): ("payout_batch", "payout.create"),
     ("POST", "/api/v1/payouts/{batch_id}/reversal"): ("payout_batch", "payout.reverse"),
     ("POST", "/api/v1/payouts/{batch_id}/bank-result"): ("payout_batch", "payout.bank_result"),
+    ("POST", "/api/v1/claims/import"): ("claim_import", "claim.import"),
 }
 # Reads sent as a POST for their size: the batch coverage look-up changes nothing.
 READ_ONLY_POSTS = {("POST", "/api/v1/claims/quote"), ("POST", "/api/v1/coverage/lookup")}
@@ -194,6 +197,8 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
         f"/api/v1/claims/{withdrawn['id']}/withdraw", json={}, headers=worker.member
     )
     assert out.status_code == 200, out.text
+    insured = await person(api, unit, worker.plan_code, starts_on=JAN_1)
+    await imported(api, worker.plan_code, [stay(insured, day(6, 1))])
 
     seen: dict[str, list[dict]] = {}
     audited = {**AUDITED, **AUDITED_READS}

@@ -37,6 +37,7 @@ from tests.claims.support_claims import (
     pay,
 )
 from tests.claims.support_documents import paper
+from tests.claims.support_settlement import CHINESE
 from tests.databases import wipe
 from tests.dates import NEXT_COVER_START, YEAR
 from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER, bearer, plan_body
@@ -581,6 +582,20 @@ async def _(t: Target) -> Call:
 @builds("claims", "GET", "/api/v1/payouts/{batch_id}/bank-file")
 async def _(t: Target) -> Call:
     return Call("GET", f"/api/v1/payouts/{t.world.batch}/bank-file", {"format": "csv"})
+
+
+@builds("claims", "POST", "/api/v1/claims/import")
+async def _(t: Target) -> Call:
+    """A stay of someone the registry does not know, on a dry run: `not_enrolled`, nothing
+    stored."""
+    header = ",".join(CHINESE)
+    line = f"{identity_number()},孙丽,市医院,{day(3, 1)},{day(3, 5)},K35.8,JS1,300,100,100,100"
+    return Call(
+        "POST",
+        "/api/v1/claims/import",
+        files={"file": ("结算数据.csv", f"{header}\n{line}\n".encode(), "text/csv")},
+        data={"plan_code": t.world.plan, "dry_run": "true"},
+    )
 
 
 @builds("claims", "POST", "/api/v1/payouts/{batch_id}/bank-result")

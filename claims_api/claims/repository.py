@@ -8,7 +8,20 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import CompoundSelect, bindparam, delete, literal, null, select, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    String,
+    any_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    null,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -157,3 +170,110 @@ async def register_invoices(
 
 async def release_invoices(session: AsyncSession, claim_id: str) -> None:
     await session.execute(delete(ClaimInvoice).where(ClaimInvoice.claim_id == claim_id))
+
+
+# --- in bulk: a settlement import decides thousands of claims at once (claims_api.settlement) --
+
+BULK_CHUNK = 5_000
+"""Values per query: well under the drivers' parameter limits (asyncpg 32,767; SQLite 32,766)."""
+
+
+def _among(column: Any, values: list[Any], dialect: str) -> Any:
+    """`column IN (values)`; on Postgres `column = ANY($1)`, one array parameter (rendering and
+    parsing 5,000 IN parameters costs several times more)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _chunks(values: list[Any]) -> list[list[Any]]:
+    return [values[start : start + BULK_CHUNK] for start in range(0, len(values), BULK_CHUNK)]
+
+
+async def lock_members_plan(session: AsyncSession, member_ids: list[str], plan_code: str) -> None:
+    """lock_member_plan for many members, in sorted order (two imports, or an import and a
+    single filing, queue instead of deadlocking): one statement per BULK_CHUNK members."""
+    if session.bind.dialect.name != "postgresql":
+        return  # SQLite: BEGIN IMMEDIATE holds the whole database already
+    keys = sorted(f"{member_id}:{plan_code}" for member_id in set(member_ids))
+    for chunk in _chunks(keys):
+        # ORDER BY: the rows are inserted, and so locked, in that order
+        await _execute(session, _LOCK_MANY, {"keys": chunk})
+
+
+def _lock_many_statement() -> Any:
+    keys = select(func.unnest(bindparam("keys", type_=ARRAY(String))).label("key")).order_by(
+        text("1")
+    )
+    insert = pg_insert(ClaimLock).from_select(["key"], keys)
+    return insert.on_conflict_do_update(
+        index_elements=[ClaimLock.key], set_={"key": insert.excluded.key}
+    )
+
+
+_LOCK_MANY = _lock_many_statement()
+
+
+async def filed_numbers(
+    session: AsyncSession, plan_code: str, numbers: list[str]
+) -> dict[str, str]:
+    """Of `numbers`, those already on a claim under the plan, with the claim: held as an
+    invoice by a live claim, or the settlement number of a settlement claim (any status: a
+    rejected claim holds no invoice)."""
+    dialect = session.bind.dialect.name
+    found: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(numbers))):
+        held = select(ClaimInvoice.invoice_number, ClaimInvoice.claim_id).where(
+            ClaimInvoice.plan_code == plan_code,
+            _among(ClaimInvoice.__table__.c.invoice_number, chunk, dialect),
+        )
+        settled = select(Claim.settlement_number, Claim.id).where(
+            Claim.plan_code == plan_code,
+            _among(Claim.__table__.c.settlement_number, chunk, dialect),
+        )
+        for number, claim_id in (await session.execute(union_all(held, settled))).all():
+            found.setdefault(number, claim_id)
+    return found
+
+
+async def usage_of(session: AsyncSession, enrollment_ids: list[str]) -> dict[str, Usage]:
+    """prior_claims' usage for many enrolments at once: what their approved and paid claims
+    took."""
+    dialect = session.bind.dialect.name
+    taken: dict[str, list[Any]] = {}
+    for chunk in _chunks(sorted(set(enrollment_ids))):
+        query = select(Claim.enrollment_id, Claim.payable, Claim.assessment).where(
+            _among(Claim.__table__.c.enrollment_id, chunk, dialect),
+            Claim.status.in_(TAKEN),  # type: ignore[attr-defined]
+        )
+        for row in (await session.execute(query)).all():
+            taken.setdefault(row.enrollment_id, []).append(row)
+    return {
+        enrollment_id: Usage(
+            used=sum((row.payable for row in rows), Decimal("0.00")),
+            claims_count=len(rows),
+            groups_paid=frozenset(
+                row.assessment["group"] for row in rows if row.assessment.get("group")
+            ),
+            cover_ended=any(row.assessment.get("ends_cover") for row in rows),
+        )
+        for enrollment_id, rows in taken.items()
+    }
+
+
+async def live_stays(
+    session: AsyncSession, plan_code: str, member_ids: list[str]
+) -> dict[str, list[tuple[str, date, date]]]:
+    """The live claims of many members under the plan, as (id, first day, last day) by member:
+    what prior_claims' overlap check looks at."""
+    dialect = session.bind.dialect.name
+    stays: dict[str, list[tuple[str, date, date]]] = {}
+    for chunk in _chunks(sorted(set(member_ids))):
+        query = select(Claim.member_id, Claim.id, Claim.event_on, Claim.end_on).where(
+            _among(Claim.__table__.c.member_id, chunk, dialect),
+            Claim.plan_code == plan_code,
+            Claim.status.in_(LIVE),  # type: ignore[attr-defined]
+        )
+        for row in (await session.execute(query)).all():
+            stays.setdefault(row.member_id, []).append((row.id, row.event_on, row.end_on))
+    return stays

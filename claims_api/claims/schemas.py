@@ -10,6 +10,9 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 ClaimStatus = Literal[
     "submitted", "pending_review", "needs_info", "approved", "rejected", "paid", "withdrawn"
 ]
+ClaimSource = Literal["filed", "settlement"]
+"""`filed` by the member, its unit's hr or admin; `settlement`: made by the system from the
+insurer's settlement data (POST /api/v1/claims/import)."""
 
 
 class ClaimCreate(BaseModel):
@@ -71,6 +74,8 @@ class ClaimRead(BaseModel):
     assessment: AssessmentRead
     rules_version: str
     filed_on: date
+    source: ClaimSource = "filed"
+    settlement_number: str | None = None
     submitted_by: str
     approved_by: str | None
     approved_at: datetime | None
@@ -105,6 +110,7 @@ class ClaimSummary(BaseModel):
     reason_codes: list[str]
     filed_on: date
     event_on: date
+    source: ClaimSource = "filed"
     approved_by: str | None
     paid_on: date | None
     created_at: datetime

@@ -26,7 +26,10 @@ class DocumentState:
 
 
 def required_kinds(claim: Claim) -> list[str]:
-    """From the plan terms snapshotted on the claim (a claim filed before the field: none)."""
+    """From the plan terms snapshotted on the claim (a claim filed before the field: none).
+    A claim from settlement data needs none: its facts came from the insurer."""
+    if claim.source == "settlement":
+        return []
     return list((claim.terms_snapshot or {}).get("required_documents") or [])
 
 

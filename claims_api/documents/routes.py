@@ -2,7 +2,9 @@
 
 The upload route takes the request's stream itself instead of FastAPI's UploadFile / Form,
 which would have Starlette read the whole body first (claims_api.documents.receiving); the
-bytes are received and stored before the request's first database statement."""
+claim is checked first (one that would refuse the upload anyway refuses it before a byte is
+read), then the bytes are received and stored with no transaction open, then the row is
+written under the claim's lock, every check made again."""
 
 import json
 from urllib.parse import quote
@@ -75,6 +77,7 @@ async def upload_document(
     principal: Filer,
     store: DocumentStoreDep,
 ) -> Response:
+    await service.refuse_early(session, principal, claim_id)
     received = await receive_document(request.headers, request.stream())
     try:
         # The bytes are stored before any lock: a slow store never holds a claim.

@@ -44,6 +44,26 @@ def _refuse_decided(claim: Claim, action: str) -> None:
         )
 
 
+async def refuse_early(session: AsyncSession, principal: Principal, claim_id: str) -> None:
+    """Before any byte is read: an upload that would be refused anyway (a claim the caller
+    cannot see, a decided one, one at its limit) is refused before its bytes reach the store,
+    so nobody can fill the store through refused uploads. The transaction ends here, so no
+    connection is held while the bytes arrive; `upload` checks all of it again under the
+    claim's lock."""
+    claim = await get_claim(session, principal, claim_id)
+    _refuse_decided(claim, "added to")
+    _refuse_over_limit(claim, await repository.documents_of(session, claim.id))
+    await session.rollback()
+
+
+def _refuse_over_limit(claim: Claim, documents: list[ClaimDocument]) -> None:
+    if len(documents) >= MAX_DOCUMENTS_PER_CLAIM:
+        raise TOO_MANY_DOCUMENTS.error(
+            f"claim {claim.id} has had {len(documents)} uploads, the most a claim takes "
+            f"(withdrawn ones count)"
+        )
+
+
 async def upload(
     session: AsyncSession, principal: Principal, claim_id: str, received: Received
 ) -> DocumentUploaded:
@@ -51,11 +71,7 @@ async def upload(
     claim = await get_claim(session, principal, claim_id, for_update=True)
     _refuse_decided(claim, "added to")
     documents = await repository.documents_of(session, claim.id)
-    if len(documents) >= MAX_DOCUMENTS_PER_CLAIM:
-        raise TOO_MANY_DOCUMENTS.error(
-            f"claim {claim.id} has had {len(documents)} uploads, the most a claim takes "
-            f"(withdrawn ones count)"
-        )
+    _refuse_over_limit(claim, documents)
     document = ClaimDocument(
         id=new_id("doc"),
         claim_id=claim.id,

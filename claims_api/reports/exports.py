@@ -32,6 +32,7 @@ def _summary_sheet(report: ClaimsReport) -> Sheet:
         ("保障项目", report.plan_code or "全部"),
         ("给付起始日", report.paid_from),
         ("给付截止日", report.paid_to),
+        ("来源", {"filed": "申请", "settlement": "结算数据"}.get(report.source or "", "全部")),
         ("赔付单位数", report.units),
         ("赔付人数", report.claimants),
         ("赔付人次", report.claims),

@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from claims_api.claims.schemas import ClaimSource
 from claims_api.reports import exports, service
 from claims_api.reports.schemas import ClaimsReport
 from services.kit.access import AdminOrAuditor
@@ -27,7 +28,11 @@ async def claims_report(
     plan_code: Annotated[str | None, Query(pattern=PLAN_CODE_PATTERN)] = None,
     paid_from: SchemeDate | None = None,
     paid_to: SchemeDate | None = None,
+    source: Annotated[
+        ClaimSource | None,
+        Query(description="only claims filed by people, or made from settlement data"),
+    ] = None,
     format: ExportFormat = "json",
 ) -> ClaimsReport | Response:
-    report = await service.claims_report(session, principal, plan_code, paid_from, paid_to)
+    report = await service.claims_report(session, principal, plan_code, paid_from, paid_to, source)
     return report if format == "json" else exports.export(report, format)

@@ -19,6 +19,7 @@ class ClaimsReport(BaseModel):
     plan_code: str | None
     paid_from: date | None
     paid_to: date | None
+    source: str | None = None
     units: int
     """Units with at least one paid claim."""
     claimants: int

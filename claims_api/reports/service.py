@@ -25,8 +25,12 @@ def _average(total: Decimal, count: int) -> Decimal:
     return (total / count).quantize(FEN, ROUND_HALF_UP) if count else Decimal("0.00")
 
 
-def _paid_filter(plan_code: str | None, paid_from: date | None, paid_to: date | None) -> Any:
+def _paid_filter(
+    plan_code: str | None, paid_from: date | None, paid_to: date | None, source: str | None
+) -> Any:
     conditions: list[ColumnElement[bool]] = [Claim.status == "paid"]
+    if source:
+        conditions.append(Claim.source == source)
     if plan_code:
         conditions.append(Claim.plan_code == plan_code)
     if paid_from:
@@ -67,7 +71,11 @@ async def _median_days(session: AsyncSession, where: Any, count: int) -> Decimal
 
 
 async def _rejections(
-    session: AsyncSession, plan_code: str | None, filed_from: date | None, filed_to: date | None
+    session: AsyncSession,
+    plan_code: str | None,
+    filed_from: date | None,
+    filed_to: date | None,
+    source: str | None,
 ) -> dict[str, int]:
     """Rejected claims by reason code. The claims are first counted by their list of codes
     (a handful of distinct lists), and only those lists are taken apart: the JSON of each
@@ -82,6 +90,9 @@ async def _rejections(
     value = "code.code" if postgres else "code.value"
     where = "claim.status = 'rejected'"
     params: dict[str, Any] = {}
+    if source:
+        where += " AND claim.source = :source"
+        params["source"] = source
     if plan_code:
         where += " AND claim.plan_code = :plan_code"
         params["plan_code"] = plan_code
@@ -103,13 +114,20 @@ async def _rejections(
 
 
 async def _returned_payments(
-    session: AsyncSession, plan_code: str | None, paid_from: date | None, paid_to: date | None
+    session: AsyncSession,
+    plan_code: str | None,
+    paid_from: date | None,
+    paid_to: date | None,
+    source: str | None,
 ) -> tuple[int, Decimal]:
     """How many payments of the range came back, and their amount (payments dated in it)."""
     amount = PayoutEntry.__table__.c.amount
     query = select(func.count(), func.sum(amount)).where(
         PayoutEntry.entry_kind == "payment", PayoutEntry.bank_status == "returned"
     )
+    if source:
+        of_source = select(Claim.id).where(Claim.source == source)
+        query = query.where(PayoutEntry.claim_id.in_(of_source))  # type: ignore[attr-defined]
     if plan_code:
         query = query.where(PayoutEntry.plan_code == plan_code)
     if paid_from:
@@ -126,13 +144,15 @@ async def claims_report(
     plan_code: str | None,
     paid_from: date | None,
     paid_to: date | None,
+    source: str | None = None,
 ) -> ClaimsReport:
     """Four queries, each on an index that holds every column it reads (migration
     0004_report_indexes): the per-unit rows, whose sums are also the totals; the claimants (a
     member paid through two units is one claimant); how many claims took each number of days
     to pay; the rejections. A fifth counts the returned payments (few: on the index of
-    bank_status)."""
-    where = _paid_filter(plan_code, paid_from, paid_to)
+    bank_status). `source`: only the claims filed by people (`filed`) or made from settlement
+    data (`settlement`); the indexes do not hold it, so filtered reports read the claims."""
+    where = _paid_filter(plan_code, paid_from, paid_to, source)
     payable = Claim.__table__.c.payable
     per_unit = await session.execute(
         select(
@@ -165,13 +185,14 @@ async def claims_report(
         claims += row.claims
         total += unit_total
         largest = max(largest, unit_largest)
-    returned = await _returned_payments(session, plan_code, paid_from, paid_to)
+    returned = await _returned_payments(session, plan_code, paid_from, paid_to, source)
     paid_members = select(Claim.member_id).where(where).group_by(Claim.member_id).subquery()
     claimants = await session.scalar(select(func.count()).select_from(paid_members)) or 0
     return ClaimsReport(
         plan_code=plan_code,
         paid_from=paid_from,
         paid_to=paid_to,
+        source=source,
         units=units,
         claimants=claimants,
         claims=claims,
@@ -182,6 +203,6 @@ async def claims_report(
         median_days_to_pay=await _median_days(session, where, claims),
         returned_payments=returned[0],
         returned_total=returned[1],
-        rejections=await _rejections(session, plan_code, paid_from, paid_to),
+        rejections=await _rejections(session, plan_code, paid_from, paid_to, source),
         by_unit=by_unit,
     )

@@ -1,7 +1,7 @@
 """The application factory both services use: lifespan (database, migrations), middleware,
 problem+json handlers, /healthz."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -38,7 +38,11 @@ def create_service_app(
     upload_prefixes: tuple[str, ...] = (),
     upload_patterns: tuple[str, ...] = (),
     upload_max_bytes: int | None = None,
+    readiness: Mapping[str, Callable[[FastAPI], Awaitable[None]]] | None = None,
 ) -> FastAPI:
+    """`readiness`: what /healthz checks beside the database, by name (each raises when the
+    part it checks does not answer)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(
@@ -74,7 +78,7 @@ def create_service_app(
     @app.get(
         "/healthz",
         tags=["health"],
-        summary="Readiness, including the database",
+        summary="Readiness: the database, and the claims service's document store",
         responses={503: {"description": DESCRIPTIONS[503]}},
     )
     async def healthz(request: Request) -> Any:
@@ -83,16 +87,16 @@ def create_service_app(
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:  # any database failure means "not ready"
             log.warning("health_database_down", error=str(exc))
-            return problem_response(
-                503,
-                {
-                    "type": "https://mutualaid.example/problems/upstream-unavailable",
-                    "title": "Service unavailable",
-                    "status": 503,
-                    "detail": "the database does not answer",
-                },
-            )
-        return {"status": "ok", "service": service, "database": "ok"}
+            return _not_ready("the database does not answer")
+        parts = {"database": "ok"}
+        for name, check in (readiness or {}).items():
+            try:
+                await check(request.app)
+            except Exception as exc:  # the part is down: not ready, whatever the failure
+                log.warning("health_part_down", part=name, error=str(exc))
+                return _not_ready(f"the {name.replace('_', ' ')} does not answer")
+            parts[name] = "ok"
+        return {"status": "ok", "service": service, **parts}
 
     app.include_router(metrics_router(metrics))
     for router in routers:
@@ -112,3 +116,15 @@ def create_service_app(
     app.add_middleware(ControlCharacterGuard)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _not_ready(detail: str) -> JSONResponse:
+    return problem_response(
+        503,
+        {
+            "type": "https://mutualaid.example/problems/upstream-unavailable",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": detail,
+        },
+    )

@@ -223,6 +223,7 @@ class PlanTerms(_Strict):
         max_length=len(DOCUMENT_KINDS),
         description="the document kinds a claim must carry before it can be approved, each "
         "once; [] for none",
+        json_schema_extra={"uniqueItems": True},  # a client's generator knows to list each once
     )
     benefit: BenefitRules
 

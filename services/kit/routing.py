@@ -36,6 +36,7 @@ AUDIT_ENTITIES: dict[str, Service] = {
     "payout_account_lookup": "members",
     "claim": "claims",
     "claim_document": "claims",
+    "claim_import": "claims",
     "payout_batch": "claims",
 }
 """Each service keeps the audit log of its own records; `?entity=` says whose log is read

@@ -4,11 +4,12 @@ public API of a running stack, so that the reports read the seed's own figures.
 Nothing is inserted behind the API: units, workers and enrolments go through the registry
 (batch enrolment per unit), each unit's payment for its enrolments is recorded by finance
 before the year starts (both plans cover an enrolment only once it is paid), every claim is
-filed with generated hospital facts, assessed by the payout engine, given the papers its plan
-requires (small generated PNGs and PDFs, services.stack.papers), approved (automatically
-under the plan's limit, by a reviewer above it) and paid by finance, onto a bank card set for
-each paid worker. The claim facts are chosen so that the engine's payouts add up to the seed's
-total: the last claim's bill is solved for the remainder.
+filed with generated hospital facts (a third of the hospital stays in one settlement file,
+services.stack.demo_settlement, the rest one by one), assessed by the payout engine, given the
+papers its plan requires (small generated PNGs and PDFs, services.stack.papers), approved
+(automatically under the plan's limit, by a reviewer above it) and paid by finance, onto a
+bank card set for each paid worker. The claim facts are chosen so that the engine's payouts
+add up to the seed's total: the last claim's bill is solved for the remainder.
 """
 
 import asyncio
@@ -27,6 +28,7 @@ from services.kit import clock
 from services.kit.auth import issue_token
 from services.kit.settings import ServiceSettings
 from services.stack import papers
+from services.stack.demo_settlement import SETTLEMENT_SHARE, import_stays
 from services.stack.plans import benefit, plan_body
 
 YEAR = 2023
@@ -95,6 +97,8 @@ class People:
     used: set[str] = field(default_factory=set)
     names: dict[str, str] = field(default_factory=dict)
     """Each enrolled worker's name, by member id (a payout account is in the member's name)."""
+    national_ids: dict[str, str] = field(default_factory=dict)
+    """Each enrolled worker's identity number, by member id (the settlement file's key)."""
 
     def national_id(self, sex: str) -> str:
         while True:
@@ -206,6 +210,7 @@ async def enrol_units(
             raise RuntimeError(f"enrolment rows refused: {failed[:3]}")
         for row, result in zip(rows, answer["results"], strict=True):
             people.names[result["member_id"]] = row["name"]
+            people.national_ids[result["member_id"]] = row["national_id"]
         await pay_for(api, unit["id"], plan, size, f"{index + 1:03d}")  # one share each
         return unit["id"], [r["member_id"] for r in answer["results"]]
 
@@ -291,7 +296,7 @@ async def load_demo(client: httpx.AsyncClient, secret: str, seed: int = 2023) ->
         api, people, women_plan(), WOMEN_UNITS, WOMEN_PERSON_TIMES - 2, "F"
     )
     print("enrolled; filing claims...", file=sys.stderr)
-    payees = await file_med_claims(api, rng, med_units)
+    payees = await file_med_claims(api, rng, people, med_units)
     payees += await file_women_claims(api, people, women_units)
     await set_payout_accounts(api, people, {member for _, member in payees}, seed + 1)
     approved = [claim_id for claim_id, _ in payees]
@@ -390,10 +395,16 @@ async def set_payout_accounts(api: Api, people: People, members: set[str], seed:
     )
 
 
-async def file_med_claims(api: Api, rng: random.Random, units: list) -> list[tuple[str, str]]:
+async def file_med_claims(
+    api: Api, rng: random.Random, people: People, units: list
+) -> list[tuple[str, str]]:
     code = f"MED-{YEAR}"
     planned = plan_med_claims(rng, units)
-    filed = await _gather_limited([_file(api, m, code, f, MED_PAPERS) for m, f in planned])
+    # Every third stay reaches the union as settlement data (no papers), the rest are filed.
+    settled = [(people.national_ids[m], people.names[m], f) for m, f in planned[::SETTLEMENT_SHARE]]
+    one_by_one = [p for i, p in enumerate(planned) if i % SETTLEMENT_SHARE]
+    filed = await import_stays(api, code, settled)
+    filed += await _gather_limited([_file(api, m, code, f, MED_PAPERS) for m, f in one_by_one])
     if any(c["status"] == "rejected" for c in filed):
         raise RuntimeError("a planned claim was refused: the generator and the rules disagree")
     # Claims inside the waiting days: refused automatically, as the rules say.

@@ -21,7 +21,7 @@ from claims_api.documents.s3_store import S3Store
 from claims_api.documents.storage import DocumentStore, StorageUnavailable, document_store_from
 from claims_api.settings import ClaimsSettings
 from tests.dates import clock_at
-from tests.s3_server import CuttingProxy, MotoServer, s3_server  # noqa: F401  (fixture)
+from tests.s3_server import CuttingProxy, MotoServer
 
 MiB = 1024 * 1024
 
@@ -51,7 +51,7 @@ def local_names(directory: Path) -> list[str]:
 async def stores(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    s3_server: MotoServer,  # noqa: F811
+    s3_server: MotoServer,
 ) -> AsyncIterator[Backend]:
     if request.param == "local":
         directory = tmp_path / "documents"
@@ -237,7 +237,7 @@ async def test_a_bucket_server_that_stops_is_storage_unavailable_then_back(tmp_p
 
 
 async def test_a_missing_bucket_or_wrong_keys_are_storage_unavailable(
-    s3_server: MotoServer,  # noqa: F811
+    s3_server: MotoServer,
     tmp_path: Path,
 ):
     sha256, source = paper(tmp_path, b"invoice")
@@ -252,7 +252,7 @@ async def test_a_missing_bucket_or_wrong_keys_are_storage_unavailable(
 
 
 async def test_an_upload_cut_off_midway_leaves_nothing_in_the_bucket(
-    s3_server: MotoServer,  # noqa: F811
+    s3_server: MotoServer,
     tmp_path: Path,
 ):
     bucket = s3_server.fresh_bucket()

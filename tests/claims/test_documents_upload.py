@@ -9,6 +9,7 @@ from claims_api.documents.local_store import LocalFolderStore
 from claims_api.documents.receiving import MAX_DOCUMENT_BYTES, display_name
 from services.stack import papers
 from tests.claims.support_claims import (
+    CLAIMS,
     enrolled_member,
     file_claim,
     hospital_stay,
@@ -126,6 +127,45 @@ class TestTheSizeLimit:
             response = await client.post(documents_url(claim_id), content=body(), headers=headers)
         problem(response, 413, "document_too_large")
         assert read == [] or len(read) == 1  # at most the transport's first chunk, never parsed
+
+
+class TestARefusedUploadIsNotRead:
+    """What would refuse an upload anyway refuses it before its bytes are read, so refused
+    uploads cannot fill the store."""
+
+    async def _send_unread(self, claims_app: FastAPI, claim_id: str, headers) -> tuple:
+        read = []
+
+        async def body():
+            read.append(1)
+            yield b'--b\r\nContent-Disposition: form-data; name="kind"\r\n\r\ninvoice\r\n'
+            read.append(2)
+            yield b"--b--\r\n"
+
+        transport = httpx.ASGITransport(app=claims_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://claims") as client:
+            headers = {**headers, "Content-Type": "multipart/form-data; boundary=b"}
+            response = await client.post(documents_url(claim_id), content=body(), headers=headers)
+        return response, read
+
+    async def test_another_members_claim(self, claims_app: FastAPI, api):
+        _, claim_id = await pending_claim(api)
+        stranger = bearer("member", member_id="mbr_someone_else")
+        response, read = await self._send_unread(claims_app, claim_id, stranger)
+        problem(response, 404)
+        assert len(read) <= 1  # at most the transport's first chunk, never parsed
+
+    async def test_a_decided_claim(self, claims_app: FastAPI, api):
+        worker, claim_id = await pending_claim(api)
+        decided = await api.post(
+            f"{CLAIMS}/{claim_id}/decision",
+            json={"decision": "reject", "reason": "not a hospital stay"},
+            headers=REVIEWER,
+        )
+        assert decided.status_code == 200, decided.text
+        response, read = await self._send_unread(claims_app, claim_id, worker.member)
+        problem(response, 422, "invalid_transition")
+        assert len(read) <= 1
 
 
 async def test_a_claim_takes_30_uploads_withdrawn_ones_included(api):

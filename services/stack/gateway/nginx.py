@@ -28,6 +28,7 @@ UPLOAD_PREFIXES: tuple[str, ...] = (
     "/api/v1/enrollments/import",
     "/api/v1/enrollments/batch",
     "/api/v1/members/leaving",
+    "/api/v1/claims/import",
 )
 """Bulk routes: a whole unit in one request, so the larger body limit."""
 UPLOAD_PATTERNS: tuple[tuple[str, str], ...] = (

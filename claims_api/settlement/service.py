@@ -1,0 +1,199 @@
+"""Claims from settlement data (免申即享): a month of hospital stays in one upload, each row
+filed as a claim by the system on the member's behalf (DOMAIN.md, "Claims from settlement
+data").
+
+Set-based, like the registry's enrolment import, in the request's one transaction:
+
+1. the file is read, measured and checked row by row before anything else (routes.py,
+   parsing.py: in a worker thread);
+2. the registry is asked who the people are and what covers each stay on its admission day,
+   once per `settlement_lookup_chunk` people, before any lock or statement (`look_up`): the
+   registry down at any chunk is a 503 and nothing is stored;
+3. the member/plan locks of every member of the file are taken, in sorted order
+   (repository.lock_members_plan): a single filing of one of them waits, and caps hold;
+4. what the stored claims say is read in bulk, one query per kind (settlement numbers,
+   enrolments' usage, live stays: repository);
+5. each row is decided in memory as the single claim would be (checks.py), a member's rows in
+   order of admission;
+6. the claims, events, invoice numbers and audit events are written in bulk (writing.py), and
+   one audit event records the import with its totals.
+
+A dry run does 1, 2, 4 and 5 (no lock, no Idempotency-Key) and answers the same."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.concurrency import run_in_threadpool
+
+from claims_api.audit import audit
+from claims_api.claims import repository
+from claims_api.members_client import CoverageLookupItem, MembersClient
+from claims_api.problems import SETTLEMENT_PLAN_KIND
+from claims_api.settlement.checks import Assessor, Decision, RowResult, Stored, screen
+from claims_api.settlement.parsing import SettlementRow, parse_rows
+from claims_api.settlement.results import answer_json, result_of, totals_of
+from claims_api.settlement.writing import ImportContext, Writer
+from services.kit.auth import Principal
+from services.kit.clock import now, today
+from services.kit.ids import new_id
+from services.kit.memory import gc_paused
+from services.kit.middleware import current_request_id
+from services.kit.uploads import Table
+
+SETTLED_KINDS = ("hospital_reimbursement", "daily_allowance")
+"""A settlement row is a hospital stay: a plan paying for a diagnosis takes none."""
+
+
+@dataclass
+class Prepared:
+    """A file read and checked, with the registry's answer for each row that is valid."""
+
+    plan_code: str
+    table: Table
+    rows: list[SettlementRow]
+    found: dict[int, Any]
+    """The registry's answer by line."""
+
+
+async def look_up(
+    client: MembersClient,
+    principal: Principal,
+    plan_code: str,
+    table: Table,
+    chunk: int,
+) -> Prepared:
+    """Steps 1 and 2: no database here."""
+    rows = await run_in_threadpool(parse_rows, table)
+    asked = [row for row in rows if not row.errors]
+    found: dict[int, Any] = {}
+    for start in range(0, len(asked), chunk):
+        part = asked[start : start + chunk]
+        items = [
+            CoverageLookupItem(national_id=row.national_id, on=row.admitted_on) for row in part
+        ]
+        answers = await client.coverage_lookup(
+            plan_code,
+            items,
+            authorization=f"Bearer {principal.bearer_token}",
+            request_id=current_request_id(),
+        )
+        for answer in answers:
+            found[part[answer.index].line] = answer
+    kinds = {a.coverage.plan.kind for a in found.values() if a.found and a.coverage is not None}
+    for kind in sorted(kinds - set(SETTLED_KINDS)):
+        raise SETTLEMENT_PLAN_KIND.error(
+            f"plan {plan_code} is a {kind} plan: settlement data (hospital stays) is filed "
+            "under a hospital_reimbursement or daily_allowance plan"
+        )
+    return Prepared(plan_code, table, rows, found)
+
+
+def _members_of(prepared: Prepared) -> list[str]:
+    return sorted(
+        {
+            answer.coverage.member.id
+            for answer in prepared.found.values()
+            if answer.found and answer.coverage is not None
+        }
+    )
+
+
+async def apply(
+    session: AsyncSession,
+    principal: Principal,
+    prepared: Prepared,
+    *,
+    dry_run: bool,
+    source: dict[str, Any],
+) -> str:
+    """Steps 3 to 6 (3 and 6 not on a dry run); answers the JSON text of the answer.
+    `source`: the file's name and SHA-256, kept in the audit event."""
+    plan_code, rows = prepared.plan_code, prepared.rows
+    members = _members_of(prepared)
+    if not dry_run:
+        await repository.lock_members_plan(session, members, plan_code)
+    numbers = [row.settlement_number for row in rows if row.settlement_number and not row.errors]
+    filed_numbers = await repository.filed_numbers(session, plan_code, numbers)
+    outcomes, candidates = screen(rows, prepared.found, filed_numbers)
+    enrollments = [coverage.cover.enrollment_id for _, coverage in candidates if coverage.cover]
+    stored = Stored(
+        usage=await repository.usage_of(session, enrollments),
+        filed_numbers=filed_numbers,
+        stays=await repository.live_stays(session, plan_code, members),
+    )
+    assessor = Assessor(stored, today())
+    with gc_paused():
+        decided = await run_in_threadpool(assessor.decide_all, candidates)
+    decisions = [item for item in decided if isinstance(item, Decision)]
+    results = _merge(outcomes, decided, dry_run)
+    totals = totals_of(results)
+    import_id = None if dry_run else new_id("imp")
+    if not dry_run:
+        assert import_id is not None
+        await _store(session, principal, prepared, decisions, import_id, totals, source)
+    header = {
+        "import_id": import_id,
+        "plan_code": plan_code,
+        "dry_run": dry_run,
+        "filename": source.get("filename"),
+        "format": prepared.table.format,
+        "encoding": prepared.table.encoding,
+    }
+    return await run_in_threadpool(answer_json, header, totals, results)
+
+
+def _merge(
+    outcomes: list[RowResult | None], decided: list[Decision | RowResult], dry_run: bool
+) -> list[RowResult]:
+    """The results in the file's order: the screened ones, and the decided in their places."""
+    later = iter(decided)
+    results = []
+    for outcome in outcomes:
+        if outcome is None:
+            item = next(later)
+            outcome = result_of(item, dry_run) if isinstance(item, Decision) else item
+        results.append(outcome)
+    return results
+
+
+async def _store(
+    session: AsyncSession,
+    principal: Principal,
+    prepared: Prepared,
+    decisions: list[Decision],
+    import_id: str,
+    totals: dict[str, Any],
+    source: dict[str, Any],
+) -> None:
+    at = now()
+    context = ImportContext(
+        import_id=import_id,
+        plan_code=prepared.plan_code,
+        filename=source.get("filename"),
+        principal=principal,
+        request_id=current_request_id(),
+        at=at,
+        filed_on=today(),
+    )
+    writer = Writer((await session.connection()).dialect)
+    with gc_paused():
+        records = await run_in_threadpool(writer.prepare, decisions, context)
+    await writer.write(session, records)
+    rows = prepared.rows
+    await audit.record(
+        session,
+        principal,
+        action="claim.import",
+        entity="claim_import",
+        entity_id=import_id,
+        after={
+            "plan_code": prepared.plan_code,
+            **source,
+            "format": prepared.table.format,
+            "encoding": prepared.table.encoding,
+            "row_range": [rows[0].line, rows[-1].line] if rows else None,
+            "totals": totals,
+            "created_at": at.isoformat(),
+        },
+    )

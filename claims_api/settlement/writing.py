@@ -1,0 +1,180 @@
+"""Writing a settlement import's claims at once: the claims, their two events each, the
+invoice numbers of the live ones, an audit event per claim; COPY on Postgres (asyncpg's
+copy_records_to_table, as the registry's enrolment import), executemany on SQLite
+(services.kit.bulk_insert), in the request's transaction.
+
+The rows are made and converted for the driver in a worker thread (`prepare`), off the event
+loop; the events of each claim are written in order, `submitted` first, so that their ids,
+which order a claim's history, are drawn in that order."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Dialect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from claims_api.claims.storing import AUDIT_COLUMNS, CLAIM_COLUMNS, EVENT_COLUMNS
+from claims_api.models import Claim, ClaimEvent, ClaimInvoice, audit_event
+from claims_api.problems import DUPLICATE_INVOICE
+from claims_api.settlement.checks import Decision
+from services.kit.auth import SYSTEM_ACTOR, Principal
+from services.kit.bulk_insert import BulkInsert
+
+INVOICE_COLUMNS = ("claim_id", "plan_code", "invoice_number")
+SOURCE = "settlement"
+
+
+@dataclass(frozen=True)
+class ImportContext:
+    """What every claim of one import shares."""
+
+    import_id: str
+    plan_code: str
+    filename: str | None
+    principal: Principal
+    request_id: str | None
+    at: datetime
+    filed_on: date
+
+
+def _event(
+    claim_id: str,
+    from_status: str | None,
+    to_status: str,
+    reason: str | None,
+    details: dict[str, Any] | None,
+    context: ImportContext,
+) -> tuple[Any, ...]:
+    values = {
+        "claim_id": claim_id,
+        "at": context.at,
+        "actor": SYSTEM_ACTOR,
+        "role": SYSTEM_ACTOR,
+        "from_status": from_status,
+        "to_status": to_status,
+        "reason": reason,
+        "request_id": context.request_id,
+        "details": details,
+    }
+    return tuple(values[name] for name in EVENT_COLUMNS)
+
+
+def records_of(
+    decisions: list[Decision], context: ImportContext
+) -> tuple[list[tuple[Any, ...]], ...]:
+    """The rows of the claims, events, invoice numbers and audit events, in column order."""
+    claims, events, invoices, audits = [], [], [], []
+    terms_json: dict[str, Any] = {}  # one plan: its terms dumped once per rule version
+    for decision in decisions:
+        coverage, decided, status = decision.coverage, decision.decided, decision.status
+        plan, cover = coverage.plan, coverage.cover
+        assert cover is not None
+        terms = terms_json.get(plan.rules_version)
+        if terms is None:
+            terms = terms_json[plan.rules_version] = plan.terms.model_dump(mode="json")
+        facts = decision.facts.model_dump(mode="json")
+        approved = status == "approved"
+        claim = {
+            "id": decision.claim_id,
+            "member_id": cover.member_id,
+            "unit_id": cover.unit_id,
+            "plan_code": context.plan_code,
+            "kind": plan.kind,
+            "enrollment_id": cover.enrollment_id,
+            "status": status,
+            "event_on": decision.facts.event_date,
+            "end_on": decision.facts.end_date,
+            "filed_on": context.filed_on,
+            "facts": facts,
+            "original_facts": facts,
+            "payable": decided.payable,
+            "assessment": decided.read().model_dump(mode="json"),
+            "reason_codes": decided.reason_codes,
+            "terms_snapshot": terms,
+            "cover_snapshot": cover.model_dump(mode="json"),
+            "rules_version": plan.rules_version,
+            "submitted_by": SYSTEM_ACTOR,
+            "approved_by": SYSTEM_ACTOR if approved else None,
+            "approved_at": context.at if approved else None,
+            "paid_on": None,
+            "created_at": context.at,
+            "updated_at": context.at,
+            "source": SOURCE,
+            "settlement_number": decision.row.settlement_number,
+        }
+        claims.append(claim)
+        details = {
+            "source": SOURCE,
+            "import_id": context.import_id,
+            "filename": context.filename,
+            "row": decision.row.line,
+            "settlement_number": decision.row.settlement_number,
+            "uploaded_by": context.principal.sub,
+        }
+        events.append(_event(decision.claim_id, None, "submitted", None, details, context))
+        if status == "rejected":
+            reason = "automatic checks: " + ", ".join(decided.reason_codes)
+        elif approved:
+            limit = plan.terms.auto_approve_limit
+            reason = f"payout within the plan's auto-approval limit {limit}"
+        else:
+            reason = None
+        events.append(_event(decision.claim_id, "submitted", status, reason, None, context))
+        if status != "rejected":
+            for number in decision.facts.invoice_numbers:
+                invoices.append((decision.claim_id, context.plan_code, number))
+        audit = {
+            "id": f"aud_{decision.claim_id[4:]}",
+            "at": context.at,
+            "actor": context.principal.sub,
+            "role": context.principal.role.value,
+            "action": "claim.submit",
+            "entity": "claim",
+            "entity_id": decision.claim_id,
+            "request_id": context.request_id,
+            "before": None,
+            "after": {
+                "status": status,
+                "payable": str(decided.payable),
+                "source": SOURCE,
+                "import_id": context.import_id,
+            },
+        }
+        audits.append(tuple(audit[name] for name in AUDIT_COLUMNS))
+    return [tuple(c[name] for name in CLAIM_COLUMNS) for c in claims], events, invoices, audits
+
+
+class Writer:
+    """The four bulk inserts; `prepare` runs in a worker thread."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.claims = BulkInsert(Claim.__table__, CLAIM_COLUMNS, dialect)  # type: ignore[attr-defined]
+        self.events = BulkInsert(ClaimEvent.__table__, EVENT_COLUMNS, dialect)  # type: ignore[attr-defined]
+        self.invoices = BulkInsert(ClaimInvoice.__table__, INVOICE_COLUMNS, dialect)  # type: ignore[attr-defined]
+        self.audits = BulkInsert(audit_event, AUDIT_COLUMNS, dialect)
+
+    def prepare(self, decisions: list[Decision], context: ImportContext) -> list[list[Any]]:
+        claims, events, invoices, audits = records_of(decisions, context)
+        return [
+            self.claims.prepare(claims),
+            self.events.prepare(events),
+            self.invoices.prepare(invoices),
+            self.audits.prepare(audits),
+        ]
+
+    async def write(self, session: AsyncSession, prepared: list[list[Any]]) -> None:
+        claims, events, invoices, audits = prepared
+        try:
+            await self.claims.write(session, claims)
+            await self.events.write(session, events)
+            await self.invoices.write(session, invoices)
+        except IntegrityError:
+            # A concurrent claim (another member's, not held by this import's locks) took a
+            # settlement number meanwhile: nothing of this import is kept.
+            raise DUPLICATE_INVOICE.error(
+                "a settlement number of this file was just filed in another claim; send the "
+                "file again (that row will then be already_filed)"
+            ) from None
+        await self.audits.write(session, audits)
