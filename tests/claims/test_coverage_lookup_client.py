@@ -51,6 +51,8 @@ async def test_results_are_typed_and_in_the_items_order(api, claims_app):
         request_id=None,
     )
     assert found.coverage == single
+    # one plan per call: read once, shared by every answer of the call
+    assert found.coverage.plan is again.coverage.plan
 
 
 async def test_more_items_than_one_call_takes_are_sent_in_several(api, claims_app):
