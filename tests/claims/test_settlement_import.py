@@ -61,6 +61,22 @@ class TestEachRowHasAnOutcome:
         mine = await listed(api, CLAIMS, headers=bearer("member", member_id=worker.member_id))
         assert [c["id"] for c in mine] == [claim["id"]]
         assert mine[0]["source"] == "settlement"
+        # and the staff find the file's claims apart from those members and hr filed
+        filed = await api.post(
+            CLAIMS,
+            json={
+                "member_id": worker.member_id,
+                "plan_code": plan,
+                "facts": hospital_stay(day(5, 1)),
+            },
+            headers=ADMIN,
+        )
+        assert filed.status_code == 201, filed.text
+        by_source = {
+            source: [c["id"] for c in await listed(api, CLAIMS, plan_code=plan, source=source)]
+            for source in ("settlement", "filed")
+        }
+        assert by_source == {"settlement": [claim["id"]], "filed": [filed.json()["id"]]}
 
     async def test_every_outcome_and_the_totals(self, api):
         unit = await new_unit(api)
