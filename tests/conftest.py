@@ -93,6 +93,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`@pytest.mark.only(backend="postgres")` or `only(store="s3")`: a test of what only one
+    database or one store can show is not generated for the other (not collected and skipped)."""
+    wanted_param = {"backend": "backend", "store": "document_store_settings"}
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("only")
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        fits = marker is None or all(
+            params.get(wanted_param[name], value) == value for name, value in marker.kwargs.items()
+        )
+        (kept if fits else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def document_store_settings(request: pytest.FixtureRequest, session_tmp: Path) -> dict[str, str]:
     """Where the claims service under test keeps documents' bytes: ClaimsSettings fields

@@ -14,7 +14,7 @@ from claims_api.audit import audit
 from claims_api.claims import repository
 from claims_api.claims.assessing import Decided, decide, invoices_of, parse_facts
 from claims_api.claims.schemas import DecisionCreate, SupplementCreate, WithdrawCreate
-from claims_api.claims.service import add_event, hold_invoices
+from claims_api.claims.service import add_event, documents_missing_reason, hold_invoices
 from claims_api.documents import repository as documents_repository
 from claims_api.models import Claim
 from claims_api.problems import (
@@ -121,7 +121,7 @@ async def decide_claim(
             claim.approved_by, claim.approved_at = principal.sub, now()
             add_event(session, claim, principal, "approved", body.reason, details)
         else:
-            add_event(session, claim, principal, "pending_review", body.reason, details)
+            await _reopen(session, principal, claim, body.reason, details)
     elif body.decision == "reject":
         await repository.release_invoices(session, claim.id)
         add_event(session, claim, principal, "rejected", body.reason)
@@ -129,6 +129,28 @@ async def decide_claim(
         add_event(session, claim, principal, "needs_info", body.reason)
     await audit_status(session, principal, claim, f"claim.{body.decision}", before)
     return claim
+
+
+async def _reopen(
+    session: AsyncSession,
+    principal: Principal,
+    claim: Claim,
+    reason: str | None,
+    details: dict[str, Any] | None,
+) -> None:
+    """Back to review, as filing would send it: to needs_info (documents_missing) while a kind
+    the plan requires is missing, so the upload that brings the last one moves it on."""
+    missing = (await documents_repository.state_of(session, claim)).missing
+    if not missing:
+        add_event(session, claim, principal, "pending_review", reason, details)
+        return
+    waiting = {
+        **(details or {}),
+        "reason_code": documents_repository.DOCUMENTS_MISSING,
+        "documents_missing": missing,
+    }
+    reason = f"{documents_missing_reason(missing)}; reopened: {reason}"
+    add_event(session, claim, principal, "needs_info", reason, waiting)
 
 
 async def supplement(

@@ -7,6 +7,7 @@ from claims_api.claims import review, service
 from claims_api.claims.schemas import (
     ClaimCreate,
     ClaimRead,
+    ClaimSource,
     ClaimStatus,
     ClaimSummary,
     DecisionCreate,
@@ -78,6 +79,7 @@ async def list_claims(
     unit_id: Filter = None,
     plan_code: Filter = None,
     status: ClaimStatus | None = None,
+    source: ClaimSource | None = None,
 ) -> Page[ClaimSummary]:
     rows = await service.list_claims(
         session,
@@ -87,13 +89,15 @@ async def list_claims(
         unit_id=unit_id,
         plan_code=plan_code,
         status=status,
+        source=source,
     )
     return Page[ClaimSummary](**page.page(rows, [ClaimSummary.model_validate(c) for c in rows]))
 
 
 @router.get("/{claim_id}", summary="One claim with its assessment and history")
 async def get_claim(claim_id: str, session: SessionDep, principal: Anyone) -> ClaimRead:
-    return await service.read_claim(session, await service.get_claim(session, principal, claim_id))
+    claim = await service.get_claim(session, principal, claim_id)
+    return await service.read_claim(session, principal, claim)
 
 
 @router.post(
@@ -114,7 +118,7 @@ async def decide_claim(
     session: SessionDep,
 ) -> ClaimRead:
     claim = await review.decide_claim(session, principal, claim, body)
-    return await service.read_claim(session, claim)
+    return await service.read_claim(session, principal, claim)
 
 
 @router.post(
@@ -131,7 +135,7 @@ async def supplement_claim(
     session: SessionDep,
 ) -> ClaimRead:
     claim = await review.supplement(session, principal, claim, body)
-    return await service.read_claim(session, claim)
+    return await service.read_claim(session, principal, claim)
 
 
 @router.post(
@@ -146,4 +150,4 @@ async def withdraw_claim(
     session: SessionDep,
 ) -> ClaimRead:
     claim = await review.withdraw(session, principal, claim, body)
-    return await service.read_claim(session, claim)
+    return await service.read_claim(session, principal, claim)

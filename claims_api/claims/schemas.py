@@ -91,7 +91,13 @@ class ClaimRead(BaseModel):
     duplicate_document_claims: list[str] = Field(
         default_factory=list,
         description="`duplicate_document`: other live claims (any member) holding the same "
-        "bytes as one of this claim's documents; no auto-approval while any is listed",
+        "bytes as one of this claim's documents; no auto-approval while any is listed. A "
+        "member or hr sees only the claims they may read (their own side's), the staff all",
+    )
+    duplicate_document: bool = Field(
+        default=False,
+        description="a live document of this claim is on another live claim (the flag, shown "
+        "to everyone who reads the claim; which claims, only as above)",
     )
 
 

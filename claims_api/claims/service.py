@@ -46,7 +46,11 @@ from services.kit.pagination import PageParams
 from services.kit.plan_rules import PlanTerms
 
 READERS = (Role.admin, Role.reviewer, Role.finance, Role.auditor)
-DERIVED = frozenset({"history", "documents_missing", "duplicate_document_claims"})
+FILERS_SIDE = (Role.member, Role.hr)
+"""Who sees a claim's duplicate flag but not the other claims it names (another member's)."""
+DERIVED = frozenset(
+    {"history", "documents_missing", "duplicate_document_claims", "duplicate_document"}
+)
 """ClaimRead's fields that are not the claim's columns."""
 SYSTEM = SYSTEM_ACTOR
 
@@ -269,7 +273,7 @@ async def _store(
         at=at,
     )
     # Nothing in the answer comes from the database: it is kept with the claim, in one write.
-    answer = (await read_claim(session, claim, events)).model_dump_json()
+    answer = (await read_claim(session, principal, claim, events)).model_dump_json()
     held = await store_filing(
         session,
         {c: getattr(claim, c) for c in CLAIM_COLUMNS},
@@ -317,7 +321,10 @@ async def get_claim(
 
 
 async def read_claim(
-    session: AsyncSession, claim: Claim, events: list[ClaimEvent] | None = None
+    session: AsyncSession,
+    principal: Principal,
+    claim: Claim,
+    events: list[ClaimEvent] | None = None,
 ) -> ClaimRead:
     """`events`: the claim's whole history in order when the caller has it (just stored: no
     document is uploaded yet)."""
@@ -337,10 +344,33 @@ async def read_claim(
         )
     return ClaimRead(
         **{name: getattr(claim, name) for name in ClaimRead.model_fields if name not in DERIVED},
-        history=[ClaimEventRead.model_validate(event) for event in events],
+        history=[shown_event(principal, event) for event in events],
         documents_missing=state.missing,
-        duplicate_document_claims=state.duplicate_of,
+        duplicate_document_claims=await shown_claims(session, principal, state.duplicate_of),
+        duplicate_document=bool(state.duplicate_of),
     )
+
+
+def shown_event(principal: Principal, event: ClaimEvent) -> ClaimEventRead:
+    """The event as `principal` may see it: the member's and hr's side never see the other
+    claims a duplicate flag names (their ids stay in the details, for the staff)."""
+    shown = ClaimEventRead.model_validate(event)
+    if principal.role in FILERS_SIDE and shown.details and "claims" in shown.details:
+        details = {k: v for k, v in shown.details.items() if k != "claims"}
+        shown = shown.model_copy(update={"details": details})
+    return shown
+
+
+async def shown_claims(
+    session: AsyncSession, principal: Principal, claim_ids: list[str]
+) -> list[str]:
+    """Of `claim_ids` (other claims holding the same paper), those `principal` may see: all of
+    them for the staff, a member's own and her unit's for the member and hr."""
+    if principal.role not in FILERS_SIDE or not claim_ids:
+        return claim_ids
+    claims = (await session.scalars(select(Claim).where(Claim.id.in_(claim_ids)))).all()  # type: ignore[attr-defined]
+    visible = {claim.id for claim in claims if can_see(principal, claim)}
+    return [claim_id for claim_id in claim_ids if claim_id in visible]
 
 
 async def list_claims(
@@ -352,6 +382,7 @@ async def list_claims(
     unit_id: str | None,
     plan_code: str | None,
     status: str | None,
+    source: str | None = None,
 ) -> list[Claim]:
     query = select(Claim).order_by(Claim.id).limit(page.limit + 1)
     if principal.role == Role.hr:
@@ -365,6 +396,7 @@ async def list_claims(
         (Claim.unit_id, unit_id),
         (Claim.plan_code, plan_code),
         (Claim.status, status),
+        (Claim.source, source),
     ):
         if value is not None:
             query = query.where(column == value)

@@ -21,7 +21,7 @@ from typing import IO
 
 import anyio.to_thread
 import filetype
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from claims_api.problems import DOCUMENT_TOO_LARGE, DOCUMENT_TYPE_REFUSED
@@ -35,6 +35,7 @@ ENVELOPE_ALLOWANCE = 16 * 1024
 field): a Content-Length above MAX_DOCUMENT_BYTES + this is refused before the body is read."""
 MAX_BODY_BYTES = MAX_DOCUMENT_BYTES + ENVELOPE_ALLOWANCE
 MAX_FIELD_BYTES = 64
+MAX_BOUNDARY_CHARS = 70  # RFC 2046: a boundary is 1 to 70 characters
 MAX_FILENAME_CHARS = 200
 SNIFF_BYTES = 8192  # what filetype reads of a file's start
 ACCEPTED_TYPES = ("image/jpeg", "image/png", "application/pdf")
@@ -162,6 +163,10 @@ def boundary_of(headers: Mapping[str, str]) -> bytes:
             "an upload is multipart/form-data with the parts `file` and `kind`",
             errors=[{"loc": ["body"], "msg": "not multipart/form-data"}],
         )
+    if len(boundary) > MAX_BOUNDARY_CHARS:
+        raise MalformedUpload(
+            f"a multipart boundary is at most {MAX_BOUNDARY_CHARS} characters (RFC 2046)"
+        )
     return boundary
 
 
@@ -216,7 +221,8 @@ async def receive_document(headers: Mapping[str, str], stream: AsyncIterator[byt
             kind=_checked_kind(form),
             filename=display_name(form.filename),
         )
-    except MultipartParseError as error:
+    except FormParserError as error:
+        # MultipartParseError and the parser's other refusals (a boundary it will not take)
         await anyio.to_thread.run_sync(_discard, handle, path)
         raise MalformedUpload(f"the multipart body cannot be read ({error})") from None
     except BaseException:

@@ -3,8 +3,9 @@
 The upload route takes the request's stream itself instead of FastAPI's UploadFile / Form,
 which would have Starlette read the whole body first (claims_api.documents.receiving); the
 claim is checked first (one that would refuse the upload anyway refuses it before a byte is
-read), then the bytes are received and stored with no transaction open, then the row is
-written under the claim's lock, every check made again."""
+read; not for a retry whose Idempotency-Key has its answer stored), then the bytes are received,
+a reused key's other bytes refused, the bytes stored with no transaction open, then the key
+taken and the row written under the claim's lock, every check made again."""
 
 import json
 from urllib.parse import quote
@@ -24,7 +25,7 @@ from claims_api.documents.receiving import (
 from claims_api.documents.schemas import DocumentList, DocumentRead, DocumentUploaded
 from services.kit.access import DocumentReader, Filer
 from services.kit.database import SessionDep
-from services.kit.idempotency import claim_idempotency, request_digest
+from services.kit.idempotency import idempotency_of, request_digest
 from services.kit.openapi import problem_responses
 
 router = APIRouter(prefix="/api/v1/claims/{claim_id}/documents", tags=["claim documents"])
@@ -77,17 +78,28 @@ async def upload_document(
     principal: Filer,
     store: DocumentStoreDep,
 ) -> Response:
-    await service.refuse_early(session, principal, claim_id)
+    idempotency = idempotency_of(request, session, principal)
+    if await idempotency.answered():
+        # A retry of an upload that was answered: its answer, whatever the claim is now
+        # (approved by that very upload, at its 30th), once its bytes are known to be the same.
+        await session.rollback()
+    else:
+        await service.refuse_early(session, principal, claim_id)
     received = await receive_document(request.headers, request.stream())
     try:
+        digest = request_digest(request)
+        fields = {"kind": received.kind, "filename": received.filename, "sha256": received.sha256}
+        digest.update(json.dumps(fields, sort_keys=True).encode())
+        request_hash = digest.hexdigest()
+        # A key reused for other bytes is refused before they are stored (stored bytes stay);
+        # a short read, ended before the store is called.
+        await idempotency.refuse_known(request_hash)
+        await session.rollback()
         # The bytes are stored before any lock: a slow store never holds a claim.
         await store.put(received.sha256, received.path, received.size)
     finally:
         await remove(received)
-    digest = request_digest(request)
-    fields = {"kind": received.kind, "filename": received.filename, "sha256": received.sha256}
-    digest.update(json.dumps(fields, sort_keys=True).encode())
-    idempotency = await claim_idempotency(request, session, principal, digest.hexdigest())
+    await idempotency.claim(request_hash)
     answer = (await service.upload(session, principal, claim_id, received)).model_dump_json()
     await idempotency.remember_json(201, answer)  # audited by the service, with the row
     return Response(answer, status_code=201, media_type="application/json")

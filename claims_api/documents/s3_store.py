@@ -8,7 +8,8 @@ uploads at once hold twenty file handles, not twenty documents.
 
 One client (one connection pool) serves the app's life: made at the first use, closed by
 `close()`. A bucket that cannot be reached, times out or answers an error is
-StorageUnavailable (503); only "no such key" is FileNotFoundError."""
+StorageUnavailable (503); only "no such key" is FileNotFoundError (on a read; before a put, a
+403 counts as "not stored" too: NOT_STORED_ON_HEAD)."""
 
 import asyncio
 import base64
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from claims_api.settings import ClaimsSettings
 
 NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+NOT_STORED_ON_HEAD = NOT_FOUND_CODES | {"403", "Forbidden", "AccessDenied"}
+"""AWS answers a HEAD on a missing key with 403 when the keys lack s3:ListBucket. The key is
+the bytes' hash, so putting bytes already there is harmless: 403 goes on to the PUT, where a
+real lack of permission shows (s3:PutObject)."""
 # What a bucket that is down, slow or refusing looks like from here.
 TRANSPORT_ERRORS = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
@@ -133,7 +138,7 @@ class S3Store:
         try:
             await client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if _error_code(error) in NOT_FOUND_CODES:
+            if _error_code(error) in NOT_STORED_ON_HEAD:
                 return False
             raise
         return True

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.kit.plan_rules import DocumentKind
 
@@ -32,7 +32,11 @@ class DocumentUploaded(DocumentRead):
 
     claim_status: str
     documents_missing: list[str]
-    duplicate_document_claims: list[str]
+    duplicate_document_claims: list[str] = Field(
+        description="other live claims holding the same bytes as one of the claim's papers: "
+        "for a member or hr only those they may read, for the staff all"
+    )
+    duplicate_document: bool = Field(description="the claim carries the duplicate flag")
 
 
 class DocumentList(BaseModel):
@@ -41,4 +45,7 @@ class DocumentList(BaseModel):
     items: list[DocumentRead]
     next_cursor: str | None = None  # at most 30 a claim: one page
     documents_missing: list[str]
-    duplicate_document_claims: list[str]
+    duplicate_document_claims: list[str] = Field(
+        description="as in the upload's answer: for a member or hr only the claims they may read"
+    )
+    duplicate_document: bool

@@ -16,10 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from claims_api.audit import audit
 from claims_api.claims import repository as claims_repository
 from claims_api.claims import review
-from claims_api.claims.service import SYSTEM, add_event, auto_approves, get_claim
+from claims_api.claims.service import (
+    SYSTEM,
+    add_event,
+    auto_approves,
+    documents_missing_reason,
+    get_claim,
+    shown_claims,
+)
 from claims_api.documents import repository
 from claims_api.documents.receiving import Received
-from claims_api.documents.repository import DUPLICATE_DOCUMENT, DocumentState
+from claims_api.documents.repository import DOCUMENTS_MISSING, DUPLICATE_DOCUMENT, DocumentState
 from claims_api.documents.schemas import DocumentList, DocumentRead, DocumentUploaded
 from claims_api.documents.storage import DocumentStore, StorageUnavailable
 from claims_api.models import Claim, ClaimDocument
@@ -92,7 +99,9 @@ async def upload(
     found = await repository.duplicates(session, claim.id, hashes)
     others = sorted({other for sha256, other in found if sha256 == document.sha256})
     if others:
-        reason = f"{DUPLICATE_DOCUMENT}: the same {document.kind} is on claim {', '.join(others)}"
+        # No claim id in the reason: the member's side reads it; the ids stay in `details`
+        # (claims_api.claims.service.shown_event).
+        reason = f"{DUPLICATE_DOCUMENT}: the same {document.kind} is on another live claim"
         details = {"reason_code": DUPLICATE_DOCUMENT, "document_id": document.id, "claims": others}
         add_event(session, claim, principal, claim.status, reason, details)
     after = DocumentRead.model_validate(document).model_dump(mode="json")
@@ -110,7 +119,8 @@ async def upload(
         **after,
         claim_status=claim.status,
         documents_missing=state.missing,
-        duplicate_document_claims=state.duplicate_of,
+        duplicate_document_claims=await shown_claims(session, principal, state.duplicate_of),
+        duplicate_document=bool(state.duplicate_of),
     )
 
 
@@ -151,7 +161,8 @@ async def list_documents(
     return DocumentList(
         items=[DocumentRead.model_validate(d) for d in documents],
         documents_missing=state.missing,
-        duplicate_document_claims=state.duplicate_of,
+        duplicate_document_claims=await shown_claims(session, principal, state.duplicate_of),
+        duplicate_document=bool(state.duplicate_of),
     )
 
 
@@ -186,6 +197,9 @@ async def withdraw(
     if document.withdrawn_at is not None:
         raise INVALID_TRANSITION.error(f"document {document.id} is withdrawn already")
     _refuse_decided(claim, "withdrawn")
+    # After the claim's row, like an upload: an upload of the same bytes on another claim
+    # decides its duplicate flag either before this withdrawal or after it, never midway.
+    await repository.lock_hashes(session, {document.sha256})
     document.withdrawn_at, document.withdrawn_by = now(), principal.sub
     await session.flush()
     await audit.record(
@@ -194,7 +208,23 @@ async def withdraw(
         after={"claim_id": claim.id, "kind": document.kind,
                "withdrawn_at": document.withdrawn_at.isoformat()},
     )  # fmt: skip
+    await _wait_if_missing(session, principal, claim)
     return DocumentRead.model_validate(document)
+
+
+async def _wait_if_missing(session: AsyncSession, principal: Principal, claim: Claim) -> None:
+    """A claim in review whose withdrawn paper leaves a required kind missing waits for it in
+    needs_info (DOMAIN.md), as if filed without it: the upload that brings it moves it on."""
+    if claim.status != "pending_review":
+        return
+    live = [d for d in await repository.documents_of(session, claim.id) if repository.is_live(d)]
+    missing = repository.missing_kinds(repository.required_kinds(claim), {d.kind for d in live})
+    if missing:
+        details = {"reason_code": DOCUMENTS_MISSING, "documents_missing": missing}
+        add_event(session, claim, None, "needs_info", documents_missing_reason(missing), details)
+        await review.audit_status(
+            session, principal, claim, "claim.documents_missing", "pending_review"
+        )
 
 
 @dataclass
@@ -212,23 +242,32 @@ async def download(
 ) -> Download:
     """The document's bytes from the store, its first chunk read already (a store that fails
     answers 503 before anything is sent, and the audit record is rolled back with it); every
-    download is in the audit log (medical papers are sensitive personal information)."""
+    download is in the audit log (medical papers are sensitive personal information), committed
+    before the first byte is sent. Whatever fails once the bytes are opened closes them."""
     claim = await get_claim(session, principal, claim_id)
     document = DocumentRead.model_validate(await _document(session, claim, document_id))
     chunks = store.read(document.sha256)
     try:
-        first = await anext(chunks)
-    except StopAsyncIteration:
-        first = b""
-    except FileNotFoundError:
-        raise StorageUnavailable(
-            f"the bytes of document {document.id} are not in the document store"
-        ) from None
-    await audit.record(
-        session, principal, action="document.download", entity=ENTITY, entity_id=document.id,
-        after={"claim_id": claim.id, "kind": document.kind, "sha256": document.sha256,
-               "size": document.size},
-    )  # fmt: skip
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = b""
+        except FileNotFoundError:
+            raise StorageUnavailable(
+                f"the bytes of document {document.id} are not in the document store"
+            ) from None
+        await audit.record(
+            session, principal, action="document.download", entity=ENTITY,
+            entity_id=document.id,
+            after={"claim_id": claim.id, "kind": document.kind, "sha256": document.sha256,
+                   "size": document.size},
+        )  # fmt: skip
+        # Committed here, not after the route returns: a failing commit still closes the bytes.
+        await session.commit()
+    except BaseException:
+        # The open file or the bucket's body, released now (not by the garbage collector).
+        await chunks.aclose()
+        raise
     return Download(document, _prepend(first, chunks))
 
 

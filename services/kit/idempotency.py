@@ -90,6 +90,23 @@ class Idempotency:
             return Conflict("a request with this Idempotency-Key is still being processed")
         return StoredResponse(row.status_code, row.response_body)
 
+    async def answered(self) -> bool:
+        """Read-only: an answer is stored for this key (whatever body it was for)."""
+        if self.key is None or self.table is None:
+            return False
+        row = await self._existing()
+        return row is not None and row.status_code is not None
+
+    async def refuse_known(self, request_hash: str) -> None:
+        """Read-only: raise what `claim` would for a key already stored (its answer replayed,
+        422 for another body, 409 while it is processed), without writing the key. For a route
+        that must refuse a reused key before work no transaction can undo (bytes stored)."""
+        if self.key is None or self.table is None:
+            return
+        row = await self._existing()
+        if row is not None:
+            raise self._answer_for(row, request_hash)
+
     async def claim(self, request_hash: str) -> None:
         if self.key is None or self.table is None:
             return
@@ -158,13 +175,19 @@ async def claim_idempotency(
 
     Upload routes call it themselves with a hash of the parsed form (the multipart boundary
     changes from one retry to the next, and their body is a spooled file, not bytes)."""
+    idempotency = idempotency_of(request, session, principal)
+    await idempotency.claim(request_hash)
+    return idempotency
+
+
+def idempotency_of(request: Request, session: Any, principal: Principal) -> Idempotency:
+    """The request's Idempotency-Key (if it has one), not claimed yet: for `answered` and
+    `refuse_known` before the work, `claim` in the work's transaction."""
     key = request.headers.get(HEADER)
     if key is not None and not (1 <= len(key) <= 200):
         raise InvalidInput(["header", HEADER], "must be 1 to 200 characters")
     table = getattr(request.app.state, "idempotency_table", None)
-    idempotency = Idempotency(session, table, principal.sub, key)
-    await idempotency.claim(request_hash)
-    return idempotency
+    return Idempotency(session, table, principal.sub, key)
 
 
 async def _idempotency(

@@ -7,6 +7,8 @@ import hashlib
 from pathlib import Path
 
 import httpx
+import pytest
+from botocore.awsrequest import AWSResponse
 from fastapi import FastAPI
 
 from claims_api.documents.local_store import LocalFolderStore
@@ -118,3 +120,32 @@ async def test_the_store_down_makes_the_service_not_ready(
             claims_app.state.document_store = working
     problem(down, 503)
     assert down.json()["detail"] == "the document store does not answer"
+
+
+@pytest.mark.only(store="s3")
+async def test_a_bucket_that_forbids_the_existence_check_still_takes_the_paper(
+    api, claims_app: FastAPI, document_store_settings: dict[str, str], request
+):
+    """AWS answers a HEAD on a missing key with 403, not 404, when the keys may not list the
+    bucket (no s3:ListBucket): the upload goes on to its PUT. moto answers 404 there, so the
+    bucket's 403 is given to the client the way botocore receives it (a `before-call` answer);
+    the PUT goes to the bucket."""
+    worker, claim_id = await pending_claim(api)
+    client = await claims_app.state.document_store._s3()
+
+    def forbidden(**_: object) -> tuple[AWSResponse, dict[str, object]]:
+        answer = {"Error": {"Code": "403", "Message": "Forbidden"}, "ResponseMetadata": {}}
+        return AWSResponse("https://bucket/key", 403, {}, None), answer
+
+    client.meta.events.register("before-call.s3.HeadObject", forbidden)
+    try:
+        content = paper()
+        document = await uploaded(api, claim_id, "invoice", worker.member, content=content)
+    finally:
+        client.meta.events.unregister("before-call.s3.HeadObject", forbidden)
+    s3_server: MotoServer = request.getfixturevalue("s3_server")
+    assert document["sha256"] in s3_server.keys(document_store_settings["s3_bucket"])
+    downloaded = await api.get(
+        f"{documents_url(claim_id)}/{document['id']}/content", headers=worker.member
+    )
+    assert downloaded.content == content

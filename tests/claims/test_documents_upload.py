@@ -1,18 +1,27 @@
 """Uploading a claim's papers: the type told by the bytes, the 10 MiB limit met as the bytes
 arrive, 30 uploads a claim, the store failing midway, the download and who may read it."""
 
+import gc
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from claims_api.documents import service as documents_service
 from claims_api.documents.local_store import LocalFolderStore
 from claims_api.documents.receiving import MAX_DOCUMENT_BYTES, display_name
+from claims_api.documents.storage import DocumentStore
+from services.kit.db_errors import DatabaseUnavailable
 from services.stack import papers
 from tests.claims.support_claims import (
     CLAIMS,
     enrolled_member,
     file_claim,
     hospital_stay,
+    new_unit,
     problem,
 )
 from tests.claims.support_documents import documents_url, paper, upload, uploaded
@@ -259,3 +268,135 @@ class TestWithdrawing:
         assert response.status_code == 200, response.text
         assert response.json()["withdrawn_at"] is not None
         problem(await api.post(url, headers=worker.member), 422, "invalid_transition")
+
+
+def is_stored(claims_app: FastAPI, settings: dict[str, str], request, sha256: str) -> bool:
+    """Whether the store the service uses holds an object under `sha256` (looked at directly:
+    the folder's file, the bucket's key)."""
+    if settings["document_store"] == "s3":
+        return sha256 in request.getfixturevalue("s3_server").keys(settings["s3_bucket"])
+    folder = Path(settings["documents_dir"])
+    return (folder / sha256[:2] / sha256[2:4] / sha256).exists()
+
+
+class TestRetries:
+    """An upload's Idempotency-Key is looked at before anything else: a retry gets the first
+    answer whatever the claim is now, and a key reused for other bytes stores nothing."""
+
+    async def test_the_retry_of_the_upload_that_approved_the_claim_gets_its_201(self, api):
+        worker = await enrolled_member(
+            api, required_documents=["invoice", "discharge_summary"],
+            auto_approve_limit="5000.00",
+        )  # fmt: skip
+        claim = await file_claim(api, worker, hospital_stay(day(3, 1)))
+        assert claim["status"] == "needs_info"
+        await uploaded(api, claim["id"], "invoice", worker.member)
+        content = paper()
+        headers = {**worker.member, "Idempotency-Key": "last-paper"}
+        first = await upload(api, claim["id"], "discharge_summary", headers, content=content)
+        assert first.status_code == 201 and first.json()["claim_status"] == "approved"
+        retry = await upload(api, claim["id"], "discharge_summary", headers, content=content)
+        assert retry.status_code == 201, retry.text
+        assert retry.json() == first.json()
+        assert retry.headers["idempotent-replayed"] == "true"
+
+    async def test_the_retry_of_the_30th_upload_gets_its_201(self, api):
+        worker, claim_id = await pending_claim(api)
+        for _ in range(29):
+            await uploaded(api, claim_id, "other", worker.member)
+        content = paper()
+        headers = {**worker.member, "Idempotency-Key": "thirtieth"}
+        first = await upload(api, claim_id, "other", headers, content=content)
+        assert first.status_code == 201, first.text
+        retry = await upload(api, claim_id, "other", headers, content=content)
+        assert retry.status_code == 201 and retry.json() == first.json()
+        listed = (await api.get(documents_url(claim_id), headers=ADMIN)).json()["items"]
+        assert len(listed) == 30
+
+    async def test_a_key_reused_for_other_bytes_is_422_and_stores_nothing(
+        self, api, claims_app: FastAPI, document_store_settings: dict[str, str], request
+    ):
+        worker, claim_id = await pending_claim(api)
+        headers = {**worker.member, "Idempotency-Key": "one-scan"}
+        await uploaded(api, claim_id, "invoice", headers)
+        other = paper()
+        response = await upload(api, claim_id, "invoice", headers, content=other)
+        problem(response, 422)
+        sha256 = hashlib.sha256(other).hexdigest()
+        assert not is_stored(claims_app, document_store_settings, request, sha256)
+        assert len((await api.get(documents_url(claim_id), headers=ADMIN)).json()["items"]) == 1
+
+
+async def test_a_boundary_over_70_characters_is_a_400_not_a_500(claims_app: FastAPI, api):
+    """RFC 2046 allows 1 to 70 characters; python-multipart refuses longer ones."""
+    worker, claim_id = await pending_claim(api)
+    boundary = "x" * 300
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\ninvoice\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    transport = httpx.ASGITransport(app=claims_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://claims") as client:
+        headers = {**worker.member, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        response = await client.post(documents_url(claim_id), content=body, headers=headers)
+    problem(response, 400)
+
+
+class WatchedStore:
+    """The service's store, counting the downloads' readers still open."""
+
+    def __init__(self, inner: DocumentStore) -> None:
+        self.inner = inner
+        self.open_readers = 0
+
+    async def read(self, sha256: str) -> AsyncIterator[bytes]:
+        self.open_readers += 1
+        try:
+            async for chunk in self.inner.read(sha256):
+                yield chunk
+        finally:
+            self.open_readers -= 1
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+async def test_a_download_that_fails_after_opening_the_bytes_closes_them(
+    api, claims_app: FastAPI, monkeypatch
+):
+    """The audit write failing (the database gone at that moment): the file or the bucket's
+    body opened for the download is closed at once, not left to the garbage collector."""
+    worker, claim_id = await pending_claim(api)
+    document = await uploaded(api, claim_id, "invoice", worker.member)
+
+    async def audit_fails(*args, **kwargs):
+        raise DatabaseUnavailable()
+
+    working = claims_app.state.document_store
+    watched = claims_app.state.document_store = WatchedStore(working)
+    monkeypatch.setattr(documents_service.audit, "record", audit_fails)
+    gc.disable()  # only this request's own handling may close the reader
+    try:
+        url = f"{documents_url(claim_id)}/{document['id']}/content"
+        response = await api.get(url, headers=worker.member)
+        still_open = watched.open_readers
+    finally:
+        gc.enable()
+        claims_app.state.document_store = working
+    problem(response, 503)
+    assert still_open == 0
+
+
+async def test_another_units_hr_finds_no_papers_and_staff_read_them(api):
+    worker, claim_id = await pending_claim(api)
+    content = paper("png")
+    document = await uploaded(api, claim_id, "invoice", worker.member, content=content)
+    one = f"{documents_url(claim_id)}/{document['id']}"
+    other_hr = bearer("hr", unit_id=await new_unit(api, "第二纺织厂"))
+    for url in (documents_url(claim_id), one, f"{one}/content"):
+        problem(await api.get(url, headers=other_hr), 404)
+    for staff in (REVIEWER, AUDITOR):
+        listed = (await api.get(documents_url(claim_id), headers=staff)).json()["items"]
+        assert [d["id"] for d in listed] == [document["id"]]
+        downloaded = await api.get(f"{one}/content", headers=staff)
+        assert downloaded.status_code == 200 and downloaded.content == content
