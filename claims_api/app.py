@@ -13,6 +13,7 @@ from claims_api.reports.routes import router as reports_router
 from claims_api.settings import ClaimsSettings
 from claims_api.settlement.routes import IMPORT_PATH
 from claims_api.settlement.routes import router as settlement_router
+from claims_api.webhooks.routes import router as webhooks_router
 from services.kit.app import create_service_app
 from services.kit.audit import audit_router
 from services.kit.routing import entities_of
@@ -30,6 +31,7 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
             documents_router,
             payouts_router,
             reports_router,
+            webhooks_router,
             audit_router(audit_event, entities_of("claims")),
         ],
         idempotency_table=idempotency,

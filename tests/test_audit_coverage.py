@@ -65,6 +65,9 @@ AUDITED = {
     ("POST", "/api/v1/payouts/{batch_id}/reversal"): ("payout_batch", "payout.reverse"),
     ("POST", "/api/v1/payouts/{batch_id}/bank-result"): ("payout_batch", "payout.bank_result"),
     ("POST", "/api/v1/claims/import"): ("claim_import", "claim.import"),
+    ("POST", "/api/v1/webhooks"): ("webhook_subscription", "webhook.create"),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): ("webhook_subscription", "webhook.update"),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): ("webhook_subscription", "webhook.delete"),
 }
 # Reads sent as a POST for their size: the batch coverage look-up changes nothing.
 READ_ONLY_POSTS = {("POST", "/api/v1/claims/quote"), ("POST", "/api/v1/coverage/lookup")}
@@ -199,6 +202,13 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
     assert out.status_code == 200, out.text
     insured = await person(api, unit, worker.plan_code, starts_on=JAN_1)
     await imported(api, worker.plan_code, [stay(insured, day(6, 1))])
+    hook = {"url": "https://hr.example.com/hooks", "events": ["claim.paid"], "unit_id": unit}
+    subscribed = await api.post("/api/v1/webhooks", json=hook, headers=ADMIN)
+    assert subscribed.status_code == 201, subscribed.text
+    hook_url = f"/api/v1/webhooks/{subscribed.json()['id']}"
+    changed = await api.patch(hook_url, json={"enabled": False}, headers=ADMIN)
+    assert changed.status_code == 200, changed.text
+    assert (await api.delete(hook_url, headers=ADMIN)).status_code == 204
 
     seen: dict[str, list[dict]] = {}
     audited = {**AUDITED, **AUDITED_READS}
