@@ -7,6 +7,7 @@ from claims_api.claims import review, service
 from claims_api.claims.schemas import (
     ClaimCreate,
     ClaimRead,
+    ClaimSource,
     ClaimStatus,
     ClaimSummary,
     DecisionCreate,
@@ -78,6 +79,7 @@ async def list_claims(
     unit_id: Filter = None,
     plan_code: Filter = None,
     status: ClaimStatus | None = None,
+    source: ClaimSource | None = None,
 ) -> Page[ClaimSummary]:
     rows = await service.list_claims(
         session,
@@ -87,6 +89,7 @@ async def list_claims(
         unit_id=unit_id,
         plan_code=plan_code,
         status=status,
+        source=source,
     )
     return Page[ClaimSummary](**page.page(rows, [ClaimSummary.model_validate(c) for c in rows]))
 

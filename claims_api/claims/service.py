@@ -399,6 +399,7 @@ async def list_claims(
     unit_id: str | None,
     plan_code: str | None,
     status: str | None,
+    source: str | None = None,
 ) -> list[Claim]:
     query = select(Claim).order_by(Claim.id).limit(page.limit + 1)
     if principal.role == Role.hr:
@@ -412,6 +413,7 @@ async def list_claims(
         (Claim.unit_id, unit_id),
         (Claim.plan_code, plan_code),
         (Claim.status, status),
+        (Claim.source, source),
     ):
         if value is not None:
             query = query.where(column == value)

@@ -42,4 +42,4 @@ async def lookup_coverage(
     body: CoverageLookup, connection: ReadConnectionDep, principal: Admin
 ) -> Response:
     answer = await lookup.lookup(connection, body.plan_code, body.items)
-    return Response(content=answer.model_dump_json(), media_type="application/json")
+    return Response(content=answer, media_type="application/json")

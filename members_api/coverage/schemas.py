@@ -64,7 +64,8 @@ MAX_LOOKUP_ITEMS = 5_000
 
 # Not members_api.members.schemas.NationalId: a number that fails its check digit names no
 # registered worker, and is answered `member_not_found` rather than refusing the whole batch
-# (settlement files are typed by hospitals). It is matched in the form numbers are stored in.
+# (settlement files are typed by hospitals). It is matched in the form numbers are stored in
+# (services.kit.identity.compact_national_id: stripped, upper case).
 LookupNationalId = Annotated[
     str,
     StringConstraints(
@@ -72,8 +73,8 @@ LookupNationalId = Annotated[
     ),
     AfterValidator(compact_national_id),
     Field(
-        description="the worker's resident identity number (spaces, dashes, a lower-case x "
-        "are matched as stored)",
+        description="the worker's resident identity number (a lower-case x is matched as "
+        "stored); one that is not registered is answered member_not_found",
         examples=["110105198506150022"],
     ),
 ]

@@ -61,6 +61,22 @@ class TestEachRowHasAnOutcome:
         mine = await listed(api, CLAIMS, headers=bearer("member", member_id=worker.member_id))
         assert [c["id"] for c in mine] == [claim["id"]]
         assert mine[0]["source"] == "settlement"
+        # and the staff find the file's claims apart from those members and hr filed
+        filed = await api.post(
+            CLAIMS,
+            json={
+                "member_id": worker.member_id,
+                "plan_code": plan,
+                "facts": hospital_stay(day(5, 1)),
+            },
+            headers=ADMIN,
+        )
+        assert filed.status_code == 201, filed.text
+        by_source = {
+            source: [c["id"] for c in await listed(api, CLAIMS, plan_code=plan, source=source)]
+            for source in ("settlement", "filed")
+        }
+        assert by_source == {"settlement": [claim["id"]], "filed": [filed.json()["id"]]}
 
     async def test_every_outcome_and_the_totals(self, api):
         unit = await new_unit(api)
@@ -292,3 +308,39 @@ class TestRefusals:
         worker = await person(api, unit, plan)
         answer = await imported(api, plan, [stay(worker, JAN_1)])
         assert answer["results"][0]["outcome"] == "filed"
+
+
+class TestAtTheSameTimeAsSingleFilings:
+    async def test_an_import_and_single_filings_of_one_member_never_pay_past_her_cap(
+        self, api, backend
+    ):
+        """The import takes the member-and-plan lock of every member of its file, as a single
+        filing does: three stays in the file and three filed at once for the same worker, each
+        worth 4000.00 against a 10000.00 term cap, approve 10000.00 in all, never more."""
+        import asyncio
+        from decimal import Decimal
+
+        unit = await new_unit(api)
+        plan = await new_plan(
+            api, auto_approve_limit="5000", benefit={"term_cap_per_share": "10000"}
+        )
+        worker = await person(api, unit, plan)
+        file_rows = [stay(worker, day(month, 10)) for month in (2, 3, 4)]
+        singles = [
+            {"member_id": worker.member_id, "plan_code": plan, "facts": hospital_stay(day(m, 10))}
+            for m in (5, 6, 7)
+        ]
+        answers = await asyncio.gather(
+            imported(api, plan, file_rows),
+            *(api.post(CLAIMS, json=body, headers=ADMIN) for body in singles),
+        )
+        for response in answers[1:]:
+            assert response.status_code == 201, response.text
+        claims = await _claims(api, plan)
+        assert len(claims) == 6
+        approved = [c for c in claims if c["status"] == "approved"]
+        paid = sum((Decimal(c["payable"]) for c in approved), Decimal("0.00"))
+        assert paid == Decimal("10000.00"), backend
+        assert {c["status"] for c in claims} == {"approved", "rejected"}
+        refused = [c for c in claims if c["status"] == "rejected"]
+        assert all(c["reason_codes"] == ["cap_reached"] for c in refused)
