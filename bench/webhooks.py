@@ -74,8 +74,7 @@ async def drain(claims_url: str, backlog: int) -> dict[str, Any]:
     connection = await asyncpg.connect(_dsn(claims_url))
     try:
         await connection.execute("UPDATE webhook_event SET dispatched_at = now()")
-        await connection.execute("DELETE FROM webhook_attempt")
-        await connection.execute("DELETE FROM webhook_delivery")
+        await connection.execute("TRUNCATE webhook_attempt, webhook_delivery")
         claim = await connection.fetchrow("SELECT id, member_id, unit_id FROM claim LIMIT 1")
         at = now()
         payload = json.dumps({"type": "claim.filed", "timestamp": at.isoformat(), "data": {}})

@@ -15,6 +15,7 @@ from claims_api.settlement.routes import IMPORT_PATH
 from claims_api.settlement.routes import router as settlement_router
 from claims_api.webhooks.deliveries_routes import router as webhook_deliveries_router
 from claims_api.webhooks.metrics import WebhookMetrics
+from claims_api.webhooks.routes import router as webhooks_router
 from claims_api.webhooks.worker import start_webhook_worker, stop_webhook_worker
 from services.kit.app import create_service_app
 from services.kit.audit import audit_router
@@ -34,6 +35,7 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
             payouts_router,
             reports_router,
             webhook_deliveries_router,
+            webhooks_router,
             audit_router(audit_event, entities_of("claims")),
         ],
         idempotency_table=idempotency,

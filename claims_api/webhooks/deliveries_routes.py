@@ -14,23 +14,23 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
 @router.get(
-    "/{subscription_id}/deliveries",
+    "/{webhook_id}/deliveries",
     summary="A subscription's deliveries, oldest first, each with its attempts",
 )
 async def list_deliveries(
-    subscription_id: str, session: SessionDep, principal: AdminOrHr, page: PageDep
+    webhook_id: str, session: SessionDep, principal: AdminOrHr, page: PageDep
 ) -> Page[DeliveryRead]:
-    rows, items = await service.list_deliveries(session, principal, subscription_id, page)
+    rows, items = await service.list_deliveries(session, principal, webhook_id, page)
     return Page[DeliveryRead](**page.page(rows, items))
 
 
 @router.post(
-    "/{subscription_id}/deliveries/{delivery_id}/retry",
+    "/{webhook_id}/deliveries/{delivery_id}/retry",
     summary="Send a delivered or failed delivery again",
     responses=problem_responses(problems.DELIVERY_PENDING),
 )
 async def retry_delivery(
-    subscription_id: str, delivery_id: str, session: SessionDep, principal: AdminOrHr
+    webhook_id: str, delivery_id: str, session: SessionDep, principal: AdminOrHr
 ) -> DeliveryRead:
     # audited in the service, in the request's transaction
-    return await service.retry_delivery(session, principal, subscription_id, delivery_id)
+    return await service.retry_delivery(session, principal, webhook_id, delivery_id)

@@ -3,7 +3,6 @@ within the attempt's timeout. Whatever happens is an `AttemptOutcome`, never an 
 the worker records it and decides what comes next (claims_api.webhooks.worker)."""
 
 import asyncio
-import inspect
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ import httpx
 
 from claims_api.settings import ClaimsSettings
 from claims_api.webhooks.signing import body_bytes, signed_headers
+from claims_api.webhooks.urls import DestinationRefused, check_destination
 
 # What is read of a receiver's answer: enough for the connection to be kept alive after a
 # short answer; a receiver answering megabytes never makes the worker read them.
@@ -60,18 +60,6 @@ def webhook_client(settings: ClaimsSettings) -> httpx.AsyncClient:
     )
 
 
-async def _destination_allowed(url: str, settings: ClaimsSettings) -> None:
-    """Production: the address is checked again at each attempt (a name that resolved to a
-    public address when the subscription was made may point inside the network now)."""
-    if settings.environment != "production":
-        return
-    from claims_api.webhooks.urls import check_destination
-
-    checked = check_destination(url, settings)
-    if inspect.isawaitable(checked):
-        await checked
-
-
 async def attempt(
     client: httpx.AsyncClient, delivery: DueDelivery, settings: ClaimsSettings, timestamp: int
 ) -> AttemptOutcome:
@@ -82,7 +70,9 @@ async def attempt(
     status_code: int | None = None
     error: str | None = None
     try:
-        await _destination_allowed(delivery.url, settings)
+        # Again at each attempt: a name that resolved to a public address when subscribed may
+        # point inside the network now (DNS rebinding; production resolves it).
+        await check_destination(delivery.url, settings)
         async with asyncio.timeout(timeout):
             async with client.stream("POST", delivery.url, content=body, headers=headers) as answer:
                 status_code = answer.status_code
@@ -95,7 +85,7 @@ async def attempt(
         error = f"no answer within {timeout:g} s"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    except Exception as exc:  # the destination check's refusal, whatever its class
+    except DestinationRefused as exc:
         error = f"destination refused: {exc}"
     if status_code is not None and error is not None:
         error = None  # the status line came; only the body's end did not

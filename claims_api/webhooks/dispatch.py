@@ -198,7 +198,8 @@ async def record(
 async def _note_failure(
     connection: AsyncConnection, settings: ClaimsSettings, subscription_id: str, at: datetime
 ) -> bool:
-    """The streak of failures starts at the first; past the disable window it disables."""
+    """The streak of failures starts at the first; past the disable window it disables the
+    subscription and fails its pending deliveries."""
     this_one = subscriptions.c.id == subscription_id
     await connection.execute(
         update(subscriptions)
@@ -223,6 +224,13 @@ async def _note_failure(
             ),
             updated_at=at,
         )
+    )
+    # Nothing more is sent to it: what waits is failed now (each can be sent again on
+    # request once the receiver is back and the subscription enabled).
+    await connection.execute(
+        update(deliveries)
+        .where(deliveries.c.subscription_id == subscription_id, deliveries.c.status == "pending")
+        .values(status="failed")
     )
     return True
 

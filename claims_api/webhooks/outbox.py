@@ -24,20 +24,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from services.kit.identity import mask_account_number
 from services.kit.ids import new_id, new_ids
 from services.kit.money import format_money
 
-EVENT_TYPES = (
+EventType = Literal[
     "claim.filed",
     "claim.approved",
     "claim.rejected",
     "claim.needs_info",
     "claim.paid",
     "claim.payment_returned",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 STATUS_EVENTS = {
     "submitted": "claim.filed",
     "approved": "claim.approved",

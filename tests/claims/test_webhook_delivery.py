@@ -45,8 +45,8 @@ def at_path(received: list[Received], path: str) -> list[Received]:
     return [r for r in received if r.path == path]
 
 
-def deliveries_path(subscription_id: str) -> str:
-    return f"{WEBHOOKS}/{subscription_id}/deliveries"
+def deliveries_path(webhook_id: str) -> str:
+    return f"{WEBHOOKS}/{webhook_id}/deliveries"
 
 
 async def filed(api: httpx.AsyncClient, app: FastAPI, enrolled: Any = None) -> dict[str, Any]:
