@@ -87,6 +87,11 @@ async def attempt(
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     except DestinationRefused as exc:
         error = f"destination refused: {exc}"
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        # a URL the client cannot send to (one stored before the check knew of it)
+        error = f"not a URL the client can send to: {type(exc).__name__}"
+    except Exception as exc:  # whatever else: a failed attempt recorded, never a lost one
+        error = f"{type(exc).__name__}: {exc}"
     if status_code is not None and error is not None:
         error = None  # the status line came; only the body's end did not
     if status_code is not None and not 200 <= status_code < 300:

@@ -157,6 +157,28 @@ async def test_deliveries_given_up_and_the_subscription_disabled_after_their_win
         assert len(webhook_receiver.requests_to("/down")) == sent_before
 
 
+async def test_a_stored_url_the_client_cannot_send_to_is_a_failed_attempt_not_a_stuck_one(
+    hooks_api: httpx.AsyncClient, webhook_claims_app: FastAPI, webhook_receiver: WebhookReceiver
+) -> None:
+    # stored as an older check let it through: httpx (IDNA 2008) refuses the name
+    broken = await subscription(webhook_claims_app, "https://xn--a.com/in")
+    fine = await subscription(webhook_claims_app, f"{webhook_receiver.url}/beside-broken")
+    await filed(hooks_api, webhook_claims_app)
+
+    await delivered_listing(hooks_api, fine["id"])  # the same batch is delivered
+    for _ in range(200):
+        [delivery] = await deliveries_of(webhook_claims_app, broken["id"])
+        if delivery.attempts >= 1:
+            break
+        await _pause()
+    assert delivery.attempts >= 1 and delivery.status == "pending"  # recorded, retried later
+    [listed, *_] = (await hooks_api.get(deliveries_path(broken["id"]), headers=ADMIN)).json()[
+        "items"
+    ]
+    assert listed["attempt_log"][0]["status_code"] is None
+    assert "not a valid host name" in listed["attempt_log"][0]["error"]
+
+
 async def test_a_unit_subscription_receives_its_unit_only(
     hooks_api: httpx.AsyncClient, webhook_claims_app: FastAPI, webhook_receiver: WebhookReceiver
 ) -> None:

@@ -170,8 +170,10 @@ class TestRefusedBodies:
             "https://169.254.169.254/latest/meta-data",
             "ftp://hr.example.com/hooks",
             "https://" + "a" * 2000 + ".example.com/",
+            "https://i❤.ws/x",
+            "https://xn--a.com/",
         ],
-        ids=["http", "userinfo", "private", "metadata", "ftp", "too long"],
+        ids=["http", "userinfo", "private", "metadata", "ftp", "too long", "idna", "xn--"],
     )
     async def test_a_refused_destination_is_422_naming_url(self, api, url):
         body = problem(await subscribe(api, url=url), 422)
@@ -287,6 +289,10 @@ class TestDestinations:
             ("https://10.0.0.1/", "private"),
             ("https://[fe80::1%25eth0]/", "link-local"),
             ("https://hooks.example.com/" + "a" * 2000, "2000"),
+            # IDNA 2003 (Python's codec) takes these, IDNA 2008 (httpx's) does not
+            ("https://i❤.ws/x", "not a valid host name"),
+            ("https://☃.net/", "not a valid host name"),
+            ("https://xn--a.com/", "not a valid host name"),
         ],
     )
     def test_what_is_refused_before_asking_dns_in_every_environment(self, url, why):
