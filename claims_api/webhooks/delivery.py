@@ -31,6 +31,7 @@ class DueDelivery:
     payload: dict[str, Any]
     attempts: int
     created_at: Any
+    leased_until: Any  # the lease its claim set: its outcome is recorded only while it holds
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,8 @@ async def attempt(
     try:
         # Again at each attempt: a name that resolved to a public address when subscribed may
         # point inside the network now (DNS rebinding; production resolves it).
-        await check_destination(delivery.url, settings)
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout):  # the lookup too: the lease counts on it
+            await check_destination(delivery.url, settings)
             async with client.stream("POST", delivery.url, content=body, headers=headers) as answer:
                 status_code = answer.status_code
                 read = 0

@@ -85,9 +85,17 @@ async def fan_out(database: Database, now: datetime, batch_size: int) -> int:
         return len(batch)
 
 
+def claim_limit(settings: ClaimsSettings) -> int:
+    """At most one delivery per sending slot is claimed in a round: each is sent at once, so
+    its lease need only outlast one attempt, however long the backlog."""
+    return min(settings.webhook_batch_size, settings.webhook_concurrency)
+
+
 def lease_seconds(settings: ClaimsSettings, claimed: int) -> float:
-    """How long claimed deliveries are kept from others: every claimed one's attempt, sent
-    `webhook_concurrency` at a time, plus one attempt's time to record the outcomes."""
+    """How long claimed deliveries are kept from others: every claimed one's attempt (the
+    destination check included: it runs within the attempt's timeout), sent
+    `webhook_concurrency` at a time, plus one attempt's time to record the outcomes. Should
+    a lease run out all the same (a stalled process), `record` drops the late outcome."""
     rounds = math.ceil(claimed / settings.webhook_concurrency)
     return settings.webhook_attempt_timeout_seconds * (rounds + 1) + 1
 
@@ -106,7 +114,7 @@ async def claim_due(
             .join(subscriptions, enabled)
             .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
             .order_by(deliveries.c.next_attempt_at)
-            .limit(settings.webhook_batch_size)
+            .limit(claim_limit(settings))
         )
         if not database.is_sqlite:
             query = query.with_for_update(of=deliveries, skip_locked=True)
@@ -127,6 +135,7 @@ async def claim_due(
                 subscriptions.c.url,
                 subscriptions.c.secret,
                 events.c.payload,
+                deliveries.c.next_attempt_at.label("leased_until"),
             )
             .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
             .join(events, events.c.id == deliveries.c.event_id)
@@ -138,7 +147,7 @@ async def claim_due(
 
 @dataclass(frozen=True)
 class Recorded:
-    outcome: str  # delivered | retried | failed
+    outcome: str  # delivered | retried | failed | stale (the lease had run out: dropped)
     disabled_subscription: bool = False
 
 
@@ -149,7 +158,29 @@ async def record(
     outcome: AttemptOutcome,
     at: datetime,
 ) -> Recorded:
+    """The outcome of an attempt, if the delivery is still this worker's: pending, with the
+    lease this worker set. A lease run out (another worker has claimed the delivery since, or
+    it was given up, disabled or sent again on request) drops the outcome: `stale`."""
     async with database.engine.begin() as connection:
+        this_one = deliveries.c.id == delivery.id
+        made = (
+            await connection.execute(
+                update(deliveries)
+                .where(
+                    this_one,
+                    deliveries.c.status == "pending",
+                    deliveries.c.next_attempt_at == delivery.leased_until,
+                )
+                .values(
+                    attempts=deliveries.c.attempts + 1,
+                    last_attempt_at=at,
+                    last_status_code=outcome.status_code,
+                )
+                .returning(deliveries.c.attempts)
+            )
+        ).scalar_one_or_none()
+        if made is None:
+            return Recorded("stale")
         await connection.execute(
             insert(attempts).values(
                 delivery_id=delivery.id,
@@ -159,14 +190,9 @@ async def record(
                 error=outcome.error,
             )
         )
-        made = delivery.attempts + 1
-        common = {"attempts": made, "last_attempt_at": at, "last_status_code": outcome.status_code}
-        this_one = deliveries.c.id == delivery.id
         if outcome.delivered:
             await connection.execute(
-                update(deliveries)
-                .where(this_one)
-                .values(status="delivered", delivered_at=at, **common)
+                update(deliveries).where(this_one).values(status="delivered", delivered_at=at)
             )
             await connection.execute(
                 update(subscriptions)
@@ -185,12 +211,10 @@ async def record(
             give_up_after_seconds=settings.webhook_give_up_after_seconds,
         )
         if plan.next_attempt_at is None:
-            values = {"status": "failed", **common}
+            values: dict[str, Any] = {"status": "failed"}
         else:
-            values = {"next_attempt_at": plan.next_attempt_at, **common}
-        await connection.execute(
-            update(deliveries).where(this_one, deliveries.c.status == "pending").values(**values)
-        )
+            values = {"next_attempt_at": plan.next_attempt_at}
+        await connection.execute(update(deliveries).where(this_one).values(**values))
         disabled = await _note_failure(connection, settings, delivery.subscription_id, at)
         return Recorded("failed" if plan.next_attempt_at is None else "retried", disabled)
 

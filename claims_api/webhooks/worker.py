@@ -87,6 +87,14 @@ class WebhookWorker:
                     error=f"{type(exc).__name__}: {exc}",
                 )
                 return
+        if recorded.outcome == "stale":
+            log.warning(
+                "webhook_attempt_outcome_dropped",
+                delivery_id=delivery.id,
+                reason="its lease ran out: another worker has it now",
+                status_code=outcome.status_code,
+            )
+            return
         self.metrics.deliveries.labels(recorded.outcome).inc()
         if recorded.outcome != "delivered":
             log.info(
