@@ -52,7 +52,7 @@ async def list_webhooks(
     session: SessionDep,
     principal: AdminOrHr,
     page: PageDep,
-    unit_id: Annotated[str | None, Query(max_length=60)] = None,
+    unit_id: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Page[WebhookRead]:
     rows = await service.list_subscriptions(session, principal, page, unit_id=unit_id)
     return Page[WebhookRead](**page.page(rows, [WebhookRead.model_validate(r) for r in rows]))

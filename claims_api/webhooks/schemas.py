@@ -6,7 +6,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from claims_api.claims.schemas import Id
 from claims_api.webhooks.outbox import EventType
 from claims_api.webhooks.urls import MAX_URL_LENGTH
 
@@ -18,6 +17,12 @@ Url = Annotated[
         "private, loopback, link-local or otherwise internal address; no user name or password",
         examples=["https://hr.example.com/hooks/mutualaid"],
     ),
+]
+UnitId = Annotated[
+    str,
+    # as the registry issues ids (services.kit.ids) and the column holds them: 40 at most
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,40}$"),
+    Field(examples=["unt_01a2354ccd7667e2b7c0279a1bf466d5"]),
 ]
 Events = Annotated[
     list[EventType],
@@ -39,7 +44,7 @@ class WebhookCreate(BaseModel):
 
     url: Url
     events: Events
-    unit_id: Id | None = None
+    unit_id: UnitId | None = None
 
     _events_once = field_validator("events")(_each_once)
 

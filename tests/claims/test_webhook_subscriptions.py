@@ -186,6 +186,11 @@ class TestRefusedBodies:
         )
         assert any(error["loc"][-1] == "url" for error in body["errors"]), body
 
+    @pytest.mark.parametrize("length", [41, 60])
+    async def test_a_unit_id_longer_than_an_id_is_422(self, api, length):
+        body = problem(await subscribe(api, unit_id="unt_" + "a" * (length - 4)), 422)
+        assert any(error["loc"][-1] == "unit_id" for error in body["errors"]), body
+
     async def test_a_local_receiver_is_allowed_outside_production(self, api):
         created = await subscribed(api, url="http://127.0.0.1:8765/hooks")
         assert created["url"] == "http://127.0.0.1:8765/hooks"
