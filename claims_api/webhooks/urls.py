@@ -12,7 +12,9 @@ subscribed (DNS rebinding).
   NAT64, Teredo). A host name whose last label is a number is an address in disguise
   (`2130706433`, `0x7f.1`) and refused.
 - In production a host name is resolved (in a worker thread, off the event loop) and refused
-  when any of its addresses is; a name that does not resolve is refused too.
+  when any of its addresses is; a name that does not resolve is refused too. The refusal
+  says "a non-public address" only: which internal address a name points at is logged,
+  never answered.
 - At most 2,000 characters; any port."""
 
 import asyncio
@@ -22,6 +24,9 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
+import structlog
+
+log = structlog.get_logger("mutualaid.webhooks")
 
 MAX_URL_LENGTH = 2000
 RESOLVE_TIMEOUT_SECONDS = 5.0
@@ -175,4 +180,7 @@ async def check_destination(url: str, settings: Any) -> None:
     for address in addresses:
         why = refusal_of_address(address, loopback_allowed=False)
         if why:
-            raise DestinationRefused(f"the host {host} resolves to {address}, {why}")
+            # which address, and why, is the network's own business: told to the log only,
+            # never to the client (the 422) nor to hr (the attempt log)
+            log.warning("webhook_destination_refused", host=host, address=str(address), reason=why)
+            raise DestinationRefused(f"the host {host} resolves to a non-public address")

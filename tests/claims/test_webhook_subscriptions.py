@@ -242,8 +242,10 @@ class TestDestinations:
         self, address, monkeypatch
     ):
         monkeypatch.setattr(urls, "getaddrinfo", resolving_to("93.184.216.34", address))
-        with pytest.raises(DestinationRefused, match="resolves to"):
+        with pytest.raises(DestinationRefused, match="resolves to") as refused:
             await check_destination("https://hooks.example.com/in", PRODUCTION)
+        # the 422 and hr's attempt log never learn the internal network's addresses
+        assert str(refused.value) == "the host hooks.example.com resolves to a non-public address"
 
     @pytest.mark.parametrize("address", REFUSED_ADDRESSES.values(), ids=REFUSED_ADDRESSES.keys())
     async def test_the_same_address_given_literally_is_refused(self, address):
