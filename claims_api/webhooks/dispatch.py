@@ -23,7 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from claims_api.models import WebhookAttempt, WebhookDelivery, WebhookEvent, WebhookSubscription
 from claims_api.settings import ClaimsSettings
 from claims_api.webhooks.delivery import AttemptOutcome, DueDelivery
-from claims_api.webhooks.schedule import after_failure, failing_too_long
+from claims_api.webhooks.schedule import (
+    after_failure,
+    failing_too_long,
+    streak_gap_seconds,
+    streak_start,
+)
 from services.kit.database import Database
 from services.kit.ids import new_ids
 
@@ -200,7 +205,7 @@ async def record(
                     subscriptions.c.id == delivery.subscription_id,
                     subscriptions.c.failing_since.is_not(None),
                 )
-                .values(failing_since=None)
+                .values(failing_since=None, last_failure_at=None)
             )
             return Recorded("delivered")
         plan = after_failure(
@@ -222,20 +227,32 @@ async def record(
 async def _note_failure(
     connection: AsyncConnection, settings: ClaimsSettings, subscription_id: str, at: datetime
 ) -> bool:
-    """The streak of failures starts at the first; past the disable window it disables the
-    subscription and fails its pending deliveries."""
+    """The streak of failures starts at the first, and again at a failure long after the
+    previous one (schedule.streak_start); past the disable window it disables the subscription
+    and fails its pending deliveries."""
     this_one = subscriptions.c.id == subscription_id
-    await connection.execute(
-        update(subscriptions)
-        .where(this_one, subscriptions.c.failing_since.is_(None))
-        .values(failing_since=at)
-    )
-    since = (
+    found = (
         await connection.execute(
-            select(subscriptions.c.failing_since).where(this_one, subscriptions.c.enabled.is_(True))
+            select(
+                subscriptions.c.failing_since,
+                subscriptions.c.last_failure_at,
+                subscriptions.c.enabled,
+            )
+            .where(this_one)
+            .with_for_update()
         )
-    ).scalar_one_or_none()
-    if not failing_too_long(since, at, settings.webhook_disable_after_seconds):
+    ).one()
+    gap = streak_gap_seconds(
+        settings.webhook_retry_delays_seconds,
+        settings.webhook_attempt_timeout_seconds,
+        settings.webhook_poll_seconds,
+    )
+    since = streak_start(found.failing_since, found.last_failure_at, at, gap)
+    latest = max(at, found.last_failure_at or at)
+    await connection.execute(
+        update(subscriptions).where(this_one).values(failing_since=since, last_failure_at=latest)
+    )
+    if not found.enabled or not failing_too_long(since, at, settings.webhook_disable_after_seconds):
         return False
     await connection.execute(
         update(subscriptions)

@@ -137,6 +137,7 @@ async def update(
         subscription.enabled = True
         subscription.disabled_reason = None
         subscription.failing_since = None
+        subscription.last_failure_at = None
     elif body.enabled is False and subscription.enabled:
         subscription.enabled = False
         subscription.disabled_reason = f"disabled by {principal.sub}"

@@ -7,14 +7,19 @@ import asyncio
 import itertools
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 from standardwebhooks import Webhook
 
+from claims_api.models import WebhookSubscription
+from claims_api.webhooks.schedule import streak_gap_seconds, streak_start
 from claims_api.webhooks.signing import body_bytes, signed_headers
+from services.kit.clock import wall_now
 from tests.claims.support_claims import enrolled_member, file_claim, hospital_stay
 from tests.claims.support_webhooks import (
     deliveries_of,
@@ -177,6 +182,36 @@ async def test_a_stored_url_the_client_cannot_send_to_is_a_failed_attempt_not_a_
     ]
     assert listed["attempt_log"][0]["status_code"] is None
     assert "not a valid host name" in listed["attempt_log"][0]["error"]
+
+
+async def test_one_failure_days_after_a_given_up_streak_starts_a_new_one(
+    hooks_api: httpx.AsyncClient, webhook_claims_app: FastAPI, webhook_receiver: WebhookReceiver
+) -> None:
+    hook = await subscription(webhook_claims_app, f"{webhook_receiver.url}/streak")
+    long_ago = wall_now() - timedelta(days=2)  # its failing deliveries were given up then
+    async with webhook_claims_app.state.database.engine.begin() as connection:
+        await connection.execute(
+            update(WebhookSubscription.__table__)
+            .where(WebhookSubscription.__table__.c.id == hook["id"])
+            .values(failing_since=long_ago, last_failure_at=long_ago)
+        )
+    webhook_receiver.fail_next(1)
+    with settings_changed(webhook_claims_app, webhook_disable_after_seconds=86_400.0):
+        await filed(hooks_api, webhook_claims_app)
+        await webhook_receiver.await_for(lambda got: len(at_path(got, "/streak")) >= 1)
+        await delivered_listing(hooks_api, hook["id"])  # retried, then delivered
+    row = await subscription_row(webhook_claims_app, hook["id"])
+    assert row.enabled is True and row.disabled_reason is None
+
+
+def test_a_streak_is_continuous_failures() -> None:
+    start, gap = wall_now(), 600.0
+    at = start + timedelta(seconds=300)
+    assert streak_start(None, None, start, gap) == start
+    assert streak_start(start, start, at, gap) == start  # within the gap: the same streak
+    later = start + timedelta(seconds=601)
+    assert streak_start(start, start, later, gap) == later  # quiet for longer: a new one
+    assert streak_gap_seconds((5, 30, 43_200), 10, 1) == 43_222
 
 
 async def test_a_unit_subscription_receives_its_unit_only(
