@@ -12,8 +12,9 @@ from sqlalchemy import select
 from claims_api.models import WebhookSubscription
 from claims_api.webhooks import urls
 from claims_api.webhooks.urls import DestinationRefused, check_destination, check_url
+from services.kit.auth import issue_token
 from tests.claims.support_claims import listed, new_unit, problem
-from tests.support import ADMIN, bearer
+from tests.support import ADMIN, DEVELOPMENT_JWT_SECRET, bearer
 
 HOOKS = "/api/v1/webhooks"
 RECEIVER = "https://hr.example.com/hooks/mutualaid"
@@ -128,6 +129,16 @@ class TestChanging:
         on = (await api.patch(url, json={"enabled": True}, headers=ADMIN)).json()
         assert on["enabled"] is True
         assert (on["disabled_reason"], on["failing_since"]) == (None, None)
+
+    async def test_disabled_by_a_long_subject_is_cut_to_fit(self, api):
+        created = await subscribed(api)
+        long_sub = "admin@" + "x" * 194  # 200: as long as the audit log's actor holds
+        token = issue_token(DEVELOPMENT_JWT_SECRET, role="admin", sub=long_sub)
+        admin = {"Authorization": f"Bearer {token}"}
+        answer = await api.patch(f"{HOOKS}/{created['id']}", json={"enabled": False}, headers=admin)
+        assert answer.status_code == 200, answer.text
+        reason = answer.json()["disabled_reason"]
+        assert len(reason) == 200 and reason.startswith("disabled by admin@xxx")
 
     async def test_a_deleted_subscription_is_gone_but_kept(self, api, claims_app):
         created = await subscribed(api)
