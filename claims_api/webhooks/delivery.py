@@ -4,7 +4,7 @@ the worker records it and decides what comes next (claims_api.webhooks.worker)."
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -27,7 +27,7 @@ class DueDelivery:
     event_id: str
     subscription_id: str
     url: str
-    secret: str
+    secret: str = field(repr=False)  # never in a log line or a traceback's locals
     payload: dict[str, Any]
     attempts: int
     created_at: Any

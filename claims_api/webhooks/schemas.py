@@ -79,6 +79,17 @@ class WebhookRead(BaseModel):
 
 
 class WebhookCreated(WebhookRead):
-    secret: str = Field(
-        description="the signing secret (Standard Webhooks, `whsec_` + base64): shown only here"
+    secret: str | None = Field(
+        description="the signing secret (Standard Webhooks, `whsec_` + base64): shown only "
+        "here, once; null in a replay of this answer (the same Idempotency-Key)"
     )
+    secret_shown: bool = Field(
+        default=True,
+        description="false in a replayed answer: the secret was shown once, in the first; "
+        "lost, delete the subscription and create it again",
+    )
+
+    def as_stored(self) -> "WebhookCreated":
+        """The answer kept for replays (Idempotency-Key): the same, without the secret, which
+        is stored nowhere but on the subscription."""
+        return self.model_copy(update={"secret": None, "secret_shown": False})

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from claims_api.models import WebhookSubscription
 from claims_api.webhooks import urls
+from claims_api.webhooks.delivery import DueDelivery
 from claims_api.webhooks.urls import DestinationRefused, check_destination, check_url
 from services.kit.auth import issue_token
 from tests.claims.support_claims import listed, new_unit, problem
@@ -46,6 +47,21 @@ class TestTheSecret:
         assert secret not in (await api.get(HOOKS, headers=ADMIN)).text
         changed = await api.patch(f"{HOOKS}/{created['id']}", json={}, headers=ADMIN)
         assert secret not in changed.text
+
+    async def test_a_replayed_answer_does_not_show_it_again(self, api):
+        headers = {**ADMIN, "Idempotency-Key": "subscribe-hr-system"}
+        first = await subscribe(api, headers)
+        assert first.status_code == 201 and first.json()["secret"].startswith("whsec_")
+        again = await subscribe(api, headers)
+        assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+        replayed = again.json()
+        assert replayed["id"] == first.json()["id"]
+        assert replayed["secret"] is None and replayed["secret_shown"] is False
+        assert first.json()["secret"] not in again.text
+
+    def test_a_delivery_never_shows_it_in_its_repr(self):
+        due = DueDelivery("dlv_1", "evt_1", "whk_1", RECEIVER, "whsec_abc", {}, 0, None, None)
+        assert "whsec_abc" not in repr(due)
 
     async def test_each_subscription_has_its_own(self, api):
         one, two = await subscribed(api), await subscribed(api)
