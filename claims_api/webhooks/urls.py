@@ -11,7 +11,8 @@ subscribed (DNS rebinding).
   space (100.64.0.0/10), and IPv6 forms that embed such an IPv4 address (IPv4-mapped, 6to4,
   NAT64, Teredo). A host name whose last label is a number is an address in disguise
   (`2130706433`, `0x7f.1`) and refused.
-- In production a host name is resolved (in a worker thread, off the event loop) and refused
+- In production a host name is resolved (in one of a few threads of its own, off the event
+  loop) and refused
   when any of its addresses is; a name that does not resolve is refused too. The refusal
   says "a non-public address" only: which internal address a name points at is logged,
   never answered.
@@ -20,6 +21,7 @@ subscribed (DNS rebinding).
 import asyncio
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -34,6 +36,13 @@ LOOPBACK_NAMES = ("localhost",)
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+RESOLVER_THREADS = 4
+# Lookups have threads of their own: a timed-out getaddrinfo cannot be stopped and holds its
+# thread until the system resolver gives up, so hung names must never fill the loop's default
+# pool (what asyncio.to_thread and the rest of the service use). Past these few, lookups wait
+# their turn and time out as "does not resolve".
+_resolver_threads = ThreadPoolExecutor(RESOLVER_THREADS, thread_name_prefix="webhook-dns")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 getaddrinfo = socket.getaddrinfo
@@ -169,9 +178,11 @@ async def check_destination(url: str, settings: Any) -> None:
         return
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    loop = asyncio.get_running_loop()
     try:
         addresses = await asyncio.wait_for(
-            asyncio.to_thread(_resolve, host, port), RESOLVE_TIMEOUT_SECONDS
+            loop.run_in_executor(_resolver_threads, _resolve, host, port),
+            RESOLVE_TIMEOUT_SECONDS,
         )
     except (OSError, TimeoutError, UnicodeError):
         raise DestinationRefused(f"the host {host} does not resolve") from None

@@ -2,8 +2,10 @@
 once, hr confined to its unit, the events checked, a deletion kept, every change audited
 without the secret; and the destinations refused (no SSRF), as the pure URL check decides."""
 
+import asyncio
 import base64
 import socket
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -292,6 +294,28 @@ class TestDestinations:
         monkeypatch.setattr(urls, "getaddrinfo", failing)
         with pytest.raises(DestinationRefused, match="does not resolve"):
             await check_destination("https://nowhere.example.com/in", PRODUCTION)
+
+    async def test_hung_lookups_hold_a_few_threads_of_their_own(self, monkeypatch):
+        hung = threading.Event()
+
+        def hanging(*args, **kwargs):
+            hung.wait(10)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+        monkeypatch.setattr(urls, "getaddrinfo", hanging)
+        monkeypatch.setattr(urls, "RESOLVE_TIMEOUT_SECONDS", 0.2)
+        try:
+            checks = [
+                check_destination(f"https://h{n}.example.com/", PRODUCTION) for n in range(40)
+            ]
+            for outcome in await asyncio.gather(*checks, return_exceptions=True):
+                assert isinstance(outcome, DestinationRefused), outcome
+            lookups = [t for t in threading.enumerate() if t.name.startswith("webhook-dns")]
+            assert len(lookups) <= urls.RESOLVER_THREADS
+            # the loop's default threads are free for the rest of the service
+            assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), 1) == "free"
+        finally:
+            hung.set()
 
     @pytest.mark.parametrize(
         "url",
