@@ -45,8 +45,9 @@ def _matches(subscription: Any, event: Any) -> bool:
 
 
 async def fan_out(database: Database, now: datetime, batch_size: int) -> int:
-    """The oldest events not fanned out yet: one pending delivery per matching subscription,
-    and the events marked dispatched, in one transaction. Answers the events handled."""
+    """The oldest events not fanned out yet: one delivery per matching subscription (pending;
+    failed, unsent, for a disabled one), and the events marked dispatched, in one transaction.
+    Answers the events handled."""
     async with database.engine.begin() as connection:
         query = (
             select(events.c.id, events.c.type, events.c.unit_id)
@@ -59,27 +60,32 @@ async def fan_out(database: Database, now: datetime, batch_size: int) -> int:
         batch = (await connection.execute(query)).all()
         if not batch:
             return 0
+        # A disabled subscription's deliveries are made too, failed at once (not sent, not
+        # lost): once it is enabled again they are listed and sent again on request.
         listening = (
             await connection.execute(
-                select(subscriptions.c.id, subscriptions.c.events, subscriptions.c.unit_id).where(
-                    subscriptions.c.enabled.is_(True), subscriptions.c.deleted_at.is_(None)
-                )
+                select(
+                    subscriptions.c.id,
+                    subscriptions.c.events,
+                    subscriptions.c.unit_id,
+                    subscriptions.c.enabled,
+                ).where(subscriptions.c.deleted_at.is_(None))
             )
         ).all()
-        pairs = [(e.id, s.id) for e in batch for s in listening if _matches(s, e)]
+        pairs = [(e.id, s) for e in batch for s in listening if _matches(s, e)]
         if pairs:
             ids = new_ids("dlv", len(pairs))
             rows = [
                 {
                     "id": delivery_id,
                     "event_id": event_id,
-                    "subscription_id": subscription_id,
-                    "status": "pending",
+                    "subscription_id": subscription.id,
+                    "status": "pending" if subscription.enabled else "failed",
                     "attempts": 0,
                     "next_attempt_at": now,
                     "created_at": now,
                 }
-                for delivery_id, (event_id, subscription_id) in zip(ids, pairs, strict=True)
+                for delivery_id, (event_id, subscription) in zip(ids, pairs, strict=True)
             ]
             dialect_insert = sqlite_insert if database.is_sqlite else postgres_insert
             # One delivery per event and subscription, even were an event fanned out twice.

@@ -154,12 +154,26 @@ async def test_deliveries_given_up_and_the_subscription_disabled_after_their_win
         assert row.enabled is False
         assert row.disabled_reason.startswith("deliveries failed for 0.4 seconds since ")
 
-        # disabled: a later event is not delivered to it
+        # disabled: a later event is not sent to it, but kept, failed, to send once it is back
         sent_before = len(webhook_receiver.requests_to("/down"))
-        await filed(hooks_api, webhook_claims_app)
+        later = await filed(hooks_api, webhook_claims_app)
         await _pause(0.5)
-        assert len(await deliveries_of(webhook_claims_app, hook["id"])) == 1
+        assert len(await deliveries_of(webhook_claims_app, hook["id"])) == 2
         assert len(webhook_receiver.requests_to("/down")) == sent_before
+    listing = await hooks_api.get(deliveries_path(hook["id"]), headers=ADMIN)
+    [kept] = [d for d in listing.json()["items"] if d["event_id"] == later["event"]["id"]]
+    assert (kept["status"], kept["attempts"], kept["attempt_log"]) == ("failed", 0, [])
+    assert kept["note"].startswith("not sent: the subscription was disabled")
+
+    webhook_receiver.reset()
+    enabled = await hooks_api.patch(
+        f"{WEBHOOKS}/{hook['id']}", json={"enabled": True}, headers=ADMIN
+    )
+    assert enabled.status_code == 200, enabled.text
+    retry = f"{deliveries_path(hook['id'])}/{kept['id']}/retry"
+    assert (await hooks_api.post(retry, headers=ADMIN)).status_code == 200
+    got = await webhook_receiver.await_for(lambda got: len(at_path(got, "/down")) >= 1)
+    assert [r.headers["webhook-id"] for r in at_path(got, "/down")] == [later["event"]["id"]]
 
 
 async def test_a_stored_url_the_client_cannot_send_to_is_a_failed_attempt_not_a_stuck_one(
