@@ -11,7 +11,7 @@ import httpx
 
 from claims_api.settings import ClaimsSettings
 from claims_api.webhooks.signing import body_bytes, signed_headers
-from claims_api.webhooks.urls import DestinationRefused, check_destination
+from claims_api.webhooks.urls import DestinationRefused, IPAddress, check_destination
 
 # What is read of a receiver's answer: enough for the connection to be kept alive after a
 # short answer; a receiver answering megabytes never makes the worker read them.
@@ -61,6 +61,29 @@ def webhook_client(settings: ClaimsSettings) -> httpx.AsyncClient:
     )
 
 
+@dataclass(frozen=True)
+class Pinned:
+    """A request sent to an address already checked rather than to its name: the name stays
+    in the Host header and in TLS (SNI and the certificate's check), so the receiver sees
+    nothing different, but no lookup happens between the check and the connection (DNS
+    rebinding)."""
+
+    url: httpx.URL
+    headers: dict[str, str]
+    extensions: dict[str, Any]
+
+
+def pinned(url: str, address: IPAddress | None) -> Pinned:
+    target = httpx.URL(url)
+    if address is None:
+        return Pinned(target, {}, {})
+    return Pinned(
+        target.copy_with(host=str(address)),
+        {"host": target.netloc.decode("ascii")},
+        {"sni_hostname": target.host},
+    )
+
+
 async def attempt(
     client: httpx.AsyncClient, delivery: DueDelivery, settings: ClaimsSettings, timestamp: int
 ) -> AttemptOutcome:
@@ -74,8 +97,15 @@ async def attempt(
         # Again at each attempt: a name that resolved to a public address when subscribed may
         # point inside the network now (DNS rebinding; production resolves it).
         async with asyncio.timeout(timeout):  # the lookup too: the lease counts on it
-            await check_destination(delivery.url, settings)
-            async with client.stream("POST", delivery.url, content=body, headers=headers) as answer:
+            addresses = await check_destination(delivery.url, settings)
+            to = pinned(delivery.url, addresses[0] if addresses else None)
+            async with client.stream(
+                "POST",
+                to.url,
+                content=body,
+                headers={**headers, **to.headers},
+                extensions=to.extensions,
+            ) as answer:
                 status_code = answer.status_code
                 read = 0
                 async for chunk in answer.aiter_raw():

@@ -12,10 +12,10 @@ subscribed (DNS rebinding).
   NAT64, Teredo). A host name whose last label is a number is an address in disguise
   (`2130706433`, `0x7f.1`) and refused.
 - In production a host name is resolved (in one of a few threads of its own, off the event
-  loop) and refused
-  when any of its addresses is; a name that does not resolve is refused too. The refusal
-  says "a non-public address" only: which internal address a name points at is logged,
-  never answered.
+  loop) and refused when any of its addresses is; a name that does not resolve is refused
+  too. The refusal says "a non-public address" only: which internal address a name points at
+  is logged, never answered. An attempt connects to the address checked
+  (claims_api.webhooks.delivery.pinned): no second lookup a rebinding name could answer.
 - At most 2,000 characters; any port."""
 
 import asyncio
@@ -169,13 +169,15 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
-async def check_destination(url: str, settings: Any) -> None:
+async def check_destination(url: str, settings: Any) -> list[IPAddress]:
     """Raise DestinationRefused unless webhooks may be POSTed to `url` now: `check_url`, and in
     production every address its host resolves to (checked again before each delivery: the
-    name may point elsewhere by then)."""
+    name may point elsewhere by then). Answers the addresses checked, for the attempt to
+    connect to (no second lookup between check and connect); none when nothing was looked up
+    (a literal address, or outside production)."""
     host = check_url(url, settings)
     if not _production(settings) or _literal_address(host) is not None:
-        return
+        return []
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     loop = asyncio.get_running_loop()
@@ -195,3 +197,4 @@ async def check_destination(url: str, settings: Any) -> None:
             # never to the client (the 422) nor to hr (the attempt log)
             log.warning("webhook_destination_refused", host=host, address=str(address), reason=why)
             raise DestinationRefused(f"the host {host} resolves to a non-public address")
+    return addresses
