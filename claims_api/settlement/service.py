@@ -21,10 +21,14 @@ Set-based, like the registry's enrolment import, in the request's one transactio
 A dry run does 1, 2, 4 and 5 (no lock, no Idempotency-Key) and answers the same."""
 
 import asyncio
-from collections import deque
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
@@ -43,6 +47,8 @@ from services.kit.memory import gc_paused
 from services.kit.middleware import current_request_id
 from services.kit.uploads import Table
 
+log = structlog.get_logger()
+
 DECIDE_CHUNK = 2_000
 """Claims decided, made and written at a time (step 5 and 6): two chunks' rows in memory."""
 LOOKUPS_IN_FLIGHT = 2
@@ -50,6 +56,28 @@ LOOKUPS_IN_FLIGHT = 2
 of another's answer (one process each: more would only queue)."""
 SETTLED_KINDS = ("hospital_reimbursement", "daily_allowance")
 """A settlement row is a hospital stay: a plan paying for a diagnosis takes none."""
+
+
+class Phases:
+    """Where an import's time went, in seconds by phase, logged with its totals (the event
+    `settlement_import`): parse, lookups (the registry's calls, their answers read), reads
+    (locks and the stored claims' queries), checks (screening), engine, rows (the claims'
+    rows made), writes (COPY: the time waited for it, the next chunk's engine and rows made
+    meanwhile in a worker thread), answer."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+
+    def rounded(self) -> dict[str, float]:
+        return {f"{name}_seconds": round(value, 3) for name, value in self.seconds.items()}
 
 
 @dataclass
@@ -61,6 +89,7 @@ class Prepared:
     rows: list[SettlementRow]
     found: dict[int, Any]
     """The registry's answer by line."""
+    phases: Phases
 
 
 async def look_up(
@@ -72,7 +101,9 @@ async def look_up(
 ) -> Prepared:
     """Steps 1 and 2: no database here. LOOKUPS_IN_FLIGHT calls at once: the registry answers
     one while this process reads the answer to the one before."""
-    rows = await run_in_threadpool(parse_rows, table)
+    phases = Phases()
+    with phases.timed("parse"):
+        rows = await run_in_threadpool(parse_rows, table)
     table.rows = []  # read: 100,000 rows of text need not wait for the answer
     asked = [row for row in rows if not row.errors]
     parts = [asked[start : start + chunk] for start in range(0, len(asked), chunk)]
@@ -90,6 +121,7 @@ async def look_up(
 
     found: dict[int, Any] = {}
     calls: deque[asyncio.Task[list[Any]]] = deque()
+    started = time.perf_counter()
     try:
         for index in range(len(parts)):
             while len(calls) < LOOKUPS_IN_FLIGHT and index + len(calls) < len(parts):
@@ -100,13 +132,14 @@ async def look_up(
     finally:
         for call in calls:  # the registry down at one call: the others are not waited for
             call.cancel()
+    phases.seconds["lookups"] = time.perf_counter() - started
     kinds = {a.coverage.plan.kind for a in found.values() if a.found and a.coverage is not None}
     for kind in sorted(kinds - set(SETTLED_KINDS)):
         raise SETTLEMENT_PLAN_KIND.error(
             f"plan {plan_code} is a {kind} plan: settlement data (hospital stays) is filed "
             "under a hospital_reimbursement or daily_allowance plan"
         )
-    return Prepared(plan_code, table, rows, found)
+    return Prepared(plan_code, table, rows, found, phases)
 
 
 def _members_of(prepared: Prepared) -> list[str]:
@@ -130,21 +163,24 @@ async def apply(
     """Steps 3 to 6 (3 and 6 not on a dry run); answers the JSON text of the answer.
     `source`: the file's name and SHA-256, kept in the audit event. `prepared` is used up:
     its rows and answers are let go as they are decided."""
-    plan_code, rows = prepared.plan_code, prepared.rows
+    plan_code, rows, phases = prepared.plan_code, prepared.rows, prepared.phases
     row_range = [rows[0].line, rows[-1].line] if rows else None
     members = _members_of(prepared)
-    if not dry_run:
-        await repository.lock_members_plan(session, members, plan_code)
-    numbers = [row.settlement_number for row in rows if row.settlement_number and not row.errors]
-    filed_numbers = await repository.filed_numbers(session, plan_code, numbers)
-    outcomes, candidates = screen(rows, prepared.found, filed_numbers)
+    with phases.timed("reads"):
+        if not dry_run:
+            await repository.lock_members_plan(session, members, plan_code)
+        numbers = [r.settlement_number for r in rows if r.settlement_number and not r.errors]
+        filed_numbers = await repository.filed_numbers(session, plan_code, numbers)
+    with phases.timed("checks"):
+        outcomes, candidates = screen(rows, prepared.found, filed_numbers)
     prepared.rows, prepared.found, rows = [], {}, []  # the candidates hold what is still needed
     enrollments = [coverage.cover.enrollment_id for _, coverage in candidates if coverage.cover]
-    stored = Stored(
-        usage=await repository.usage_of(session, enrollments),
-        filed_numbers=filed_numbers,
-        stays=await repository.live_stays(session, plan_code, members),
-    )
+    with phases.timed("reads"):
+        stored = Stored(
+            usage=await repository.usage_of(session, enrollments),
+            filed_numbers=filed_numbers,
+            stays=await repository.live_stays(session, plan_code, members),
+        )
     assessor = Assessor(stored, today())
     import_id = None if dry_run else new_id("imp")
     at = now()
@@ -161,7 +197,7 @@ async def apply(
             filed_on=today(),
         )
     with gc_paused():
-        decided = await _decide(session, assessor, candidates, writer, context, dry_run)
+        decided = await _decide(session, assessor, candidates, writer, context, dry_run, phases)
     results = _merge(outcomes, decided)
     totals = totals_of(results)
     if import_id is not None:
@@ -189,7 +225,10 @@ async def apply(
         "format": prepared.table.format,
         "encoding": prepared.table.encoding,
     }
-    return await run_in_threadpool(answer_json, header, totals, results)
+    with phases.timed("answer"):
+        answer = await run_in_threadpool(answer_json, header, totals, results)
+    log.info("settlement_import", import_id=import_id, **totals, **phases.rounded())
+    return answer
 
 
 async def _decide(
@@ -199,6 +238,7 @@ async def _decide(
     writer: Writer | None,
     context: ImportContext | None,
     dry_run: bool,
+    phases: Phases,
 ) -> list[RowResult]:
     """Steps 5 and 6, DECIDE_CHUNK claims at a time in the order they are decided: a worker
     thread decides a chunk and makes its rows while the chunk before is written (COPY), so
@@ -211,29 +251,33 @@ async def _decide(
 
     def step(indexes: list[int]) -> list[Any] | None:
         decisions = []
-        for i in indexes:
-            row, coverage = candidates[i]
-            candidates[i] = None  # its row and the registry's answer are not needed again
-            item = assessor.decide(row, coverage, next(ids))
-            if isinstance(item, Decision):
-                decisions.append(item)
-                item = result_of(item, dry_run)
-            results[i] = item
+        with phases.timed("engine"):
+            for i in indexes:
+                row, coverage = candidates[i]
+                candidates[i] = None  # its row and the registry's answer are not needed again
+                item = assessor.decide(row, coverage, next(ids))
+                if isinstance(item, Decision):
+                    decisions.append(item)
+                    item = result_of(item, dry_run)
+                results[i] = item
         if writer is None:
             return None
         assert context is not None
-        return writer.prepare(decisions, context)
+        with phases.timed("rows"):
+            return writer.prepare(decisions, context)
 
     chunks = [order[start : start + DECIDE_CHUNK] for start in range(0, len(order), DECIDE_CHUNK)]
     ahead = None
     for index, chunk in enumerate(chunks):
-        made = await (ahead or run_in_threadpool(step, chunk))
+        with phases.timed("engine_and_rows_waited"):
+            made = await (ahead or run_in_threadpool(step, chunk))
         ahead = None
         if index + 1 < len(chunks):
             ahead = asyncio.ensure_future(run_in_threadpool(step, chunks[index + 1]))
         if writer is not None:
             try:
-                await writer.write(session, made)
+                with phases.timed("writes"):
+                    await writer.write(session, made)
             except BaseException:
                 if ahead is not None:  # its thread runs on: let it end before the answer
                     await asyncio.wait([ahead])
