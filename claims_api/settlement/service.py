@@ -4,19 +4,20 @@ data").
 
 Set-based, like the registry's enrolment import, in the request's one transaction:
 
-1. the file is read, measured and checked row by row before anything else (routes.py,
-   parsing.py: in a worker thread);
+1. the file is read and measured before anything else (routes.py), then checked row by row
+   (parsing.py: in a worker thread, `settlement_lookup_chunk` rows at a time);
 2. the registry is asked who the people are and what covers each stay on its admission day,
-   once per `settlement_lookup_chunk` people, before any lock or statement (`look_up`): the
-   registry down at any chunk is a 503 and nothing is stored;
+   once per chunk of rows as it is parsed, two calls in flight, before any lock or statement
+   (`look_up`): the registry down at any chunk is a 503 and nothing is stored;
 3. the member/plan locks of every member of the file are taken, in sorted order
    (repository.lock_members_plan): a single filing of one of them waits, and caps hold;
 4. what the stored claims say is read in bulk, one query per kind (settlement numbers,
    enrolments' usage, live stays: repository);
 5. each row is decided in memory as the single claim would be (checks.py), a member's rows in
    order of admission;
-6. the claims, events, invoice numbers and audit events are written in bulk (writing.py), and
-   one audit event records the import with its totals.
+6. the claims, events, invoice numbers and audit events are written in bulk (writing.py),
+   DECIDE_CHUNK claims at a time as they are decided (`_decide`), and one audit event
+   records the import with its totals.
 
 A dry run does 1, 2, 4 and 5 (no lock, no Idempotency-Key) and answers the same."""
 
@@ -99,14 +100,12 @@ async def look_up(
     table: Table,
     chunk: int,
 ) -> Prepared:
-    """Steps 1 and 2: no database here. LOOKUPS_IN_FLIGHT calls at once: the registry answers
-    one while this process reads the answer to the one before."""
+    """Steps 1 and 2: no database here. The rows are parsed `chunk` at a time in a worker
+    thread, each chunk's people asked as soon as it is parsed, LOOKUPS_IN_FLIGHT calls at
+    once: the registry answers one while this process parses the next rows or reads the
+    answer before. A row's errors are its own (the file as a whole was checked already)."""
     phases = Phases()
-    with phases.timed("parse"):
-        rows = await run_in_threadpool(parse_rows, table)
-    table.rows = []  # read: 100,000 rows of text need not wait for the answer
-    asked = [row for row in rows if not row.errors]
-    parts = [asked[start : start + chunk] for start in range(0, len(asked), chunk)]
+    started = time.perf_counter()
 
     async def ask(part: list[SettlementRow]) -> list[Any]:
         items = [
@@ -119,20 +118,33 @@ async def look_up(
             request_id=current_request_id(),
         )
 
+    rows: list[SettlementRow] = []
     found: dict[int, Any] = {}
-    calls: deque[asyncio.Task[list[Any]]] = deque()
-    started = time.perf_counter()
+    calls: deque[tuple[list[SettlementRow], asyncio.Task[list[Any]]]] = deque()
+
+    async def read_oldest() -> None:
+        part, call = calls.popleft()
+        for answer in await call:
+            found[part[answer.index].line] = answer
+
     try:
-        for index in range(len(parts)):
-            while len(calls) < LOOKUPS_IN_FLIGHT and index + len(calls) < len(parts):
-                calls.append(asyncio.ensure_future(ask(parts[index + len(calls)])))
-            part = parts[index]
-            for answer in await calls.popleft():
-                found[part[answer.index].line] = answer
+        for start in range(0, len(table.rows), chunk):
+            with phases.timed("parse"):
+                parsed = await run_in_threadpool(parse_rows, table.rows[start : start + chunk])
+            rows.extend(parsed)
+            asked = [row for row in parsed if not row.errors]
+            if asked:
+                if len(calls) >= LOOKUPS_IN_FLIGHT:
+                    await read_oldest()
+                calls.append((asked, asyncio.ensure_future(ask(asked))))
+        while calls:
+            await read_oldest()
     finally:
-        for call in calls:  # the registry down at one call: the others are not waited for
+        for _, call in calls:  # the registry down at one call: the others are not waited for
             call.cancel()
-    phases.seconds["lookups"] = time.perf_counter() - started
+    table.rows = []  # parsed: 100,000 rows of text need not be kept
+    # what the look-ups add to the parsing they overlap
+    phases.seconds["lookups"] = time.perf_counter() - started - phases.seconds["parse"]
     kinds = {a.coverage.plan.kind for a in found.values() if a.found and a.coverage is not None}
     for kind in sorted(kinds - set(SETTLED_KINDS)):
         raise SETTLEMENT_PLAN_KIND.error(
