@@ -127,10 +127,14 @@ async def look_up(
         for answer in await call:
             found[part[answer.index].line] = answer
 
+    unparsed, table.rows = table.rows, []  # each chunk's text let go once parsed
     try:
-        for start in range(0, len(table.rows), chunk):
+        while unparsed:
+            piece = unparsed[:chunk]
+            del unparsed[:chunk]
             with phases.timed("parse"):
-                parsed = await run_in_threadpool(parse_rows, table.rows[start : start + chunk])
+                parsed = await run_in_threadpool(parse_rows, piece)
+            del piece
             rows.extend(parsed)
             asked = [row for row in parsed if not row.errors]
             if asked:
@@ -142,7 +146,6 @@ async def look_up(
     finally:
         for _, call in calls:  # the registry down at one call: the others are not waited for
             call.cancel()
-    table.rows = []  # parsed: 100,000 rows of text need not be kept
     # what the look-ups add to the parsing they overlap
     phases.seconds["lookups"] = time.perf_counter() - started - phases.seconds["parse"]
     kinds = {a.coverage.plan.kind for a in found.values() if a.found and a.coverage is not None}
