@@ -211,7 +211,7 @@ async def _provider_verified(
     if len(roles) != 1:
         raise Unauthorized(
             f"invalid token: {settings.oidc_role_claim!r} must name exactly one mutualaid "
-            f"role, it names {sorted(roles) or 'none'}"
+            f"role, it names {sorted(role.value for role in roles) or 'none'}"
         )
     principal = _checked_principal(
         claims["sub"],
