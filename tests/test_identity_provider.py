@@ -7,11 +7,15 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
@@ -19,6 +23,7 @@ from pydantic import ValidationError
 
 from members_api.app import create_app
 from members_api.settings import MembersSettings
+from services.kit import clock
 from services.kit.auth import authenticate
 from services.kit.errors import Unauthorized
 from services.kit.oidc import IdentityProviderUnavailable, ProviderKeys
@@ -373,3 +378,29 @@ def test_the_test_provider_serves_its_documents(provider):
     assert discovery["jwks_uri"].endswith("/jwks.json")
     kids = [key["kid"] for key in httpx.get(discovery["jwks_uri"]).json()["keys"]]
     assert kids == ["rsa-1", "ec-1"]
+
+
+# --- `mutualaid token` ------------------------------------------------------------------------
+
+
+def _token_command(**env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != clock.PIN_VARIABLE}
+    command = [sys.executable, "-m", "services.stack.cli", "token", "--role", "admin"]
+    return subprocess.run(
+        command, capture_output=True, text=True, env={**environment, **env}, timeout=60
+    )
+
+
+def test_the_token_command_refuses_in_production_unless_local_tokens_are_allowed():
+    provider = {"MUTUALAID_OIDC_ISSUER": "https://id.example.org", "MUTUALAID_OIDC_AUDIENCE": "x"}
+    refused = _token_command(MUTUALAID_ENVIRONMENT="production", **provider)
+    assert refused.returncode == 1 and not refused.stdout
+    [line] = refused.stderr.strip().splitlines()
+    assert "local tokens are for development" in line and "MUTUALAID_ALLOW_LOCAL_TOKENS" in line
+    allowed = _token_command(
+        MUTUALAID_ENVIRONMENT="production",
+        MUTUALAID_ALLOW_LOCAL_TOKENS="true",
+        MUTUALAID_JWT_SECRET="k" * 40,
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert jwt.get_unverified_header(allowed.stdout.strip())["alg"] == "HS256"
