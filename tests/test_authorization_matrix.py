@@ -41,6 +41,7 @@ from tests.claims.support_claims import (
 )
 from tests.claims.support_documents import paper
 from tests.claims.support_settlement import CHINESE
+from tests.claims.support_webhooks import delivered_delivery
 from tests.databases import wipe
 from tests.dates import NEXT_COVER_START, YEAR
 from tests.identity_provider import TestProvider, trusting
@@ -117,10 +118,13 @@ async def gateway(members_app: FastAPI, claims_app: FastAPI) -> AsyncIterator[ht
 
     gateway = EmbeddedGateway(FastAPI(), {"members": members_app, "claims": claims_app})
     transport = httpx.ASGITransport(app=gateway)
+    _apps["claims"] = claims_app
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         yield client
 
 
+_apps: dict[str, FastAPI] = {}
+"""The claims app, for builders whose records no route creates (webhook deliveries)."""
 _worlds: dict[str, World] = {}
 
 
@@ -584,6 +588,18 @@ async def _(t: Target) -> Call:
     return Call("GET", f"/api/v1/payouts/{t.world.batch}", record=t.world.batch)
 
 
+@builds("claims", "GET", "/api/v1/webhooks/{webhook_id}/deliveries")
+async def _(t: Target) -> Call:
+    hook, delivery = await delivered_delivery(_apps["claims"], t.unit, t.claim, t.member)
+    return Call("GET", f"/api/v1/webhooks/{hook}/deliveries", record=delivery)
+
+
+@builds("claims", "POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry")
+async def _(t: Target) -> Call:
+    hook, delivery = await delivered_delivery(_apps["claims"], t.unit, t.claim, t.member)
+    return Call("POST", f"/api/v1/webhooks/{hook}/deliveries/{delivery}/retry", record=delivery)
+
+
 @builds("claims", "POST", "/api/v1/payouts/{batch_id}/reversal")
 async def _(t: Target) -> Call:
     batch = await _paid(t.api, [await t.claim_in("approved")])
@@ -630,6 +646,57 @@ async def _(t: Target) -> Call:
 async def _(t: Target) -> Call:
     params = {"entity": "claim", "entity_id": t.claim}
     return Call("GET", "/api/v1/audit-events", params, record=t.claim)
+
+
+HOOKS = "/api/v1/webhooks"
+HOOK_URL = "http://127.0.0.1:9/hooks"  # loopback: allowed outside production, never sent to
+
+
+async def _subscription(t: Target) -> str:
+    """A new subscription of the target unit (made by admin)."""
+    body = {"url": HOOK_URL, "events": ["claim.filed"], "unit_id": t.unit}
+    return (await created(t.api, HOOKS, body))["id"]
+
+
+def _still_subscribed(t: Target, webhook_id: str) -> Callable[[], Awaitable[None]]:
+    async def check() -> None:
+        response = await t.api.get(f"{HOOKS}/{webhook_id}", headers=ADMIN)
+        assert response.status_code == 200, "another unit's subscription was deleted"
+        assert response.json()["events"] == ["claim.filed"], "another unit's was changed"
+
+    return check
+
+
+@builds("claims", "POST", "/api/v1/webhooks")
+async def _(t: Target) -> Call:
+    body = {"url": HOOK_URL, "events": ["claim.filed", "claim.paid"], "unit_id": t.unit}
+    return Call("POST", HOOKS, json=body)
+
+
+@builds("claims", "GET", "/api/v1/webhooks")
+async def _(t: Target) -> Call:
+    webhook_id = await _subscription(t)
+    return Call("GET", HOOKS, {"unit_id": t.unit, "limit": 500}, record=webhook_id)
+
+
+@builds("claims", "GET", "/api/v1/webhooks/{webhook_id}")
+async def _(t: Target) -> Call:
+    webhook_id = await _subscription(t)
+    return Call("GET", f"{HOOKS}/{webhook_id}", record=webhook_id)
+
+
+@builds("claims", "PATCH", "/api/v1/webhooks/{webhook_id}")
+async def _(t: Target) -> Call:
+    webhook_id = await _subscription(t)
+    body = {"events": ["claim.paid"]}
+    unchanged = _still_subscribed(t, webhook_id)
+    return Call("PATCH", f"{HOOKS}/{webhook_id}", json=body, unchanged=unchanged)
+
+
+@builds("claims", "DELETE", "/api/v1/webhooks/{webhook_id}")
+async def _(t: Target) -> Call:
+    webhook_id = await _subscription(t)
+    return Call("DELETE", f"{HOOKS}/{webhook_id}", unchanged=_still_subscribed(t, webhook_id))
 
 
 async def send(api: httpx.AsyncClient, call: Call, headers: dict[str, str]) -> httpx.Response:

@@ -1,7 +1,8 @@
-"""Writing a settlement import's claims at once: the claims, their two events each, the
-invoice numbers of the live ones, an audit event per claim; COPY on Postgres (asyncpg's
-copy_records_to_table, as the registry's enrolment import), executemany on SQLite
-(services.kit.bulk_insert), in the request's transaction.
+"""Writing a settlement import's claims at once: the claims, their two events each, their
+webhook events (claim.filed, and the status the import gave when it has one:
+claims_api.webhooks.outbox), the invoice numbers of the live ones, an audit event per claim;
+COPY on Postgres (asyncpg's copy_records_to_table, as the registry's enrolment import),
+executemany on SQLite (services.kit.bulk_insert), in the request's transaction.
 
 The rows are made and converted for the driver in a worker thread (`prepare`), off the event
 loop; the events of each claim are written in order, `submitted` first, so that their ids,
@@ -15,10 +16,11 @@ from sqlalchemy import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from claims_api.claims.storing import AUDIT_COLUMNS, CLAIM_COLUMNS, EVENT_COLUMNS
-from claims_api.models import Claim, ClaimEvent, ClaimInvoice, audit_event
+from claims_api.claims.storing import AUDIT_COLUMNS, CLAIM_COLUMNS, EVENT_COLUMNS, NOTICE_COLUMNS
+from claims_api.models import Claim, ClaimEvent, ClaimInvoice, WebhookEvent, audit_event
 from claims_api.problems import DUPLICATE_INVOICE
 from claims_api.settlement.checks import Decision
+from claims_api.webhooks.outbox import event_row, new_event_ids
 from services.kit.auth import SYSTEM_ACTOR, Principal
 from services.kit.bulk_insert import BulkInsert
 
@@ -64,8 +66,10 @@ def _event(
 def records_of(
     decisions: list[Decision], context: ImportContext
 ) -> tuple[list[tuple[Any, ...]], ...]:
-    """The rows of the claims, events, invoice numbers and audit events, in column order."""
-    claims, events, invoices, audits = [], [], [], []
+    """The rows of the claims, events, webhook events, invoice numbers and audit events, in
+    column order."""
+    claims, events, notices, invoices, audits = [], [], [], [], []
+    notice_ids = iter(new_event_ids(2 * len(decisions)))  # ascending: filed, then decided
     terms_json: dict[str, Any] = {}  # one plan: its terms dumped once per rule version
     for decision in decisions:
         coverage, decided, status = decision.coverage, decision.decided, decision.status
@@ -122,6 +126,13 @@ def records_of(
         else:
             reason = None
         events.append(_event(decision.claim_id, "submitted", status, reason, None, context))
+        for notice in (
+            event_row(claim, status="submitted", previous_status=None, at=context.at),
+            event_row(claim, status=status, previous_status="submitted", at=context.at),
+        ):
+            event_id = next(notice_ids)
+            if notice is not None:
+                notices.append(tuple({**notice, "id": event_id}[c] for c in NOTICE_COLUMNS))
         if status != "rejected":
             for number in decision.facts.invoice_numbers:
                 invoices.append((decision.claim_id, context.plan_code, number))
@@ -143,32 +154,36 @@ def records_of(
             },
         }
         audits.append(tuple(audit[name] for name in AUDIT_COLUMNS))
-    return [tuple(c[name] for name in CLAIM_COLUMNS) for c in claims], events, invoices, audits
+    claim_rows = [tuple(c[name] for name in CLAIM_COLUMNS) for c in claims]
+    return claim_rows, events, notices, invoices, audits
 
 
 class Writer:
-    """The four bulk inserts; `prepare` runs in a worker thread."""
+    """The five bulk inserts; `prepare` runs in a worker thread."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.claims = BulkInsert(Claim.__table__, CLAIM_COLUMNS, dialect)  # type: ignore[attr-defined]
         self.events = BulkInsert(ClaimEvent.__table__, EVENT_COLUMNS, dialect)  # type: ignore[attr-defined]
+        self.notices = BulkInsert(WebhookEvent.__table__, NOTICE_COLUMNS, dialect)  # type: ignore[attr-defined]
         self.invoices = BulkInsert(ClaimInvoice.__table__, INVOICE_COLUMNS, dialect)  # type: ignore[attr-defined]
         self.audits = BulkInsert(audit_event, AUDIT_COLUMNS, dialect)
 
     def prepare(self, decisions: list[Decision], context: ImportContext) -> list[list[Any]]:
-        claims, events, invoices, audits = records_of(decisions, context)
+        claims, events, notices, invoices, audits = records_of(decisions, context)
         return [
             self.claims.prepare(claims),
             self.events.prepare(events),
+            self.notices.prepare(notices),
             self.invoices.prepare(invoices),
             self.audits.prepare(audits),
         ]
 
     async def write(self, session: AsyncSession, prepared: list[list[Any]]) -> None:
-        claims, events, invoices, audits = prepared
+        claims, events, notices, invoices, audits = prepared
         try:
             await self.claims.write(session, claims)
             await self.events.write(session, events)
+            await self.notices.write(session, notices)
             await self.invoices.write(session, invoices)
         except IntegrityError:
             # A concurrent claim (another member's, not held by this import's locks) took a
