@@ -13,13 +13,17 @@ from claims_api.reports.routes import router as reports_router
 from claims_api.settings import ClaimsSettings
 from claims_api.settlement.routes import IMPORT_PATH
 from claims_api.settlement.routes import router as settlement_router
+from claims_api.webhooks.deliveries_routes import router as webhook_deliveries_router
+from claims_api.webhooks.metrics import WebhookMetrics
+from claims_api.webhooks.routes import router as webhooks_router
+from claims_api.webhooks.worker import start_webhook_worker, stop_webhook_worker
 from services.kit.app import create_service_app
 from services.kit.audit import audit_router
 from services.kit.routing import entities_of
 
 
 def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
-    return create_service_app(
+    app = create_service_app(
         service="claims",
         title="mutualaid claims",
         description="Claims, payouts, review and the payment ledger.",
@@ -30,6 +34,8 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
             documents_router,
             payouts_router,
             reports_router,
+            webhook_deliveries_router,
+            webhooks_router,
             audit_router(audit_event, entities_of("claims")),
         ],
         idempotency_table=idempotency,
@@ -41,6 +47,8 @@ def create_app(settings: ClaimsSettings | None = None) -> FastAPI:
         upload_patterns=(UPLOAD_PATH,),
         readiness={"document_store": _check_document_store},
     )
+    app.state.webhook_metrics = WebhookMetrics(app.state.metrics)
+    return app
 
 
 async def _check_document_store(app: FastAPI) -> None:
@@ -50,10 +58,14 @@ async def _check_document_store(app: FastAPI) -> None:
 async def _start(app: FastAPI) -> None:
     await open_members_client(app)
     await open_document_store(app)
+    await start_webhook_worker(app)
 
 
 async def _stop(app: FastAPI) -> None:
     try:
-        await close_document_store(app)
+        await stop_webhook_worker(app)
     finally:
-        await close_members_client(app)
+        try:
+            await close_document_store(app)
+        finally:
+            await close_members_client(app)

@@ -196,5 +196,93 @@ class PayoutEntry(ClaimsTable, table=True):
     bank_status_at: datetime | None = _timestamp(nullable=True)
 
 
+class WebhookSubscription(ClaimsTable, table=True):
+    """Where to POST which claim events (DOMAIN.md, "Notifications to other systems"):
+    `unit_id` null is every unit's claims (admin only); an hr subscription always names its
+    unit. `secret` is the Standard Webhooks signing key, `whsec_` + base64 of 32 random bytes,
+    shown once when created. Deleting sets `deleted_at`: the deliveries stay for the audit."""
+
+    __tablename__ = "webhook_subscription"  # type: ignore[assignment]
+
+    id: str = Field(primary_key=True, max_length=40)
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    unit_id: str | None = Field(default=None, max_length=40, index=True)
+    secret: str = Field(max_length=100)
+    enabled: bool = True
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    # The first failed delivery of the current streak of failures (none while it succeeds).
+    failing_since: datetime | None = _timestamp(nullable=True)
+    created_by: str = Field(max_length=200)
+    created_role: str = Field(max_length=20)
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+    deleted_at: datetime | None = _timestamp(nullable=True)
+
+
+class WebhookEvent(ClaimsTable, table=True):
+    """The outbox: one row per claim event, written in the transaction of the change it
+    reports (claims_api.webhooks.outbox), whether or not anyone subscribes. `payload` is the
+    whole Standard Webhooks body; `dispatched_at` is set once it is fanned out into
+    deliveries, and the partial index finds the rows not yet fanned out."""
+
+    __tablename__ = "webhook_event"  # type: ignore[assignment]
+    __table_args__ = (
+        Index(
+            "ix_webhook_event_undispatched",
+            "id",
+            postgresql_where=text("dispatched_at IS NULL"),
+            sqlite_where=text("dispatched_at IS NULL"),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    type: str = Field(max_length=40)
+    claim_id: str = Field(foreign_key="claim.id", max_length=40)
+    unit_id: str | None = Field(default=None, max_length=40)
+    member_id: str = Field(max_length=40)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _timestamp()
+    dispatched_at: datetime | None = _timestamp(nullable=True)
+
+
+class WebhookDelivery(ClaimsTable, table=True):
+    """One event for one subscription: `pending` until the receiver answers 2xx
+    (`delivered`) or the retries run out (`failed`). One per event and subscription, so a
+    fan-out done twice delivers nothing twice."""
+
+    __tablename__ = "webhook_delivery"  # type: ignore[assignment]
+    __table_args__ = (
+        UniqueConstraint("event_id", "subscription_id"),
+        Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+        Index("ix_webhook_delivery_subscription", "subscription_id", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    event_id: str = Field(foreign_key="webhook_event.id", max_length=40)
+    subscription_id: str = Field(foreign_key="webhook_subscription.id", max_length=40)
+    status: str = Field(max_length=10)  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: datetime = _timestamp()
+    last_attempt_at: datetime | None = _timestamp(nullable=True)
+    last_status_code: int | None = None
+    created_at: datetime = _timestamp()
+    delivered_at: datetime | None = _timestamp(nullable=True)
+
+
+class WebhookAttempt(ClaimsTable, table=True):
+    """One POST of a delivery: the receiver's status code, or the error when there was none
+    (timeout, refused, a destination no longer allowed)."""
+
+    __tablename__ = "webhook_attempt"  # type: ignore[assignment]
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(foreign_key="webhook_delivery.id", max_length=40, index=True)
+    at: datetime = _timestamp()
+    status_code: int | None = None
+    duration_ms: int
+    error: str | None = Field(default=None, max_length=500)
+
+
 idempotency = idempotency_table(metadata)
 audit_event = audit_table(metadata)

@@ -72,6 +72,12 @@ SETTLEMENT_PLAN_KIND = ProblemType(
     "settlement data (hospital stays) is filed under a hospital_reimbursement or "
     "daily_allowance plan, not a fixed_benefit one",
 )
+# --- webhooks (claims_api.webhooks) ----------------------------------------------------------
+DELIVERY_PENDING = ProblemType(
+    "delivery_pending",
+    Conflict,
+    "the delivery is still being sent (pending): it is retried on its schedule already",
+)
 
 # What the claims service refuses from the claims it holds, beside the engine's rules
 # (claims_api.claims.assessing): an invoice already claimed is DUPLICATE_INVOICE's 409.
@@ -106,6 +112,7 @@ CATALOGUE = catalogue(
     DOCUMENTS_MISSING,
     NOT_THE_UPLOADER,
     SETTLEMENT_PLAN_KIND,
+    DELIVERY_PENDING,
     *UPLOAD_LIMITS,
     *NOT_PAYABLE.values(),
 )

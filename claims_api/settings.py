@@ -32,6 +32,37 @@ class ClaimsSettings(ServiceSettings):
     # Attempts in all (the first and its retries) for a refused connection or a 5xx.
     s3_max_attempts: int = Field(default=2, ge=1, le=10)
 
+    # Webhooks (claims_api.webhooks.worker): a task in each claims process sends the events.
+    webhook_worker_enabled: bool = True
+    # How often an idle worker looks for new events and deliveries due.
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    # One attempt in all (connect, send, the status line): a hung receiver costs this, no more.
+    webhook_attempt_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Wait before the n-th retry; past the list, its last value again, until the give-up.
+    webhook_retry_delays_seconds: tuple[float, ...] = (
+        5, 30, 120, 600, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200,
+    )  # fmt: skip
+    # A delivery still failing this long after its event is marked failed (3 days).
+    webhook_give_up_after_seconds: float = Field(default=259_200, gt=0)
+    # A subscription whose deliveries have failed, no success between, this long is disabled.
+    webhook_disable_after_seconds: float = Field(default=259_200, gt=0)
+    # Events fanned out and deliveries claimed per round.
+    webhook_batch_size: int = Field(default=100, ge=1, le=10_000)
+    # Deliveries sent at once per process; each holds a database connection only to record
+    # its attempt, so at most a quarter of the pool (requests keep the rest).
+    webhook_concurrency: int = Field(default=4, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _leave_the_pool_to_requests(self) -> "ClaimsSettings":
+        # A small pool (set for a small database) lowers the worker's concurrency to its
+        # quarter rather than refusing to start: requests keep the rest either way.
+        self.webhook_concurrency = min(
+            self.webhook_concurrency, max(1, self.database_pool_size // 4)
+        )
+        if any(delay < 0 for delay in self.webhook_retry_delays_seconds):
+            raise ValueError("CLAIMS_WEBHOOK_RETRY_DELAYS_SECONDS: delays are not negative")
+        return self
+
     @model_validator(mode="after")
     def _refuse_incomplete_bucket(self) -> "ClaimsSettings":
         # `local` stays allowed in production: one host keeping its papers on its own disk

@@ -19,6 +19,7 @@ from tests.claims.support_claims import (
 )
 from tests.claims.support_documents import paper
 from tests.claims.support_settlement import imported, person, stay
+from tests.claims.support_webhooks import delivered_delivery
 from tests.dates import COVER_START as JAN_1
 from tests.dates import day
 from tests.support import ADMIN, FINANCE, valid_national_id
@@ -65,6 +66,13 @@ AUDITED = {
     ("POST", "/api/v1/payouts/{batch_id}/reversal"): ("payout_batch", "payout.reverse"),
     ("POST", "/api/v1/payouts/{batch_id}/bank-result"): ("payout_batch", "payout.bank_result"),
     ("POST", "/api/v1/claims/import"): ("claim_import", "claim.import"),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): (
+        "webhook_delivery",
+        "webhook_delivery.retry",
+    ),
+    ("POST", "/api/v1/webhooks"): ("webhook_subscription", "webhook.create"),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): ("webhook_subscription", "webhook.update"),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): ("webhook_subscription", "webhook.delete"),
 }
 # Reads sent as a POST for their size: the batch coverage look-up changes nothing.
 READ_ONLY_POSTS = {("POST", "/api/v1/claims/quote"), ("POST", "/api/v1/coverage/lookup")}
@@ -107,7 +115,7 @@ async def _events(api, entity: str) -> list[dict]:
     return response.json()["items"]
 
 
-async def test_a_journey_leaves_one_audited_event_per_change(api):
+async def test_a_journey_leaves_one_audited_event_per_change(api, claims_app):
     def tagged(headers: dict, name: str) -> dict:
         return {**headers, "X-Request-ID": f"audit-{name}"}
 
@@ -199,6 +207,16 @@ async def test_a_journey_leaves_one_audited_event_per_change(api):
     assert out.status_code == 200, out.text
     insured = await person(api, unit, worker.plan_code, starts_on=JAN_1)
     await imported(api, worker.plan_code, [stay(insured, day(6, 1))])
+    hook, delivery = await delivered_delivery(claims_app, unit, claim["id"], worker.member_id)
+    retried = await api.post(f"/api/v1/webhooks/{hook}/deliveries/{delivery}/retry", headers=ADMIN)
+    assert retried.status_code == 200, retried.text
+    hook = {"url": "https://hr.example.com/hooks", "events": ["claim.paid"], "unit_id": unit}
+    subscribed = await api.post("/api/v1/webhooks", json=hook, headers=ADMIN)
+    assert subscribed.status_code == 201, subscribed.text
+    hook_url = f"/api/v1/webhooks/{subscribed.json()['id']}"
+    changed = await api.patch(hook_url, json={"enabled": False}, headers=ADMIN)
+    assert changed.status_code == 200, changed.text
+    assert (await api.delete(hook_url, headers=ADMIN)).status_code == 204
 
     seen: dict[str, list[dict]] = {}
     audited = {**AUDITED, **AUDITED_READS}

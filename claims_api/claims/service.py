@@ -34,8 +34,9 @@ from claims_api.documents.repository import (
 )
 from claims_api.engine import ClaimFacts
 from claims_api.members_client import Coverage, MembersClient
-from claims_api.models import Claim, ClaimEvent
+from claims_api.models import Claim, ClaimEvent, WebhookEvent
 from claims_api.problems import DUPLICATE_INVOICE
+from claims_api.webhooks.outbox import Payment, event_row, new_event_ids
 from services.kit.auth import SYSTEM_ACTOR, Principal, Role
 from services.kit.clock import now, today
 from services.kit.errors import NotFound
@@ -191,8 +192,17 @@ def add_event(
     reason: str | None = None,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
+    payment: Payment | None = None,
 ) -> None:
+    """The move in the claim's history and, when subscribers can be told of it, in the
+    webhook outbox (claims_api.webhooks.outbox), both in the session's transaction.
+    `payment`: the ledger entry a payment's return (paid back to approved) reports."""
+    at = at or now()
+    previous = claim.status
     session.add(_event(claim, principal, to_status, reason, details, at))
+    notice = event_row(claim, status=to_status, previous_status=previous, at=at, payment=payment)
+    if notice is not None:
+        session.add(WebhookEvent(**notice))
 
 
 async def submit(
@@ -245,6 +255,9 @@ async def _store(
     # bookkeeping cost more CPU than the writes. Neither joins the session: nothing later in
     # the request changes them.
     events = [_event(claim, principal, "submitted", at=at)]
+    # claim.filed, then the filing's decision (none for pending_review), their ids in order
+    filed_id, decided_id = new_event_ids(2)
+    notices = [event_row(claim, status="submitted", previous_status=None, at=at, event_id=filed_id)]
     status = filing.status
     if status == "rejected":
         reason = "automatic checks: " + ", ".join(decided.reason_codes)
@@ -263,6 +276,9 @@ async def _store(
         events.append(_event(claim, None, "needs_info", reason, details, at=at))
     else:
         events.append(_event(claim, None, "pending_review", at=at))
+    notices.append(
+        event_row(claim, status=status, previous_status="submitted", at=at, event_id=decided_id)
+    )
     invoices = [] if status == "rejected" else invoices_of(filing.facts)
     audited = audit.row(
         principal,
@@ -278,6 +294,7 @@ async def _store(
         session,
         {c: getattr(claim, c) for c in CLAIM_COLUMNS},
         [{c: getattr(event, c) for c in EVENT_COLUMNS} for event in events],
+        [notice for notice in notices if notice is not None],
         audited,
         invoices,
         idempotency.remembering(201, answer),

@@ -43,6 +43,7 @@ from claims_api.payouts.service import (
     settle,
     summary,
 )
+from claims_api.webhooks.outbox import payment_of
 from services.kit.auth import Principal
 from services.kit.clock import today
 from services.kit.errors import InvalidInput
@@ -354,6 +355,7 @@ async def _return_payments(
                 "bank_reason": reason,
                 "file_line": line.number,
             },
+            payment=payment_of(payment, reason),
         )
         claim.paid_on = None
 

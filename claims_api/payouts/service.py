@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from claims_api.audit import audit
 from claims_api.claims.service import add_event, event_values
 from claims_api.members_client import MembersClient, PayoutAccount
-from claims_api.models import Claim, ClaimEvent, PayoutBatch, PayoutEntry
+from claims_api.models import Claim, ClaimEvent, PayoutBatch, PayoutEntry, WebhookEvent
 from claims_api.payouts.schemas import (
     PayoutBatchRead,
     PayoutBatchSummary,
@@ -33,6 +33,7 @@ from claims_api.problems import (
     NOT_IN_BATCH,
     SEPARATION_OF_DUTIES,
 )
+from claims_api.webhooks.outbox import event_row, new_event_ids, payment_of
 from services.kit.auth import Principal, same_person
 from services.kit.clock import local_date, now, today
 from services.kit.errors import InvalidInput, NotFound
@@ -113,12 +114,13 @@ async def _write_payments(
     claims: list[Any],
     accounts: dict[str, PayoutAccount],
 ) -> None:
-    """One payment entry a claim, in the batch's order (its bank_line), its `paid` event and
-    the claim paid: three statements of many rows each (executemany), not ORM objects (a batch
-    of 10,000 spent 5 s building them)."""
+    """One payment entry a claim, in the batch's order (its bank_line), its `paid` event, its
+    claim.paid webhook event and the claim paid: four statements of many rows each
+    (executemany), not ORM objects (a batch of 10,000 spent 5 s building them)."""
     at, reason = now(), f"batch {batch.id} {batch.reference}"
     ids = new_ids("ple", len(claims))
-    entries, events = [], []
+    notice_ids = new_event_ids(len(claims))
+    entries, events, notices = [], [], []
     for line, (entry_id, claim) in enumerate(zip(ids, claims, strict=True), start=1):
         account = accounts[claim.member_id]
         entries.append(
@@ -142,10 +144,22 @@ async def _write_payments(
             }
         )
         events.append(event_values(claim.id, principal, claim.status, "paid", reason, None, at))
+        notices.append(
+            event_row(
+                claim,
+                status="paid",
+                previous_status=claim.status,
+                at=at,
+                payment=payment_of(entries[-1]),
+                event_id=notice_ids[line - 1],
+            )
+        )
     for chunk in chunks(entries):
         await session.execute(insert(PayoutEntry.__table__), chunk)
     for chunk in chunks(events):
         await session.execute(insert(ClaimEvent.__table__), chunk)
+    for chunk in chunks(notices):
+        await session.execute(insert(WebhookEvent.__table__), chunk)
     claim_table = Claim.__table__
     paid = (
         update(claim_table)
@@ -219,6 +233,11 @@ _PAYING_COLUMNS = (
     Claim.payable,
     Claim.approved_by,
     Claim.approved_at,
+    # for the claim.paid webhook event's payload (claims_api.webhooks.outbox)
+    Claim.event_on,
+    Claim.filed_on,
+    Claim.source,
+    Claim.reason_codes,
 )
 
 
@@ -342,7 +361,14 @@ async def reverse(
         if payment.bank_status == "sent":
             # finance records by hand the bank's answer a result file would have given
             mark_returned(payment, body.reason)
-        add_event(session, claim, principal, "approved", f"payment reversed: {body.reason}")
+        add_event(
+            session,
+            claim,
+            principal,
+            "approved",
+            f"payment reversed: {body.reason}",
+            payment=payment_of(payment, body.reason),
+        )
         claim.paid_on = None
     await session.flush()
     read = await read_batch(session, batch)

@@ -1,7 +1,8 @@
-"""Writing a settlement import's claims at once: the claims, their two events each, the
-invoice numbers of the live ones, an audit event per claim; COPY on Postgres (asyncpg's
-copy_records_to_table, as the registry's enrolment import), executemany on SQLite
-(services.kit.bulk_insert), in the request's transaction.
+"""Writing a settlement import's claims at once: the claims, their two events each, their
+webhook events (claim.filed, and the status the import gave when it has one:
+claims_api.webhooks.outbox), the invoice numbers of the live ones, an audit event per claim;
+COPY on Postgres (asyncpg's copy_records_to_table, as the registry's enrolment import),
+executemany on SQLite (services.kit.bulk_insert), in the request's transaction.
 
 The rows are made and converted for the driver in a worker thread (`prepare`), off the event
 loop; the events of each claim are written in order, `submitted` first, so that their ids,
@@ -17,10 +18,11 @@ from sqlalchemy import Dialect, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from claims_api.claims.storing import AUDIT_COLUMNS, CLAIM_COLUMNS, EVENT_COLUMNS
-from claims_api.models import Claim, ClaimEvent, ClaimInvoice, audit_event
+from claims_api.claims.storing import AUDIT_COLUMNS, CLAIM_COLUMNS, EVENT_COLUMNS, NOTICE_COLUMNS
+from claims_api.models import Claim, ClaimEvent, ClaimInvoice, WebhookEvent, audit_event
 from claims_api.problems import DUPLICATE_INVOICE
 from claims_api.settlement.checks import Decision
+from claims_api.webhooks.outbox import event_row, new_event_ids
 from services.kit.auth import SYSTEM_ACTOR, Principal
 from services.kit.bulk_insert import BulkInsert
 
@@ -67,7 +69,6 @@ JSON_CLAIM_COLUMNS = (
     "facts",
     "original_facts",
     "assessment",
-    "reason_codes",
     "terms_snapshot",
     "cover_snapshot",
 )
@@ -82,13 +83,13 @@ class JsonOf:
 
     text: bool
     shared: dict[Any, Any] = field(default_factory=dict)
-    """By plan rules version: its terms; by reasons: the list of them (kept across chunks)."""
+    """By plan rules version: its terms (kept across chunks)."""
 
     def model(self, model: BaseModel) -> Any:
         return model.model_dump_json() if self.text else model.model_dump(mode="json")
 
     def once(self, key: Any, value: Any) -> Any:
-        """`value` (a model, or a list) made JSON the first time `key` is seen."""
+        """`value` (a model, or a plain value) made JSON the first time `key` is seen."""
         made = self.shared.get(key)
         if made is None:
             if isinstance(value, BaseModel):
@@ -102,9 +103,10 @@ class JsonOf:
 def records_of(
     decisions: list[Decision], context: ImportContext, json_of: JsonOf | None = None
 ) -> tuple[list[tuple[Any, ...]], ...]:
-    """The rows of the claims, events, invoice numbers and audit events, in column order. The
-    facts are made JSON once for their two columns."""
-    claims, events, invoices, audits = [], [], [], []
+    """The rows of the claims, events, webhook events, invoice numbers and audit events, in
+    column order. The facts are made JSON once for their two columns."""
+    claims, events, notices, invoices, audits = [], [], [], [], []
+    notice_ids = iter(new_event_ids(2 * len(decisions)))  # ascending: filed, then decided
     json_of = JsonOf(text=False) if json_of is None else json_of
     for decision in decisions:
         coverage, decided, status = decision.coverage, decision.decided, decision.status
@@ -112,8 +114,7 @@ def records_of(
         assert cover is not None
         terms = json_of.once(plan.rules_version, plan.terms)
         facts = json_of.model(decision.facts)
-        reason_codes = decided.reason_codes
-        codes = json_of.once(tuple(reason_codes), reason_codes)
+        reason_codes = decided.reason_codes  # a list: the webhook events read it
         approved = status == "approved"
         claim = {
             "id": decision.claim_id,
@@ -130,7 +131,7 @@ def records_of(
             "original_facts": facts,
             "payable": decided.payable,
             "assessment": json_of.model(decided.read()),
-            "reason_codes": codes,
+            "reason_codes": reason_codes,
             "terms_snapshot": terms,
             "cover_snapshot": json_of.model(cover),
             "rules_version": plan.rules_version,
@@ -161,6 +162,13 @@ def records_of(
         else:
             reason = None
         events.append(_event(decision.claim_id, "submitted", status, reason, None, context))
+        for notice in (
+            event_row(claim, status="submitted", previous_status=None, at=context.at),
+            event_row(claim, status=status, previous_status="submitted", at=context.at),
+        ):
+            event_id = next(notice_ids)
+            if notice is not None:
+                notices.append(tuple({**notice, "id": event_id}[c] for c in NOTICE_COLUMNS))
         if status != "rejected":
             for number in decision.facts.invoice_numbers:
                 invoices.append((decision.claim_id, context.plan_code, number))
@@ -182,34 +190,38 @@ def records_of(
             },
         }
         audits.append(tuple(audit[name] for name in AUDIT_COLUMNS))
-    return [tuple(c[name] for name in CLAIM_COLUMNS) for c in claims], events, invoices, audits
+    claim_rows = [tuple(c[name] for name in CLAIM_COLUMNS) for c in claims]
+    return claim_rows, events, notices, invoices, audits
 
 
 class Writer:
-    """The four bulk inserts; `prepare` runs in a worker thread."""
+    """The five bulk inserts; `prepare` runs in a worker thread."""
 
     def __init__(self, dialect: Dialect) -> None:
         claim: Table = Claim.__table__  # type: ignore[attr-defined]
         self.claims = BulkInsert(claim, CLAIM_COLUMNS, dialect, converted=JSON_CLAIM_COLUMNS)
         self.json_of = JsonOf(text=self.claims.copy)
         self.events = BulkInsert(ClaimEvent.__table__, EVENT_COLUMNS, dialect)  # type: ignore[attr-defined]
+        self.notices = BulkInsert(WebhookEvent.__table__, NOTICE_COLUMNS, dialect)  # type: ignore[attr-defined]
         self.invoices = BulkInsert(ClaimInvoice.__table__, INVOICE_COLUMNS, dialect)  # type: ignore[attr-defined]
         self.audits = BulkInsert(audit_event, AUDIT_COLUMNS, dialect)
 
     def prepare(self, decisions: list[Decision], context: ImportContext) -> list[list[Any]]:
-        claims, events, invoices, audits = records_of(decisions, context, self.json_of)
+        claims, events, notices, invoices, audits = records_of(decisions, context, self.json_of)
         return [
             self.claims.prepare(claims),
             self.events.prepare(events),
+            self.notices.prepare(notices),
             self.invoices.prepare(invoices),
             self.audits.prepare(audits),
         ]
 
     async def write(self, session: AsyncSession, prepared: list[list[Any]]) -> None:
-        claims, events, invoices, audits = prepared
+        claims, events, notices, invoices, audits = prepared
         try:
             await self.claims.write(session, claims)
             await self.events.write(session, events)
+            await self.notices.write(session, notices)
             await self.invoices.write(session, invoices)
         except IntegrityError:
             # A concurrent claim (another member's, not held by this import's locks) took a

@@ -59,6 +59,15 @@ def now() -> datetime:
     return _pinned if _pinned is not None else datetime.now(UTC)
 
 
+def wall_now() -> datetime:
+    """The host's real instant, never pinned: for what is measured against other machines'
+    clocks or in elapsed seconds rather than on the federation's calendar (a webhook's
+    signature timestamp, which the receiver checks against its own clock; its retry
+    schedule). In production it is `now()`; a test run's pinned clock would never let a
+    retry fall due."""
+    return datetime.now(UTC)
+
+
 def today() -> date:
     """The federation's calendar day now."""
     return now().astimezone(SCHEME_TZ).date()

@@ -38,6 +38,8 @@ AUDIT_ENTITIES: dict[str, Service] = {
     "claim_document": "claims",
     "claim_import": "claims",
     "payout_batch": "claims",
+    "webhook_delivery": "claims",
+    "webhook_subscription": "claims",
 }
 """Each service keeps the audit log of its own records; `?entity=` says whose log is read
 (without it, the claims service's)."""

@@ -16,10 +16,10 @@ IDEMPOTENCY = metadata.tables["idempotency_record"]
 @pytest.mark.parametrize(
     "name, statement",
     [
-        ("filing written in one statement", storing._one_statement(2)),
+        ("filing written in one statement", storing._one_statement(2, 2)),
         (
             "filing and its answer written in one statement",
-            storing._one_statement(2, _statements(IDEMPOTENCY, "postgresql")[1]),
+            storing._one_statement(2, 1, _statements(IDEMPOTENCY, "postgresql")[1]),
         ),
         ("prior claims", repository._prior_claims_query(True, False)),
         ("prior claims of a fixed benefit", repository._prior_claims_query(False, False)),

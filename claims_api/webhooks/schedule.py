@@ -1,0 +1,39 @@
+"""When a failed delivery is tried again, and when it is given up: pure, no clock, no I/O."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class RetryPlan:
+    """`next_attempt_at` None: given up (the delivery is failed)."""
+
+    next_attempt_at: datetime | None
+
+
+def after_failure(
+    *,
+    attempts: int,
+    created_at: datetime,
+    failed_at: datetime,
+    delays_seconds: Sequence[float],
+    give_up_after_seconds: float,
+) -> RetryPlan:
+    """`attempts`: made so far, the failed one included. The n-th retry waits the n-th delay
+    (the last one again past the list's end); the last attempt is made at the give-up instant
+    itself, so a receiver back just before it still gets the event."""
+    give_up_at = created_at + timedelta(seconds=give_up_after_seconds)
+    if failed_at >= give_up_at:
+        return RetryPlan(None)
+    delay = delays_seconds[min(attempts, len(delays_seconds)) - 1] if delays_seconds else 0.0
+    return RetryPlan(min(failed_at + timedelta(seconds=delay), give_up_at))
+
+
+def failing_too_long(
+    failing_since: datetime | None, now: datetime, disable_after_seconds: float
+) -> bool:
+    """A subscription whose deliveries have failed, with no success since, for that long."""
+    return failing_since is not None and now - failing_since >= timedelta(
+        seconds=disable_after_seconds
+    )
