@@ -25,6 +25,8 @@ as uvicorn processes, nginx in front) on fresh databases `mutualaid_bench_member
   Postgres COPY of the same rows;
 - a payment batch of 10,000 claims and one of 1,000, their bank files and the bank's result
   files with 1% failures (bench/bank_files.py, in its own process, stack stopped);
+- 100,000 settlement rows in one upload against COPY of the claims they make
+  (bench/settlement_import.py, in its own process, stack stopped; `--quick`: 20,000);
 - the payout engine alone (bench/engine.py, in its own process, stack stopped).
 
 Prints ONE JSON object: each figure, its baseline, the ratio, the target, pass or fail.
@@ -251,6 +253,19 @@ def measure_bank_files(postgres: str, quick: bool) -> dict[str, Any]:
         return {"measured": False, "reason": f"bench/bank_files.py failed: {str(exc)[-400:]}"}
 
 
+def measure_settlement_import(postgres: str, quick: bool) -> dict[str, Any]:
+    """bench/settlement_import.py in its own process (stack stopped): 100,000 settlement rows
+    in one upload against COPY of the claims it wrote, both processes' resident memory."""
+    command = [sys.executable, "-m", "bench.settlement_import", "--postgres", postgres]
+    if quick:
+        command += ["--rows", "20000"]
+    try:
+        return run_json(command, timeout=1800)
+    except (RuntimeError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
+        reason = f"bench/settlement_import.py failed: {str(exc)[-400:]}"
+        return {"measured": False, "reason": reason}
+
+
 def measure_engine(quick: bool) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.engine"]
     if quick:
@@ -410,6 +425,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["import"] = measure_import(args.postgres, import_rows)
         result["import_with_credit"] = measure_import(args.postgres, import_rows, credit=True)
         result["bank_files"] = measure_bank_files(args.postgres, args.quick)
+        result["settlement_import"] = measure_settlement_import(args.postgres, args.quick)
         result["engine"] = measure_engine(args.quick)
     finally:
         stack.stop()

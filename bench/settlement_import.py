@@ -24,7 +24,8 @@ included): `rate_ratio_to_copy` is COPY's seconds over the import's (target 0.25
 `copy_seconds_with_audit` adds the audit events the import also writes, one per claim.
 Resident memory of both processes is read from /proc every 10 ms during the upload
 (`rss_*`); `registry_lookup_ms` sums the registry's own durations of its look-ups (its request
-log). Prints one JSON line."""
+log); `phases_seconds` is the claims process's own split of the import's time (its log).
+Prints one JSON line."""
 
 import argparse
 import csv
@@ -306,6 +307,25 @@ def registry_lookup_ms(log: Path) -> tuple[int, float]:
     return calls, total
 
 
+def import_phases(log: Path, import_id: str) -> dict[str, float]:
+    """The claims process's own split of the import's time (its `settlement_import` log event:
+    claims_api.settlement.service.Phases), in seconds by phase."""
+    for line in log.read_text(errors="replace").splitlines():
+        if import_id not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "settlement_import" and entry.get("import_id") == import_id:
+            return {
+                name.removesuffix("_seconds"): value
+                for name, value in entry.items()
+                if name.endswith("_seconds")
+            }
+    return {}
+
+
 def measure(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     today = clock.today()
     start = today - timedelta(days=240)
@@ -342,6 +362,7 @@ def measure(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
                     sampler.__exit__()
             after = {name: resident_mib(pid) for name, pid in pids.items() if pid}
             lookups, lookup_ms = registry_lookup_ms(stack.log_path("members"))
+            phases = import_phases(stack.log_path("claims-1"), answer["import_id"])
             copy_seconds = run_async(
                 lambda: copy_claims_of(stack.claims_url, answer["import_id"], with_audit=False)
             )
@@ -369,6 +390,7 @@ def measure(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
         "rows_per_second": round(args.rows / seconds),
         "registry_lookups": lookups,
         "registry_lookup_ms": round(lookup_ms),
+        "phases_seconds": phases,
         "copy_seconds": round(copy_seconds, 3),
         "copy_seconds_with_audit": round(with_audit, 3),
         "rate_ratio_to_copy": round(copy_seconds / seconds, 3),

@@ -144,7 +144,9 @@ def _answers(content: bytes, offset: int) -> list[CoverageFound | CoverageNotFou
         plan = plans.get(key)
         if plan is None:
             plan = plans[key] = CoveredPlan.model_validate(parts.plan)
-        coverage = Coverage(
+        # Every part is validated already (the answer, the plan above): built as they are,
+        # not validated a second time (a fifth of the time of reading 100,000 answers).
+        coverage = Coverage.model_construct(
             covered=parts.covered,
             reason=parts.reason,
             on=parts.on,
@@ -153,7 +155,7 @@ def _answers(content: bytes, offset: int) -> list[CoverageFound | CoverageNotFou
             cover=parts.cover,
         )
         answers.append(
-            CoverageFound(
+            CoverageFound.model_construct(
                 index=result.index + offset,
                 found=True,
                 member_name=result.member_name,

@@ -54,12 +54,11 @@ class ClaimsSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _leave_the_pool_to_requests(self) -> "ClaimsSettings":
-        budget = max(1, self.database_pool_size // 4)
-        if self.webhook_concurrency > budget:
-            raise ValueError(
-                f"CLAIMS_WEBHOOK_CONCURRENCY={self.webhook_concurrency} is over a quarter of "
-                f"the database pool ({self.database_pool_size}): at most {budget}"
-            )
+        # A small pool (set for a small database) lowers the worker's concurrency to its
+        # quarter rather than refusing to start: requests keep the rest either way.
+        self.webhook_concurrency = min(
+            self.webhook_concurrency, max(1, self.database_pool_size // 4)
+        )
         if any(delay < 0 for delay in self.webhook_retry_delays_seconds):
             raise ValueError("CLAIMS_WEBHOOK_RETRY_DELAYS_SECONDS: delays are not negative")
         return self

@@ -1,12 +1,14 @@
 """Test databases on the machine's Postgres: one per service and test process, dropped at
 the end of the run. Postgres being absent is a failure, never a skip."""
 
+import asyncio
 import os
 
 import asyncpg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "MUTUALAID_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -53,7 +55,19 @@ async def drop_created_databases() -> None:
 
 
 async def wipe(app: FastAPI) -> None:
-    """Empty every table but the migration history, so each test starts from nothing."""
+    """Empty every table but the migration history, so each test starts from nothing. The
+    claims app's webhook worker may be reading the outbox meanwhile: a TRUNCATE that
+    deadlocks with it (Postgres aborts one of the two) is tried again."""
+    for attempt in range(5):
+        try:
+            return await _wipe_once(app)
+        except DBAPIError as error:
+            if "deadlock detected" not in str(error) or attempt == 4:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+
+
+async def _wipe_once(app: FastAPI) -> None:
     database = app.state.database
     tables = [t.name for t in app.state.metadata.sorted_tables]
     async with database.engine.begin() as connection:

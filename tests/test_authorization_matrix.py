@@ -8,10 +8,13 @@ API, as admin / reviewer / finance. "own" means unit A / member M1, "other" unit
 member M2; the hr token is unit A's hr, the member token M1's.
 
 The whole matrix runs on both backends (about 20 s for both together), so there is no
-SQLite subset: an authorisation bug that shows on one database only is still caught."""
+SQLite subset: an authorisation bug that shows on one database only is still caught. On
+Postgres it runs a second time with the identity provider's tokens (tests/identity_provider.py:
+a real provider on loopback, both services trusting it, roles mapped from Keycloak-style
+`realm_access.roles`): the claims service forwards those to the registry as it does local ones."""
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -41,7 +44,11 @@ from tests.claims.support_settlement import CHINESE
 from tests.claims.support_webhooks import delivered_delivery
 from tests.databases import wipe
 from tests.dates import NEXT_COVER_START, YEAR
+from tests.identity_provider import TestProvider, trusting
 from tests.support import ADMIN, AUDITOR, FINANCE, REVIEWER, bearer, plan_body
+
+Minter = Callable[..., dict[str, str]]
+"""tests.support.bearer's signature: (role, *, unit_id=None, member_id=None) -> headers."""
 
 _codes = itertools.count(1)
 
@@ -62,12 +69,14 @@ class World:
     c2: str
     batch: str
 
-    def token(self, role: str) -> dict[str, str]:
-        fixed = {"admin": ADMIN, "reviewer": REVIEWER, "finance": FINANCE, "auditor": AUDITOR}
+    def token(self, role: str, mint: Minter = bearer) -> dict[str, str]:
         if role == "hr":
-            return bearer("hr", unit_id=self.unit_a)
+            return mint("hr", unit_id=self.unit_a)
         if role == "member":
-            return bearer("member", member_id=self.m1)
+            return mint("member", member_id=self.m1)
+        if mint is not bearer:
+            return mint(role)
+        fixed = {"admin": ADMIN, "reviewer": REVIEWER, "finance": FINANCE, "auditor": AUDITOR}
         return fixed[role]
 
 
@@ -165,6 +174,8 @@ class Target:
     scope: str
     role: str = "admin"
     """Who will send the request (a builder that needs the caller's own record)."""
+    mint: Minter = bearer
+    """Who signs the caller's token."""
 
     @property
     def own(self) -> bool:
@@ -518,7 +529,7 @@ async def _document(t: Target, by_the_caller: bool = False) -> tuple[str, str]:
     url = f"{CLAIMS}/{claim_id}/documents"
     uploader = ADMIN
     if by_the_caller and t.own and t.role in ("hr", "member"):
-        uploader = t.world.token(t.role)
+        uploader = t.world.token(t.role, t.mint)
     response = await t.api.post(url, files=files, data={"kind": "invoice"}, headers=uploader)
     assert response.status_code == 201, response.text
     return claim_id, response.json()["id"]
@@ -738,13 +749,39 @@ def _case_id(case: tuple[Route, str, str, int]) -> str:
     return f"{method} {path} [{service}] {role} {scope} -> {status}"
 
 
+@pytest.fixture(scope="module")
+def provider() -> Iterator[TestProvider]:
+    provider = TestProvider()
+    provider.start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(
+    scope="module",
+    params=["local", pytest.param("provider", marks=pytest.mark.only(backend="postgres"))],
+)
+async def mint(
+    request: pytest.FixtureRequest, members_app: FastAPI, claims_app: FastAPI
+) -> AsyncIterator[Minter]:
+    """Who signs the tokens of the case: `mutualaid token`'s secret, or the identity provider
+    (both services trusting it while the cases run; local tokens, the world's builders', still
+    work). Module-scoped: the services fetch the provider's keys once, not for every case."""
+    if request.param == "local":
+        yield bearer
+        return
+    provider: TestProvider = request.getfixturevalue("provider")
+    async with trusting(members_app, provider), trusting(claims_app, provider):
+        yield provider.bearer
+
+
 @pytest.mark.parametrize("case", cases(), ids=_case_id)
 async def test_access(
-    gateway: httpx.AsyncClient, world: World, case: tuple[Route, str, str, int]
+    gateway: httpx.AsyncClient, world: World, mint: Minter, case: tuple[Route, str, str, int]
 ) -> None:
     route, role, scope, expected = case
-    call = await BUILDERS[route](Target(gateway, world, scope, role))
-    response = await send(gateway, call, world.token(role))
+    call = await BUILDERS[route](Target(gateway, world, scope, role, mint))
+    response = await send(gateway, call, world.token(role, mint))
     assert response.status_code == expected, (
         f"{route[1]} {route[2]} as {role} ({scope}): expected {expected}, "
         f"got {response.status_code}: {response.text[:300]}"

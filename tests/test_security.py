@@ -110,6 +110,13 @@ class TestTokenAttacks:
 
 
 class TestProductionSettings:
+    """Production with local (HS256) tokens explicitly allowed: the shared secret's rules.
+    Production with an identity provider: tests/test_identity_provider.py."""
+
+    @pytest.fixture(autouse=True)
+    def _local_tokens_allowed(self, monkeypatch):
+        monkeypatch.setenv("MUTUALAID_ALLOW_LOCAL_TOKENS", "true")
+
     @pytest.mark.parametrize("settings_class", [MembersSettings, ClaimsSettings])
     def test_default_secret_is_refused(self, settings_class, monkeypatch):
         monkeypatch.delenv("MUTUALAID_JWT_SECRET", raising=False)

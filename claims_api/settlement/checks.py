@@ -21,7 +21,6 @@ from claims_api.claims.service import auto_approves
 from claims_api.engine import Usage, assess, facts_model_for
 from claims_api.members_client import Coverage
 from claims_api.settlement.parsing import MONEY_FIELDS, SettlementRow
-from services.kit.ids import new_ids
 
 ZERO = Decimal("0.00")
 Outcome = str  # filed | already_filed | not_enrolled | name_mismatch | error
@@ -39,7 +38,7 @@ class Stored:
     """By member: the live claims' (id, first day, last day) under the plan."""
 
 
-@dataclass
+@dataclass(slots=True)
 class RowResult:
     row: int
     outcome: Outcome
@@ -139,10 +138,11 @@ class Assessor:
         self.stays = defaultdict(list, {k: list(v) for k, v in stored.stays.items()})
         self.filed_on = filed_on
 
-    def decide_all(self, candidates: list[tuple[SettlementRow, Coverage]]) -> list[Any]:
-        """A Decision, or a RowResult for a row whose facts the plan's kind refuses."""
-        ids = iter(new_ids("clm", len(candidates)))
-        order = sorted(
+    @staticmethod
+    def order(candidates: list[tuple[SettlementRow, Coverage]]) -> list[int]:
+        """The candidates' indexes in the order they are decided: by member, then admission,
+        then the file's line."""
+        return sorted(
             range(len(candidates)),
             key=lambda i: (
                 candidates[i][1].member.id,
@@ -150,13 +150,10 @@ class Assessor:
                 candidates[i][0].line,
             ),
         )
-        decided: list[Any] = [None] * len(candidates)
-        for i in order:
-            row, coverage = candidates[i]
-            decided[i] = self.decide(row, coverage, next(ids))
-        return decided
 
     def decide(self, row: SettlementRow, coverage: Coverage, claim_id: str) -> Any:
+        """A Decision, or a RowResult for a row whose facts the plan's kind refuses; the rows
+        of a member in `order`."""
         plan, cover = coverage.plan, coverage.cover
         assert cover is not None
         try:

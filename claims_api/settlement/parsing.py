@@ -232,5 +232,6 @@ def _diagnoses(row: SettlementRow, text: str) -> list[str] | None:
     return checked or None
 
 
-def parse_rows(table: Table) -> list[SettlementRow]:
-    return [parse_row(line, values) for line, values in table.rows]
+def parse_rows(rows: list[tuple[int, dict[str, str]]]) -> list[SettlementRow]:
+    """Some of a Table's rows, each parsed."""
+    return [parse_row(line, values) for line, values in rows]

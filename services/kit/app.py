@@ -18,6 +18,7 @@ from services.kit.logging import configure_logging
 from services.kit.metrics import MetricsMiddleware, ServiceMetrics, metrics_router
 from services.kit.middleware import BodyLimitMiddleware, ControlCharacterGuard, RequestIdMiddleware
 from services.kit.migrate import upgrade
+from services.kit.oidc import ProviderKeys
 from services.kit.openapi import DESCRIPTIONS, document_problems, install_problem_schema
 from services.kit.settings import ServiceSettings
 
@@ -45,6 +46,9 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.identity_provider is not None:
+            # first: production without the provider's keys stops here, before any connection
+            await app.state.identity_provider.start()
         database = Database(
             settings.database_url, echo=settings.sql_echo, pool_size=settings.database_pool_size
         )
@@ -65,6 +69,7 @@ def create_service_app(
     metrics = ServiceMetrics(service)
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     app.state.settings = settings
+    app.state.identity_provider = ProviderKeys(settings) if settings.oidc_issuer else None
     app.state.metrics = metrics
     app.state.service = service
     app.state.idempotency_table = idempotency_table

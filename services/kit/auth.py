@@ -1,4 +1,5 @@
-"""Bearer JWTs (HS256) with the roles of DOMAIN.md, and the `Principal` every route receives."""
+"""Bearer JWTs with the roles of DOMAIN.md, and the `Principal` every route receives: local
+HS256 tokens (`mutualaid token`), and the identity provider's (services.kit.oidc)."""
 
 import time
 import unicodedata
@@ -6,13 +7,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.kit.errors import Forbidden, NotFound, Unauthorized
+from services.kit.oidc import ProviderKeys, claim_at
+from services.kit.settings import ServiceSettings
 
 ALGORITHM = "HS256"
 # The actor the services name for what they do themselves (a claim approved within the plan's
@@ -115,28 +118,124 @@ def _verified(token: str, secret: str) -> tuple[Principal, float]:
         raise Unauthorized("the token has expired") from None
     except jwt.InvalidTokenError as exc:
         raise Unauthorized(f"invalid token: {exc}") from None
+    principal = _checked_principal(
+        claims["sub"], claims["role"], claims.get("unit_id"), claims.get("member_id"), token
+    )
+    return principal, float(claims["exp"])
+
+
+def _checked_principal(
+    sub: Any, role_name: Any, unit_id: Any, member_id: Any, token: str
+) -> Principal:
+    """What both kinds of token must satisfy: a known role, a sub that is not the system's,
+    an hr token's unit and a member token's member."""
     try:
-        role = Role(claims["role"])
+        role = Role(role_name)
     except ValueError:
-        raise Unauthorized(f"invalid token: unknown role {claims['role']!r}") from None
-    if same_person(str(claims["sub"]), SYSTEM_ACTOR):
+        raise Unauthorized(f"invalid token: unknown role {role_name!r}") from None
+    if not isinstance(sub, str) or not sub.strip():
+        raise Unauthorized("invalid token: no sub")
+    if same_person(sub, SYSTEM_ACTOR):
         raise Unauthorized(f"invalid token: sub {SYSTEM_ACTOR!r} is reserved for the services")
-    unit_id, member_id = claims.get("unit_id"), claims.get("member_id")
     if role == Role.hr and not isinstance(unit_id, str):
         raise Unauthorized("invalid token: an hr token must name its unit_id")
     if role == Role.member and not isinstance(member_id, str):
         raise Unauthorized("invalid token: a member token must name its member_id")
-    principal = Principal(
-        sub=str(claims["sub"]),
+    return Principal(
+        sub=sub,
         role=role,
         unit_id=unit_id if role == Role.hr else None,
         member_id=member_id if role == Role.member else None,
         bearer_token=token,
     )
-    return principal, float(claims["exp"])
 
 
-_bearer = HTTPBearer(auto_error=False, description="A JWT from `mutualaid token`")
+async def authenticate(
+    token: str, settings: ServiceSettings, provider: ProviderKeys | None
+) -> Principal:
+    """A local token goes to the shared secret (when local tokens are accepted), any other to
+    the provider's keys with the settings' algorithms: the header's `alg` picks the path, never
+    the algorithm a signature is checked with."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from None
+    local = header.get("alg") == ALGORITHM
+    if local and not settings.local_tokens_accepted:
+        raise Unauthorized(
+            "invalid token: local (HS256) tokens are not accepted here; "
+            "use a token of the identity provider"
+        )
+    if local or provider is None:
+        return decode_token(token, settings.jwt_secret.get_secret_value())
+    return await _provider_principal(token, header, settings, provider)
+
+
+async def _provider_principal(
+    token: str, header: dict[str, Any], settings: ServiceSettings, provider: ProviderKeys
+) -> Principal:
+    remembered = provider.remembered(token)
+    if remembered is None:
+        remembered = await _provider_verified(token, header, settings, provider)
+        provider.remember(token, remembered)
+    principal, expires_at = remembered
+    if expires_at <= time.time():
+        raise Unauthorized("the token has expired")
+    return principal
+
+
+async def _provider_verified(
+    token: str, header: dict[str, Any], settings: ServiceSettings, provider: ProviderKeys
+) -> tuple[Principal, float]:
+    if header.get("alg") not in settings.oidc_algorithms:
+        raise Unauthorized(f"invalid token: algorithm {str(header.get('alg'))[:16]!r} refused")
+    kid = header.get("kid")
+    key = await provider.key_for(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise Unauthorized("invalid token: not signed by a key the identity provider publishes")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=settings.oidc_algorithms,
+            audience=settings.oidc_audience,
+            issuer=settings.oidc_issuer,
+            leeway=settings.oidc_leeway_seconds,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the token has expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from None
+    roles = mapped_roles(claims, settings)
+    if len(roles) != 1:
+        raise Unauthorized(
+            f"invalid token: {settings.oidc_role_claim!r} must name exactly one mutualaid "
+            f"role, it names {sorted(role.value for role in roles) or 'none'}"
+        )
+    principal = _checked_principal(
+        claims["sub"],
+        roles.pop(),
+        claim_at(claims, settings.oidc_unit_claim),
+        claim_at(claims, settings.oidc_member_claim),
+        token,
+    )
+    return principal, float(claims["exp"]) + settings.oidc_leeway_seconds
+
+
+def mapped_roles(claims: dict[str, Any], settings: ServiceSettings) -> set[Role]:
+    """The project's roles the token's role claim names (a string or a list), through the role
+    map (none: the project's own names); the provider's other roles are ignored."""
+    found = claim_at(claims, settings.oidc_role_claim)
+    names = [found] if isinstance(found, str) else found if isinstance(found, list) else []
+    table = settings.oidc_role_map or {role.value: role.value for role in Role}
+    return {Role(table[name]) for name in names if isinstance(name, str) and name in table}
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT of the identity provider, or (development) from `mutualaid token`",
+)
 
 
 # async: FastAPI runs a plain def dependency in its thread pool (tests/test_dependencies.py)
@@ -148,8 +247,9 @@ async def _principal(
         raise Unauthorized(
             "send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
         )
-    secret = request.app.state.settings.jwt_secret.get_secret_value()
-    principal = decode_token(credentials.credentials, secret)
+    state = request.app.state
+    provider = getattr(state, "identity_provider", None)
+    principal = await authenticate(credentials.credentials, state.settings, provider)
     request.state.principal = principal
     return principal
 

@@ -23,12 +23,21 @@ class BulkInsert:
     executemany per chunk. A unique or foreign key violation is an IntegrityError either way.
     """
 
-    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect) -> None:
+    def __init__(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        dialect: Dialect,
+        converted: Sequence[str] = (),
+    ) -> None:
+        """`converted`: columns whose values the caller gives in the driver's form already on
+        Postgres (JSON text made once for a value many rows share)."""
         self.table, self.columns = table, list(columns)
         self.copy = dialect.name == "postgresql"
         processors = [
             (index, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
             for index, name in enumerate(columns)
+            if not (self.copy and name in converted)
         ]
         self.processors = [(index, p) for index, p in processors if p is not None]
 

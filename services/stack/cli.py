@@ -7,6 +7,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from services.kit.auth import Role, issue_token
 from services.kit.settings import ServiceSettings
 from services.stack.preflight import MissingPrerequisite, require_free_port
@@ -74,7 +76,18 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    secret = ServiceSettings().jwt_secret.get_secret_value()
+    try:
+        # no database here: production's database rule must not stop a token being printed
+        settings = ServiceSettings(database_url="postgresql://the-token-command-uses-none")
+    except ValidationError as exc:
+        sys.exit(f"mutualaid token: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
+    if not settings.local_tokens_accepted:
+        # the services would refuse it: say so here rather than print a token that fails
+        sys.exit(
+            "mutualaid token: local tokens are for development; production accepts only the "
+            "identity provider's (MUTUALAID_ALLOW_LOCAL_TOKENS=true to allow them)"
+        )
+    secret = settings.jwt_secret.get_secret_value()
     role = Role(args.role)
     if role == Role.hr and not args.unit_id:
         sys.exit("an hr token needs --unit-id")
@@ -147,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(handler=cmd_up)
 
-    token = commands.add_parser("token", help="print a signed token for local use")
+    token = commands.add_parser(
+        "token", help="print a local (HS256) token: development, or production if allowed"
+    )
     token.add_argument("--role", required=True, choices=[r.value for r in Role])
     token.add_argument("--unit-id")
     token.add_argument("--member-id")

@@ -311,6 +311,7 @@ def test_the_s3_store_in_production_needs_its_keys():
     production = {
         "environment": "production",
         "jwt_secret": "s" * MIN_PRODUCTION_SECRET_LENGTH,
+        "allow_local_tokens": True,
         "database_url": "postgresql+asyncpg://claims@db/claims",
     }
     bucket = {"s3_endpoint_url": "http://minio:9000", "s3_bucket": "claim-documents"}
