@@ -213,6 +213,8 @@ class WebhookSubscription(ClaimsTable, table=True):
     disabled_reason: str | None = Field(default=None, max_length=200)
     # The first failed delivery of the current streak of failures (none while it succeeds).
     failing_since: datetime | None = _timestamp(nullable=True)
+    # The streak's latest failure: one long after it (its deliveries given up) starts anew.
+    last_failure_at: datetime | None = _timestamp(nullable=True)
     created_by: str = Field(max_length=200)
     created_role: str = Field(max_length=20)
     created_at: datetime = _timestamp()

@@ -83,6 +83,16 @@ class TestTokenAttacks:
         assert response.status_code == 401, response.text
         assert "reserved" in response.json()["detail"]
 
+    async def test_a_sub_too_long_to_record_is_refused(self, api):
+        """Who did what is recorded by `sub` (200 characters): a longer one is a 401 at the
+        door, never a 500 when an approval or a webhook change is written."""
+        fits = issue_token(DEVELOPMENT_JWT_SECRET, role="admin", sub="a" * 200)
+        assert (await api.get("/api/v1/plans", headers=_bearer(fits))).status_code == 200
+        token = issue_token(DEVELOPMENT_JWT_SECRET, role="admin", sub="a" * 201)
+        response = await api.get("/api/v1/plans", headers=_bearer(token))
+        assert response.status_code == 401, response.text
+        assert "longer than 200" in response.json()["detail"]
+
     async def test_a_token_that_worked_is_refused_once_it_expires(self, api, monkeypatch):
         token = issue_token(DEVELOPMENT_JWT_SECRET, role="admin", ttl=timedelta(minutes=5))
         assert (await api.get("/api/v1/plans", headers=_bearer(token))).status_code == 200

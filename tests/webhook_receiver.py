@@ -30,6 +30,7 @@ class WebhookReceiver:
     _failures_left: int = 0
     _failure_status: int = 500
     _hang: bool = False
+    _delay: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _released: threading.Event = field(default_factory=threading.Event)
     _server: uvicorn.Server | None = None
@@ -42,12 +43,17 @@ class WebhookReceiver:
     def reset(self) -> None:
         with self._lock:
             self.received.clear()
-            self._failures_left, self._hang = 0, False
+            self._failures_left, self._hang, self._delay = 0, False, 0.0
             self._released.set()
 
     def fail_next(self, count: int, status: int = 500) -> None:
         with self._lock:
             self._failures_left, self._failure_status = count, status
+
+    def answer_after(self, seconds: float) -> None:
+        """Each request from now on answered after `seconds` (a slow receiver)."""
+        with self._lock:
+            self._delay = seconds
 
     def hang(self) -> None:
         """Requests from now on are held open, unanswered, until `release()`."""
@@ -98,7 +104,7 @@ class WebhookReceiver:
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         with self._lock:
-            hang = self._hang
+            hang, delay = self._hang, self._delay
             if hang:
                 status = None
             elif self._failures_left > 0:
@@ -110,6 +116,8 @@ class WebhookReceiver:
         if status is None:
             await asyncio.to_thread(self._released.wait)
             return  # released: close without an answer
+        if delay:
+            await asyncio.sleep(delay)
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b"ok" if status == 200 else b"no"})
 

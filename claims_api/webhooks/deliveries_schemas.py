@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AttemptRead(BaseModel):
@@ -26,4 +26,9 @@ class DeliveryRead(BaseModel):
     last_status_code: int | None
     created_at: datetime
     delivered_at: datetime | None
+    note: str | None = Field(
+        default=None,
+        description="why a failed delivery was never attempted (its subscription was disabled): "
+        "send it again with the retry route once the subscription is enabled",
+    )
     attempt_log: list[AttemptRead]

@@ -19,6 +19,9 @@ from services.kit.pagination import PageParams
 # An attempt log past this is cut to its latest entries in the listing (a delivery retried
 # for three days has about twenty).
 ATTEMPTS_SHOWN = 50
+# A delivery fails without an attempt only through its subscription's being disabled: made
+# failed for an event that came while it was, or failed with the others when it was.
+NOT_SENT = "not sent: the subscription was disabled; send it again once it is enabled"
 
 
 async def visible_subscription(
@@ -83,6 +86,7 @@ def _read(
         last_status_code=delivery.last_status_code,
         created_at=delivery.created_at,
         delivered_at=delivery.delivered_at,
+        note=NOT_SENT if delivery.status == "failed" and delivery.attempts == 0 else None,
         attempt_log=log,
     )
 

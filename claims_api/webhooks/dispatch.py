@@ -23,7 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from claims_api.models import WebhookAttempt, WebhookDelivery, WebhookEvent, WebhookSubscription
 from claims_api.settings import ClaimsSettings
 from claims_api.webhooks.delivery import AttemptOutcome, DueDelivery
-from claims_api.webhooks.schedule import after_failure, failing_too_long
+from claims_api.webhooks.schedule import (
+    after_failure,
+    failing_too_long,
+    streak_gap_seconds,
+    streak_start,
+)
 from services.kit.database import Database
 from services.kit.ids import new_ids
 
@@ -40,8 +45,9 @@ def _matches(subscription: Any, event: Any) -> bool:
 
 
 async def fan_out(database: Database, now: datetime, batch_size: int) -> int:
-    """The oldest events not fanned out yet: one pending delivery per matching subscription,
-    and the events marked dispatched, in one transaction. Answers the events handled."""
+    """The oldest events not fanned out yet: one delivery per matching subscription (pending;
+    failed, unsent, for a disabled one), and the events marked dispatched, in one transaction.
+    Answers the events handled."""
     async with database.engine.begin() as connection:
         query = (
             select(events.c.id, events.c.type, events.c.unit_id)
@@ -54,27 +60,32 @@ async def fan_out(database: Database, now: datetime, batch_size: int) -> int:
         batch = (await connection.execute(query)).all()
         if not batch:
             return 0
+        # A disabled subscription's deliveries are made too, failed at once (not sent, not
+        # lost): once it is enabled again they are listed and sent again on request.
         listening = (
             await connection.execute(
-                select(subscriptions.c.id, subscriptions.c.events, subscriptions.c.unit_id).where(
-                    subscriptions.c.enabled.is_(True), subscriptions.c.deleted_at.is_(None)
-                )
+                select(
+                    subscriptions.c.id,
+                    subscriptions.c.events,
+                    subscriptions.c.unit_id,
+                    subscriptions.c.enabled,
+                ).where(subscriptions.c.deleted_at.is_(None))
             )
         ).all()
-        pairs = [(e.id, s.id) for e in batch for s in listening if _matches(s, e)]
+        pairs = [(e.id, s) for e in batch for s in listening if _matches(s, e)]
         if pairs:
             ids = new_ids("dlv", len(pairs))
             rows = [
                 {
                     "id": delivery_id,
                     "event_id": event_id,
-                    "subscription_id": subscription_id,
-                    "status": "pending",
+                    "subscription_id": subscription.id,
+                    "status": "pending" if subscription.enabled else "failed",
                     "attempts": 0,
                     "next_attempt_at": now,
                     "created_at": now,
                 }
-                for delivery_id, (event_id, subscription_id) in zip(ids, pairs, strict=True)
+                for delivery_id, (event_id, subscription) in zip(ids, pairs, strict=True)
             ]
             dialect_insert = sqlite_insert if database.is_sqlite else postgres_insert
             # One delivery per event and subscription, even were an event fanned out twice.
@@ -85,9 +96,17 @@ async def fan_out(database: Database, now: datetime, batch_size: int) -> int:
         return len(batch)
 
 
+def claim_limit(settings: ClaimsSettings) -> int:
+    """At most one delivery per sending slot is claimed in a round: each is sent at once, so
+    its lease need only outlast one attempt, however long the backlog."""
+    return min(settings.webhook_batch_size, settings.webhook_concurrency)
+
+
 def lease_seconds(settings: ClaimsSettings, claimed: int) -> float:
-    """How long claimed deliveries are kept from others: every claimed one's attempt, sent
-    `webhook_concurrency` at a time, plus one attempt's time to record the outcomes."""
+    """How long claimed deliveries are kept from others: every claimed one's attempt (the
+    destination check included: it runs within the attempt's timeout), sent
+    `webhook_concurrency` at a time, plus one attempt's time to record the outcomes. Should
+    a lease run out all the same (a stalled process), `record` drops the late outcome."""
     rounds = math.ceil(claimed / settings.webhook_concurrency)
     return settings.webhook_attempt_timeout_seconds * (rounds + 1) + 1
 
@@ -106,7 +125,7 @@ async def claim_due(
             .join(subscriptions, enabled)
             .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
             .order_by(deliveries.c.next_attempt_at)
-            .limit(settings.webhook_batch_size)
+            .limit(claim_limit(settings))
         )
         if not database.is_sqlite:
             query = query.with_for_update(of=deliveries, skip_locked=True)
@@ -127,6 +146,7 @@ async def claim_due(
                 subscriptions.c.url,
                 subscriptions.c.secret,
                 events.c.payload,
+                deliveries.c.next_attempt_at.label("leased_until"),
             )
             .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
             .join(events, events.c.id == deliveries.c.event_id)
@@ -138,7 +158,7 @@ async def claim_due(
 
 @dataclass(frozen=True)
 class Recorded:
-    outcome: str  # delivered | retried | failed
+    outcome: str  # delivered | retried | failed | stale (the lease had run out: dropped)
     disabled_subscription: bool = False
 
 
@@ -149,7 +169,29 @@ async def record(
     outcome: AttemptOutcome,
     at: datetime,
 ) -> Recorded:
+    """The outcome of an attempt, if the delivery is still this worker's: pending, with the
+    lease this worker set. A lease run out (another worker has claimed the delivery since, or
+    it was given up, disabled or sent again on request) drops the outcome: `stale`."""
     async with database.engine.begin() as connection:
+        this_one = deliveries.c.id == delivery.id
+        made = (
+            await connection.execute(
+                update(deliveries)
+                .where(
+                    this_one,
+                    deliveries.c.status == "pending",
+                    deliveries.c.next_attempt_at == delivery.leased_until,
+                )
+                .values(
+                    attempts=deliveries.c.attempts + 1,
+                    last_attempt_at=at,
+                    last_status_code=outcome.status_code,
+                )
+                .returning(deliveries.c.attempts)
+            )
+        ).scalar_one_or_none()
+        if made is None:
+            return Recorded("stale")
         await connection.execute(
             insert(attempts).values(
                 delivery_id=delivery.id,
@@ -159,14 +201,9 @@ async def record(
                 error=outcome.error,
             )
         )
-        made = delivery.attempts + 1
-        common = {"attempts": made, "last_attempt_at": at, "last_status_code": outcome.status_code}
-        this_one = deliveries.c.id == delivery.id
         if outcome.delivered:
             await connection.execute(
-                update(deliveries)
-                .where(this_one)
-                .values(status="delivered", delivered_at=at, **common)
+                update(deliveries).where(this_one).values(status="delivered", delivered_at=at)
             )
             await connection.execute(
                 update(subscriptions)
@@ -174,7 +211,7 @@ async def record(
                     subscriptions.c.id == delivery.subscription_id,
                     subscriptions.c.failing_since.is_not(None),
                 )
-                .values(failing_since=None)
+                .values(failing_since=None, last_failure_at=None)
             )
             return Recorded("delivered")
         plan = after_failure(
@@ -185,12 +222,10 @@ async def record(
             give_up_after_seconds=settings.webhook_give_up_after_seconds,
         )
         if plan.next_attempt_at is None:
-            values = {"status": "failed", **common}
+            values: dict[str, Any] = {"status": "failed"}
         else:
-            values = {"next_attempt_at": plan.next_attempt_at, **common}
-        await connection.execute(
-            update(deliveries).where(this_one, deliveries.c.status == "pending").values(**values)
-        )
+            values = {"next_attempt_at": plan.next_attempt_at}
+        await connection.execute(update(deliveries).where(this_one).values(**values))
         disabled = await _note_failure(connection, settings, delivery.subscription_id, at)
         return Recorded("failed" if plan.next_attempt_at is None else "retried", disabled)
 
@@ -198,20 +233,32 @@ async def record(
 async def _note_failure(
     connection: AsyncConnection, settings: ClaimsSettings, subscription_id: str, at: datetime
 ) -> bool:
-    """The streak of failures starts at the first; past the disable window it disables the
-    subscription and fails its pending deliveries."""
+    """The streak of failures starts at the first, and again at a failure long after the
+    previous one (schedule.streak_start); past the disable window it disables the subscription
+    and fails its pending deliveries."""
     this_one = subscriptions.c.id == subscription_id
-    await connection.execute(
-        update(subscriptions)
-        .where(this_one, subscriptions.c.failing_since.is_(None))
-        .values(failing_since=at)
-    )
-    since = (
+    found = (
         await connection.execute(
-            select(subscriptions.c.failing_since).where(this_one, subscriptions.c.enabled.is_(True))
+            select(
+                subscriptions.c.failing_since,
+                subscriptions.c.last_failure_at,
+                subscriptions.c.enabled,
+            )
+            .where(this_one)
+            .with_for_update()
         )
-    ).scalar_one_or_none()
-    if not failing_too_long(since, at, settings.webhook_disable_after_seconds):
+    ).one()
+    gap = streak_gap_seconds(
+        settings.webhook_retry_delays_seconds,
+        settings.webhook_attempt_timeout_seconds,
+        settings.webhook_poll_seconds,
+    )
+    since = streak_start(found.failing_since, found.last_failure_at, at, gap)
+    latest = max(at, found.last_failure_at or at)
+    await connection.execute(
+        update(subscriptions).where(this_one).values(failing_since=since, last_failure_at=latest)
+    )
+    if not found.enabled or not failing_too_long(since, at, settings.webhook_disable_after_seconds):
         return False
     await connection.execute(
         update(subscriptions)

@@ -33,8 +33,9 @@ URL_RULES = (
     status_code=201,
     summary="Subscribe a URL to claim events (admin; hr for its own unit)",
     description="The answer shows the signing secret (`secret`, Standard Webhooks) once; no "
-    "later read shows it. hr's subscription is always its own unit's; admin names a unit or "
-    f"none (every unit's claims). {URL_RULES}",
+    "later read shows it, nor a replay of the answer (Idempotency-Key: `secret` null, "
+    "`secret_shown` false; a lost secret: delete and create again). hr's subscription is "
+    f"always its own unit's; admin names a unit or none (every unit's claims). {URL_RULES}",
 )
 async def create_webhook(
     body: WebhookCreate,
@@ -44,7 +45,8 @@ async def create_webhook(
     idempotency: IdempotencyDep,
 ) -> WebhookCreated:
     created = await service.create(session, principal, body, settings)
-    return await idempotency.remember(201, created)
+    await idempotency.remember(201, created.as_stored())
+    return created
 
 
 @router.get("", summary="Webhook subscriptions (admin; hr: its own unit's)")
@@ -52,7 +54,7 @@ async def list_webhooks(
     session: SessionDep,
     principal: AdminOrHr,
     page: PageDep,
-    unit_id: Annotated[str | None, Query(max_length=60)] = None,
+    unit_id: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Page[WebhookRead]:
     rows = await service.list_subscriptions(session, principal, page, unit_id=unit_id)
     return Page[WebhookRead](**page.page(rows, [WebhookRead.model_validate(r) for r in rows]))

@@ -37,3 +37,29 @@ def failing_too_long(
     return failing_since is not None and now - failing_since >= timedelta(
         seconds=disable_after_seconds
     )
+
+
+def streak_gap_seconds(
+    delays_seconds: Sequence[float], attempt_timeout_seconds: float, poll_seconds: float
+) -> float:
+    """The longest a failing subscription goes between two failures: a pending delivery is
+    tried again within the longest retry delay (and an attempt's time, and a poll). A longer
+    quiet means nothing was failing: its deliveries were given up or delivered."""
+    longest = max(delays_seconds, default=0.0)
+    return longest + 2 * attempt_timeout_seconds + 2 * poll_seconds
+
+
+def streak_start(
+    failing_since: datetime | None,
+    last_failure_at: datetime | None,
+    failed_at: datetime,
+    gap_seconds: float,
+) -> datetime:
+    """When the failing streak that `failed_at` belongs to began: the current one's start, or
+    `failed_at` itself when there is none or the previous failure was longer ago than the gap
+    (failures must be continuous for the disable window)."""
+    if failing_since is None or last_failure_at is None:
+        return failed_at
+    if failed_at - last_failure_at > timedelta(seconds=gap_seconds):
+        return failed_at
+    return failing_since

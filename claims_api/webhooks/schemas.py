@@ -6,7 +6,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from claims_api.claims.schemas import Id
 from claims_api.webhooks.outbox import EventType
 from claims_api.webhooks.urls import MAX_URL_LENGTH
 
@@ -18,6 +17,12 @@ Url = Annotated[
         "private, loopback, link-local or otherwise internal address; no user name or password",
         examples=["https://hr.example.com/hooks/mutualaid"],
     ),
+]
+UnitId = Annotated[
+    str,
+    # as the registry issues ids (services.kit.ids) and the column holds them: 40 at most
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,40}$"),
+    Field(examples=["unt_01a2354ccd7667e2b7c0279a1bf466d5"]),
 ]
 Events = Annotated[
     list[EventType],
@@ -39,7 +44,7 @@ class WebhookCreate(BaseModel):
 
     url: Url
     events: Events
-    unit_id: Id | None = None
+    unit_id: UnitId | None = None
 
     _events_once = field_validator("events")(_each_once)
 
@@ -74,6 +79,17 @@ class WebhookRead(BaseModel):
 
 
 class WebhookCreated(WebhookRead):
-    secret: str = Field(
-        description="the signing secret (Standard Webhooks, `whsec_` + base64): shown only here"
+    secret: str | None = Field(
+        description="the signing secret (Standard Webhooks, `whsec_` + base64): shown only "
+        "here, once; null in a replay of this answer (the same Idempotency-Key)"
     )
+    secret_shown: bool = Field(
+        default=True,
+        description="false in a replayed answer: the secret was shown once, in the first; "
+        "lost, delete the subscription and create it again",
+    )
+
+    def as_stored(self) -> "WebhookCreated":
+        """The answer kept for replays (Idempotency-Key): the same, without the secret, which
+        is stored nowhere but on the subscription."""
+        return self.model_copy(update={"secret": None, "secret_shown": False})

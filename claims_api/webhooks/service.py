@@ -21,6 +21,7 @@ from services.kit.ids import new_id
 from services.kit.pagination import PageParams
 
 ENTITY = "webhook_subscription"
+REASON_LENGTH = 200  # webhook_subscription.disabled_reason
 
 
 def new_secret() -> str:
@@ -137,9 +138,11 @@ async def update(
         subscription.enabled = True
         subscription.disabled_reason = None
         subscription.failing_since = None
+        subscription.last_failure_at = None
     elif body.enabled is False and subscription.enabled:
         subscription.enabled = False
-        subscription.disabled_reason = f"disabled by {principal.sub}"
+        # the column holds 200: a long `sub` (an OIDC subject) is cut, never a 500
+        subscription.disabled_reason = f"disabled by {principal.sub}"[:REASON_LENGTH]
     subscription.updated_at = now()
     await session.flush()
     await audit.record(

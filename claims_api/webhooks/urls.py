@@ -11,15 +11,24 @@ subscribed (DNS rebinding).
   space (100.64.0.0/10), and IPv6 forms that embed such an IPv4 address (IPv4-mapped, 6to4,
   NAT64, Teredo). A host name whose last label is a number is an address in disguise
   (`2130706433`, `0x7f.1`) and refused.
-- In production a host name is resolved (in a worker thread, off the event loop) and refused
-  when any of its addresses is; a name that does not resolve is refused too.
+- In production a host name is resolved (in one of a few threads of its own, off the event
+  loop) and refused when any of its addresses is; a name that does not resolve is refused
+  too. The refusal says "a non-public address" only: which internal address a name points at
+  is logged, never answered. An attempt connects to the address checked
+  (claims_api.webhooks.delivery.pinned): no second lookup a rebinding name could answer.
 - At most 2,000 characters; any port."""
 
 import asyncio
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
+
+import httpx
+import structlog
+
+log = structlog.get_logger("mutualaid.webhooks")
 
 MAX_URL_LENGTH = 2000
 RESOLVE_TIMEOUT_SECONDS = 5.0
@@ -27,6 +36,13 @@ LOOPBACK_NAMES = ("localhost",)
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+RESOLVER_THREADS = 4
+# Lookups have threads of their own: a timed-out getaddrinfo cannot be stopped and holds its
+# thread until the system resolver gives up, so hung names must never fill the loop's default
+# pool (what asyncio.to_thread and the rest of the service use). Past these few, lookups wait
+# their turn and time out as "does not resolve".
+_resolver_threads = ThreadPoolExecutor(RESOLVER_THREADS, thread_name_prefix="webhook-dns")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 getaddrinfo = socket.getaddrinfo
@@ -128,14 +144,24 @@ def check_url(url: str, settings: Any) -> str:
         if production:
             raise DestinationRefused(f"the host {host} is this machine")
         return host
-    try:
-        host.encode("idna")
-    except UnicodeError:
-        raise DestinationRefused(f"the host {host!r} is not a valid host name") from None
+    if not _httpx_accepts(url):
+        raise DestinationRefused(f"the host {host!r} is not a valid host name")
     last = host.rsplit(".", 1)[-1]
     if last.isdigit() or last.startswith("0x"):
         raise DestinationRefused(f"the host {host} is a numeric address in another spelling")
     return host
+
+
+def _httpx_accepts(url: str) -> bool:
+    """Whether the client can send to the URL's host: httpx encodes names with the `idna`
+    package (IDNA 2008), which refuses names Python's own codec (IDNA 2003) takes (`i❤.ws`,
+    `☃.net`) and decodes `xn--` labels (`xn--a.com` is no valid one). Checked as httpx does,
+    so that no URL is accepted here that every attempt would fail to send to."""
+    try:
+        httpx.URL(url).host  # noqa: B018  (decoding an `xn--` label raises)
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        return False
+    return True
 
 
 def _resolve(host: str, port: int) -> list[IPAddress]:
@@ -143,18 +169,22 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
-async def check_destination(url: str, settings: Any) -> None:
+async def check_destination(url: str, settings: Any) -> list[IPAddress]:
     """Raise DestinationRefused unless webhooks may be POSTed to `url` now: `check_url`, and in
     production every address its host resolves to (checked again before each delivery: the
-    name may point elsewhere by then)."""
+    name may point elsewhere by then). Answers the addresses checked, for the attempt to
+    connect to (no second lookup between check and connect); none when nothing was looked up
+    (a literal address, or outside production)."""
     host = check_url(url, settings)
     if not _production(settings) or _literal_address(host) is not None:
-        return
+        return []
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    loop = asyncio.get_running_loop()
     try:
         addresses = await asyncio.wait_for(
-            asyncio.to_thread(_resolve, host, port), RESOLVE_TIMEOUT_SECONDS
+            loop.run_in_executor(_resolver_threads, _resolve, host, port),
+            RESOLVE_TIMEOUT_SECONDS,
         )
     except (OSError, TimeoutError, UnicodeError):
         raise DestinationRefused(f"the host {host} does not resolve") from None
@@ -163,4 +193,8 @@ async def check_destination(url: str, settings: Any) -> None:
     for address in addresses:
         why = refusal_of_address(address, loopback_allowed=False)
         if why:
-            raise DestinationRefused(f"the host {host} resolves to {address}, {why}")
+            # which address, and why, is the network's own business: told to the log only,
+            # never to the client (the 422) nor to hr (the attempt log)
+            log.warning("webhook_destination_refused", host=host, address=str(address), reason=why)
+            raise DestinationRefused(f"the host {host} resolves to a non-public address")
+    return addresses

@@ -45,7 +45,17 @@ class WebhookWorker:
         )
         due = await dispatch.claim_due(self.database, self.settings, wall_now())
         if due:
-            await asyncio.gather(*(self._deliver(delivery) for delivery in due))
+            # one delivery's surprise never keeps the others of the batch from being recorded
+            results = await asyncio.gather(
+                *(self._deliver(delivery) for delivery in due), return_exceptions=True
+            )
+            for delivery, result in zip(due, results, strict=True):
+                if isinstance(result, Exception):
+                    log.error(
+                        "webhook_delivery_crashed",
+                        delivery_id=delivery.id,
+                        error=f"{type(result).__name__}: {result}",
+                    )
         await self._refresh_gauges(force=not (handled or due))
         return handled + len(due)
 
@@ -77,6 +87,14 @@ class WebhookWorker:
                     error=f"{type(exc).__name__}: {exc}",
                 )
                 return
+        if recorded.outcome == "stale":
+            log.warning(
+                "webhook_attempt_outcome_dropped",
+                delivery_id=delivery.id,
+                reason="its lease ran out: another worker has it now",
+                status_code=outcome.status_code,
+            )
+            return
         self.metrics.deliveries.labels(recorded.outcome).inc()
         if recorded.outcome != "delivered":
             log.info(

@@ -58,6 +58,11 @@ class Principal:
             raise NotFound(f"{what} not found")
 
 
+MAX_SUB_CHARS = 200
+"""A token's `sub` is recorded as who did what (audit actor, submitted_by, approved_by: 200
+characters); providers' subjects are ids well under it (Keycloak: a 36-character UUID)."""
+
+
 def same_person(first: str | None, second: str | None) -> bool:
     """Two tokens' `sub` name one person, whatever the letter case (separation of duties:
     `ALICE` must not pay what `alice` approved), nor its width (fullwidth `ａｌｉｃｅ` is
@@ -135,6 +140,8 @@ def _checked_principal(
         raise Unauthorized(f"invalid token: unknown role {role_name!r}") from None
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthorized("invalid token: no sub")
+    if len(sub) > MAX_SUB_CHARS:
+        raise Unauthorized(f"invalid token: sub longer than {MAX_SUB_CHARS} characters")
     if same_person(sub, SYSTEM_ACTOR):
         raise Unauthorized(f"invalid token: sub {SYSTEM_ACTOR!r} is reserved for the services")
     if role == Role.hr and not isinstance(unit_id, str):

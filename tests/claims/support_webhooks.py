@@ -5,7 +5,7 @@ and subscriptions and outbox events to deliver."""
 import base64
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 from claims_api.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 from claims_api.webhooks.outbox import event_row
 from services.kit.clock import now, today
-from services.kit.ids import new_id
+from services.kit.ids import new_id, new_ids
 from tests.databases import postgres_database, wipe
 
 FAST = {
@@ -65,6 +65,19 @@ async def hooks_api(
     transport = httpx.ASGITransport(app=gateway)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         yield client
+
+
+@asynccontextmanager
+async def app_worker_paused(app: FastAPI) -> AsyncIterator[None]:
+    """The app's own webhook worker stopped for the block (a test drives workers itself),
+    started again after it."""
+    from claims_api.webhooks.worker import start_webhook_worker, stop_webhook_worker
+
+    await stop_webhook_worker(app)
+    try:
+        yield
+    finally:
+        await start_webhook_worker(app)
 
 
 @contextmanager
@@ -168,6 +181,28 @@ async def mark_dispatched(app: FastAPI) -> None:
         await connection.execute(
             update(table).where(table.c.dispatched_at.is_(None)).values(dispatched_at=now())
         )
+
+
+async def outbox_events(app: FastAPI, claim: dict[str, Any], count: int) -> list[str]:
+    """`count` events of `claim` (an API answer) written straight to the outbox (a backlog):
+    their ids."""
+    at = now()
+    rows = [
+        {
+            "id": event_id,
+            "type": "claim.filed",
+            "claim_id": claim["id"],
+            "unit_id": claim.get("unit_id"),
+            "member_id": claim["member_id"],
+            "payload": {"type": "claim.filed", "timestamp": at.isoformat(), "data": {}},
+            "created_at": at,
+            "dispatched_at": None,
+        }
+        for event_id in new_ids("evt", count)
+    ]
+    async with app.state.database.engine.begin() as connection:
+        await connection.execute(insert(WebhookEvent.__table__), rows)
+    return [row["id"] for row in rows]
 
 
 async def delivered_delivery(

@@ -7,14 +7,19 @@ import asyncio
 import itertools
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 from standardwebhooks import Webhook
 
+from claims_api.models import WebhookSubscription
+from claims_api.webhooks.schedule import streak_gap_seconds, streak_start
 from claims_api.webhooks.signing import body_bytes, signed_headers
+from services.kit.clock import wall_now
 from tests.claims.support_claims import enrolled_member, file_claim, hospital_stay
 from tests.claims.support_webhooks import (
     deliveries_of,
@@ -149,12 +154,78 @@ async def test_deliveries_given_up_and_the_subscription_disabled_after_their_win
         assert row.enabled is False
         assert row.disabled_reason.startswith("deliveries failed for 0.4 seconds since ")
 
-        # disabled: a later event is not delivered to it
+        # disabled: a later event is not sent to it, but kept, failed, to send once it is back
         sent_before = len(webhook_receiver.requests_to("/down"))
-        await filed(hooks_api, webhook_claims_app)
+        later = await filed(hooks_api, webhook_claims_app)
         await _pause(0.5)
-        assert len(await deliveries_of(webhook_claims_app, hook["id"])) == 1
+        assert len(await deliveries_of(webhook_claims_app, hook["id"])) == 2
         assert len(webhook_receiver.requests_to("/down")) == sent_before
+    listing = await hooks_api.get(deliveries_path(hook["id"]), headers=ADMIN)
+    [kept] = [d for d in listing.json()["items"] if d["event_id"] == later["event"]["id"]]
+    assert (kept["status"], kept["attempts"], kept["attempt_log"]) == ("failed", 0, [])
+    assert kept["note"].startswith("not sent: the subscription was disabled")
+
+    webhook_receiver.reset()
+    enabled = await hooks_api.patch(
+        f"{WEBHOOKS}/{hook['id']}", json={"enabled": True}, headers=ADMIN
+    )
+    assert enabled.status_code == 200, enabled.text
+    retry = f"{deliveries_path(hook['id'])}/{kept['id']}/retry"
+    assert (await hooks_api.post(retry, headers=ADMIN)).status_code == 200
+    got = await webhook_receiver.await_for(lambda got: len(at_path(got, "/down")) >= 1)
+    assert [r.headers["webhook-id"] for r in at_path(got, "/down")] == [later["event"]["id"]]
+
+
+async def test_a_stored_url_the_client_cannot_send_to_is_a_failed_attempt_not_a_stuck_one(
+    hooks_api: httpx.AsyncClient, webhook_claims_app: FastAPI, webhook_receiver: WebhookReceiver
+) -> None:
+    # stored as an older check let it through: httpx (IDNA 2008) refuses the name
+    broken = await subscription(webhook_claims_app, "https://xn--a.com/in")
+    fine = await subscription(webhook_claims_app, f"{webhook_receiver.url}/beside-broken")
+    await filed(hooks_api, webhook_claims_app)
+
+    await delivered_listing(hooks_api, fine["id"])  # the same batch is delivered
+    for _ in range(200):
+        [delivery] = await deliveries_of(webhook_claims_app, broken["id"])
+        if delivery.attempts >= 1:
+            break
+        await _pause()
+    assert delivery.attempts >= 1 and delivery.status == "pending"  # recorded, retried later
+    [listed, *_] = (await hooks_api.get(deliveries_path(broken["id"]), headers=ADMIN)).json()[
+        "items"
+    ]
+    assert listed["attempt_log"][0]["status_code"] is None
+    assert "not a valid host name" in listed["attempt_log"][0]["error"]
+
+
+async def test_one_failure_days_after_a_given_up_streak_starts_a_new_one(
+    hooks_api: httpx.AsyncClient, webhook_claims_app: FastAPI, webhook_receiver: WebhookReceiver
+) -> None:
+    hook = await subscription(webhook_claims_app, f"{webhook_receiver.url}/streak")
+    long_ago = wall_now() - timedelta(days=2)  # its failing deliveries were given up then
+    async with webhook_claims_app.state.database.engine.begin() as connection:
+        await connection.execute(
+            update(WebhookSubscription.__table__)
+            .where(WebhookSubscription.__table__.c.id == hook["id"])
+            .values(failing_since=long_ago, last_failure_at=long_ago)
+        )
+    webhook_receiver.fail_next(1)
+    with settings_changed(webhook_claims_app, webhook_disable_after_seconds=86_400.0):
+        await filed(hooks_api, webhook_claims_app)
+        await webhook_receiver.await_for(lambda got: len(at_path(got, "/streak")) >= 1)
+        await delivered_listing(hooks_api, hook["id"])  # retried, then delivered
+    row = await subscription_row(webhook_claims_app, hook["id"])
+    assert row.enabled is True and row.disabled_reason is None
+
+
+def test_a_streak_is_continuous_failures() -> None:
+    start, gap = wall_now(), 600.0
+    at = start + timedelta(seconds=300)
+    assert streak_start(None, None, start, gap) == start
+    assert streak_start(start, start, at, gap) == start  # within the gap: the same streak
+    later = start + timedelta(seconds=601)
+    assert streak_start(start, start, later, gap) == later  # quiet for longer: a new one
+    assert streak_gap_seconds((5, 30, 43_200), 10, 1) == 43_222
 
 
 async def test_a_unit_subscription_receives_its_unit_only(

@@ -2,8 +2,10 @@
 once, hr confined to its unit, the events checked, a deletion kept, every change audited
 without the secret; and the destinations refused (no SSRF), as the pure URL check decides."""
 
+import asyncio
 import base64
 import socket
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -11,9 +13,11 @@ from sqlalchemy import select
 
 from claims_api.models import WebhookSubscription
 from claims_api.webhooks import urls
+from claims_api.webhooks.delivery import DueDelivery
 from claims_api.webhooks.urls import DestinationRefused, check_destination, check_url
+from services.kit.auth import issue_token
 from tests.claims.support_claims import listed, new_unit, problem
-from tests.support import ADMIN, bearer
+from tests.support import ADMIN, DEVELOPMENT_JWT_SECRET, bearer
 
 HOOKS = "/api/v1/webhooks"
 RECEIVER = "https://hr.example.com/hooks/mutualaid"
@@ -45,6 +49,21 @@ class TestTheSecret:
         assert secret not in (await api.get(HOOKS, headers=ADMIN)).text
         changed = await api.patch(f"{HOOKS}/{created['id']}", json={}, headers=ADMIN)
         assert secret not in changed.text
+
+    async def test_a_replayed_answer_does_not_show_it_again(self, api):
+        headers = {**ADMIN, "Idempotency-Key": "subscribe-hr-system"}
+        first = await subscribe(api, headers)
+        assert first.status_code == 201 and first.json()["secret"].startswith("whsec_")
+        again = await subscribe(api, headers)
+        assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+        replayed = again.json()
+        assert replayed["id"] == first.json()["id"]
+        assert replayed["secret"] is None and replayed["secret_shown"] is False
+        assert first.json()["secret"] not in again.text
+
+    def test_a_delivery_never_shows_it_in_its_repr(self):
+        due = DueDelivery("dlv_1", "evt_1", "whk_1", RECEIVER, "whsec_abc", {}, 0, None, None)
+        assert "whsec_abc" not in repr(due)
 
     async def test_each_subscription_has_its_own(self, api):
         one, two = await subscribed(api), await subscribed(api)
@@ -129,6 +148,16 @@ class TestChanging:
         assert on["enabled"] is True
         assert (on["disabled_reason"], on["failing_since"]) == (None, None)
 
+    async def test_disabled_by_a_long_subject_is_cut_to_fit(self, api):
+        created = await subscribed(api)
+        long_sub = "admin@" + "x" * 194  # 200: as long as the audit log's actor holds
+        token = issue_token(DEVELOPMENT_JWT_SECRET, role="admin", sub=long_sub)
+        admin = {"Authorization": f"Bearer {token}"}
+        answer = await api.patch(f"{HOOKS}/{created['id']}", json={"enabled": False}, headers=admin)
+        assert answer.status_code == 200, answer.text
+        reason = answer.json()["disabled_reason"]
+        assert len(reason) == 200 and reason.startswith("disabled by admin@xxx")
+
     async def test_a_deleted_subscription_is_gone_but_kept(self, api, claims_app):
         created = await subscribed(api)
         url = f"{HOOKS}/{created['id']}"
@@ -170,8 +199,10 @@ class TestRefusedBodies:
             "https://169.254.169.254/latest/meta-data",
             "ftp://hr.example.com/hooks",
             "https://" + "a" * 2000 + ".example.com/",
+            "https://i❤.ws/x",
+            "https://xn--a.com/",
         ],
-        ids=["http", "userinfo", "private", "metadata", "ftp", "too long"],
+        ids=["http", "userinfo", "private", "metadata", "ftp", "too long", "idna", "xn--"],
     )
     async def test_a_refused_destination_is_422_naming_url(self, api, url):
         body = problem(await subscribe(api, url=url), 422)
@@ -183,6 +214,11 @@ class TestRefusedBodies:
             422,
         )
         assert any(error["loc"][-1] == "url" for error in body["errors"]), body
+
+    @pytest.mark.parametrize("length", [41, 60])
+    async def test_a_unit_id_longer_than_an_id_is_422(self, api, length):
+        body = problem(await subscribe(api, unit_id="unt_" + "a" * (length - 4)), 422)
+        assert any(error["loc"][-1] == "unit_id" for error in body["errors"]), body
 
     async def test_a_local_receiver_is_allowed_outside_production(self, api):
         created = await subscribed(api, url="http://127.0.0.1:8765/hooks")
@@ -235,8 +271,10 @@ class TestDestinations:
         self, address, monkeypatch
     ):
         monkeypatch.setattr(urls, "getaddrinfo", resolving_to("93.184.216.34", address))
-        with pytest.raises(DestinationRefused, match="resolves to"):
+        with pytest.raises(DestinationRefused, match="resolves to") as refused:
             await check_destination("https://hooks.example.com/in", PRODUCTION)
+        # the 422 and hr's attempt log never learn the internal network's addresses
+        assert str(refused.value) == "the host hooks.example.com resolves to a non-public address"
 
     @pytest.mark.parametrize("address", REFUSED_ADDRESSES.values(), ids=REFUSED_ADDRESSES.keys())
     async def test_the_same_address_given_literally_is_refused(self, address):
@@ -256,6 +294,28 @@ class TestDestinations:
         monkeypatch.setattr(urls, "getaddrinfo", failing)
         with pytest.raises(DestinationRefused, match="does not resolve"):
             await check_destination("https://nowhere.example.com/in", PRODUCTION)
+
+    async def test_hung_lookups_hold_a_few_threads_of_their_own(self, monkeypatch):
+        hung = threading.Event()
+
+        def hanging(*args, **kwargs):
+            hung.wait(10)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+        monkeypatch.setattr(urls, "getaddrinfo", hanging)
+        monkeypatch.setattr(urls, "RESOLVE_TIMEOUT_SECONDS", 0.2)
+        try:
+            checks = [
+                check_destination(f"https://h{n}.example.com/", PRODUCTION) for n in range(40)
+            ]
+            for outcome in await asyncio.gather(*checks, return_exceptions=True):
+                assert isinstance(outcome, DestinationRefused), outcome
+            lookups = [t for t in threading.enumerate() if t.name.startswith("webhook-dns")]
+            assert len(lookups) <= urls.RESOLVER_THREADS
+            # the loop's default threads are free for the rest of the service
+            assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), 1) == "free"
+        finally:
+            hung.set()
 
     @pytest.mark.parametrize(
         "url",
@@ -287,6 +347,10 @@ class TestDestinations:
             ("https://10.0.0.1/", "private"),
             ("https://[fe80::1%25eth0]/", "link-local"),
             ("https://hooks.example.com/" + "a" * 2000, "2000"),
+            # IDNA 2003 (Python's codec) takes these, IDNA 2008 (httpx's) does not
+            ("https://i❤.ws/x", "not a valid host name"),
+            ("https://☃.net/", "not a valid host name"),
+            ("https://xn--a.com/", "not a valid host name"),
         ],
     )
     def test_what_is_refused_before_asking_dns_in_every_environment(self, url, why):
