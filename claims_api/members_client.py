@@ -294,6 +294,10 @@ class MembersClient:
                     "look-up; nothing was stored"
                 )
             results.extend(_answers(response.content, start))
+            # httpx's Response sits in a reference cycle: while a bulk request pauses the
+            # collector (services.kit.memory.gc_paused) each call's body, megabytes, would
+            # stay until the request ends. Let go of it here, once read.
+            del response._content
         return results
 
     async def payout_accounts(

@@ -11,6 +11,7 @@ which order a claim's history, are drawn in that order."""
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -22,7 +23,7 @@ from claims_api.claims.storing import AUDIT_COLUMNS, CLAIM_COLUMNS, EVENT_COLUMN
 from claims_api.models import Claim, ClaimEvent, ClaimInvoice, WebhookEvent, audit_event
 from claims_api.problems import DUPLICATE_INVOICE
 from claims_api.settlement.checks import Decision
-from claims_api.webhooks.outbox import event_row, new_event_ids
+from claims_api.webhooks.outbox import event_row, filing_payloads, new_event_ids
 from services.kit.auth import SYSTEM_ACTOR, Principal
 from services.kit.bulk_insert import BulkInsert
 
@@ -63,6 +64,46 @@ def _event(
         "details": details,
     }
     return tuple(values[name] for name in EVENT_COLUMNS)
+
+
+_NOTICE_VALUES = itemgetter(*NOTICE_COLUMNS)
+
+
+def _notices(
+    claim: dict[str, Any], filed_id: str, decided_id: str, context: ImportContext, as_text: bool
+) -> list[tuple[Any, ...]]:
+    """The webhook events of a claim filed and decided at once (claim.filed, then its status's
+    when it has one), their ids drawn in that order. On Postgres their payloads as JSON text
+    (outbox.filing_payloads); elsewhere outbox.event_row's values."""
+    at = context.at
+    if not as_text:
+        moves = (
+            event_row(claim, status="submitted", previous_status=None, at=at, event_id=filed_id),
+            event_row(
+                claim,
+                status=claim["status"],
+                previous_status="submitted",
+                at=at,
+                event_id=decided_id,
+            ),
+        )
+        return [_NOTICE_VALUES(notice) for notice in moves if notice is not None]
+    rows = []
+    for event_id, (event_type, payload) in zip(
+        (filed_id, decided_id), filing_payloads(claim, at), strict=False
+    ):
+        row = {
+            "id": event_id,
+            "type": event_type,
+            "claim_id": claim["id"],
+            "unit_id": claim["unit_id"],
+            "member_id": claim["member_id"],
+            "payload": payload,
+            "created_at": at,
+            "dispatched_at": None,
+        }
+        rows.append(_NOTICE_VALUES(row))
+    return rows
 
 
 JSON_CLAIM_COLUMNS = (
@@ -162,13 +203,7 @@ def records_of(
         else:
             reason = None
         events.append(_event(decision.claim_id, "submitted", status, reason, None, context))
-        for notice in (
-            event_row(claim, status="submitted", previous_status=None, at=context.at),
-            event_row(claim, status=status, previous_status="submitted", at=context.at),
-        ):
-            event_id = next(notice_ids)
-            if notice is not None:
-                notices.append(tuple({**notice, "id": event_id}[c] for c in NOTICE_COLUMNS))
+        notices.extend(_notices(claim, next(notice_ids), next(notice_ids), context, json_of.text))
         if status != "rejected":
             for number in decision.facts.invoice_numbers:
                 invoices.append((decision.claim_id, context.plan_code, number))
@@ -202,7 +237,12 @@ class Writer:
         self.claims = BulkInsert(claim, CLAIM_COLUMNS, dialect, converted=JSON_CLAIM_COLUMNS)
         self.json_of = JsonOf(text=self.claims.copy)
         self.events = BulkInsert(ClaimEvent.__table__, EVENT_COLUMNS, dialect)  # type: ignore[attr-defined]
-        self.notices = BulkInsert(WebhookEvent.__table__, NOTICE_COLUMNS, dialect)  # type: ignore[attr-defined]
+        self.notices = BulkInsert(
+            WebhookEvent.__table__,  # type: ignore[attr-defined]
+            NOTICE_COLUMNS,
+            dialect,
+            converted=("payload",),
+        )
         self.invoices = BulkInsert(ClaimInvoice.__table__, INVOICE_COLUMNS, dialect)  # type: ignore[attr-defined]
         self.audits = BulkInsert(audit_event, AUDIT_COLUMNS, dialect)
 

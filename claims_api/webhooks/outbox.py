@@ -20,6 +20,7 @@ Contract with the fan-out (who receives what):
   claims service holds none); a payment's account number is masked as the registry shows it to
   others (622202*********1234)."""
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -155,6 +156,47 @@ def event_row(
         "created_at": at,
         "dispatched_at": None,
     }
+
+
+def filing_payloads(claim: Mapping[str, Any], at: datetime) -> list[tuple[str, str]]:
+    """The event type and payload, as JSON text, of a claim filed at `at` and given its status
+    (`claim["status"]`) at once, as a settlement import files it: claim.filed, then the
+    status's event when it has one. The text is json.dumps of event_row's payload, made from
+    pieces the two events share, serialised once (a fifth of an import's time went into
+    making and serialising its webhook events)."""
+    status = claim["status"]
+    head = json.dumps(
+        {
+            "claim_id": claim["id"],
+            "member_id": claim["member_id"],
+            "unit_id": claim["unit_id"],
+            "plan_code": claim["plan_code"],
+        }
+    )[:-1]
+    tail = json.dumps(
+        {
+            "payable": format_money(claim["payable"]),
+            "event_on": _day(claim["event_on"]),
+            "filed_on": _day(claim["filed_on"]),
+            "approved_at": _moment(claim["approved_at"]),
+            "paid_on": _day(claim["paid_on"]),
+            "source": claim["source"] or "filed",
+            "reason_codes": list(claim["reason_codes"] or ()),
+        }
+    )[1:]
+    timestamp = json.dumps(_moment(at))
+    moves = [("claim.filed", "submitted", None)]
+    decided = event_type_of("submitted", status)
+    if decided is not None:
+        moves.append((decided, status, "submitted"))
+    return [
+        (
+            event_type,
+            f'{{"type": {json.dumps(event_type)}, "timestamp": {timestamp}, "data": {head}, '
+            f'"status": {json.dumps(to)}, "previous_status": {json.dumps(previous)}, {tail}}}',
+        )
+        for event_type, to, previous in moves
+    ]
 
 
 def _paid_on(claim: Any) -> date | None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from claims_api.models import ClaimInvoice, WebhookEvent
-from claims_api.webhooks.outbox import EVENT_TYPES
+from claims_api.models import Claim, ClaimInvoice, WebhookEvent
+from claims_api.webhooks.outbox import EVENT_TYPES, event_row
 from tests.claims.support_claims import (
     CLAIMS,
     PAYOUTS,
@@ -231,6 +231,34 @@ class TestSettlementImport:
         [event, *_] = await outbox(claims_app, approved)
         assert data(event)["source"] == "settlement"
         assert (event.unit_id, event.member_id) == (unit, worker.member_id)
+
+    async def test_the_payloads_are_the_ones_a_single_filing_would_send(self, api, claims_app):
+        """The import makes its payloads' JSON from pieces (outbox.filing_payloads): they hold
+        what event_row makes of the stored claim, for each status the import gives."""
+        from tests.claims.support_claims import new_plan, new_unit
+
+        unit = await new_unit(api)
+        plan = await new_plan(api, waiting_days=60, auto_approve_limit="4000.00")
+        insured = await person(api, unit, plan, starts_on=day(1, 1))
+        waiting = await person(api, unit, plan, "李娜", starts_on=day(6, 1))
+        stays = [
+            stay(insured, day(4, 1)),
+            stay(insured, day(4, 20), out_of_pocket="9000.00"),
+            stay(waiting, day(6, 20)),
+        ]
+        answer = await imported(api, plan, stays)
+        statuses = [result["status"] for result in answer["results"]]
+        assert statuses == ["approved", "pending_review", "rejected"]
+        for result in answer["results"]:
+            async with claims_app.state.database.sessions() as session:
+                claim = await session.get(Claim, result["claim_id"])
+            stored = await outbox(claims_app, result["claim_id"])
+            made = [
+                event_row(claim, status=status, previous_status=previous, at=stored[0].created_at)
+                for status, previous in (("submitted", None), (claim.status, "submitted"))
+            ]
+            expected = [(row["type"], row["payload"]) for row in made if row is not None]
+            assert [(event.type, event.payload) for event in stored] == expected
 
 
 def test_every_type_stored_is_one_subscribers_can_ask_for():
