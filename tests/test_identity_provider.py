@@ -408,3 +408,33 @@ def test_the_token_command_refuses_in_production_unless_local_tokens_are_allowed
     )
     assert allowed.returncode == 0, allowed.stderr
     assert jwt.get_unverified_header(allowed.stdout.strip())["alg"] == "HS256"
+
+
+async def test_an_issuer_written_with_a_trailing_slash_is_compared_as_written(
+    provider, registry, client, people
+):
+    """Auth0 and others put the slash in `iss`: the setting is compared as configured (the
+    discovery URL is built without doubling it)."""
+    issuer = f"{provider.issuer}/"
+    async with trusting(registry, provider, oidc_issuer=issuer):
+        token = provider.sign(provider.claims("admin", iss=issuer))
+        assert await _status(client, people["m1"], token) == 200
+        without = provider.sign(provider.claims("admin"))
+        assert "issuer" in (await _detail(client, people["m1"], without)).lower()
+
+
+@pytest.mark.parametrize("sub", ["sys\u200btem", "sys\u00adtem", "alice\u200b", "bob\x00"])
+async def test_a_sub_with_invisible_characters_is_refused(provider, registry, client, people, sub):
+    """A zero-width space would make "sys\\u200btem" another person than "system", printed alike."""
+    async with trusting(registry, provider):
+        token = provider.sign(provider.claims("admin", sub=sub))
+        assert "invisible" in await _detail(client, people["m1"], token)
+
+
+@pytest.mark.parametrize("unit_id", ["", "u" * 41, 7, ["unt_a"]])
+async def test_an_hr_token_must_name_a_unit_id_as_the_services_make_them(
+    provider, registry, client, people, unit_id
+):
+    async with trusting(registry, provider):
+        token = provider.sign(provider.claims("hr", unit_id=unit_id))
+        assert "unit_id" in await _detail(client, people["m1"], token)

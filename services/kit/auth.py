@@ -121,7 +121,7 @@ def _verified(token: str, secret: str) -> tuple[Principal, float]:
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired") from None
-    except jwt.InvalidTokenError as exc:
+    except (jwt.InvalidTokenError, RecursionError) as exc:
         raise Unauthorized(f"invalid token: {exc}") from None
     principal = _checked_principal(
         claims["sub"], claims["role"], claims.get("unit_id"), claims.get("member_id"), token
@@ -142,11 +142,14 @@ def _checked_principal(
         raise Unauthorized("invalid token: no sub")
     if len(sub) > MAX_SUB_CHARS:
         raise Unauthorized(f"invalid token: sub longer than {MAX_SUB_CHARS} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in sub):
+        # invisible characters would make "sys\u200btem" another person than "system"
+        raise Unauthorized("invalid token: sub holds control or invisible characters")
     if same_person(sub, SYSTEM_ACTOR):
         raise Unauthorized(f"invalid token: sub {SYSTEM_ACTOR!r} is reserved for the services")
-    if role == Role.hr and not isinstance(unit_id, str):
+    if role == Role.hr and not _is_id(unit_id):
         raise Unauthorized("invalid token: an hr token must name its unit_id")
-    if role == Role.member and not isinstance(member_id, str):
+    if role == Role.member and not _is_id(member_id):
         raise Unauthorized("invalid token: a member token must name its member_id")
     return Principal(
         sub=sub,
@@ -157,6 +160,11 @@ def _checked_principal(
     )
 
 
+def _is_id(value: Any) -> bool:
+    """A unit's or member's id as the services make them (at most 40 characters)."""
+    return isinstance(value, str) and 0 < len(value) <= 40
+
+
 async def authenticate(
     token: str, settings: ServiceSettings, provider: ProviderKeys | None
 ) -> Principal:
@@ -165,7 +173,7 @@ async def authenticate(
     the algorithm a signature is checked with."""
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.InvalidTokenError as exc:
+    except (jwt.InvalidTokenError, RecursionError) as exc:
         raise Unauthorized(f"invalid token: {exc}") from None
     local = header.get("alg") == ALGORITHM
     if local and not settings.local_tokens_accepted:
@@ -212,7 +220,7 @@ async def _provider_verified(
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired") from None
-    except jwt.InvalidTokenError as exc:
+    except (jwt.InvalidTokenError, RecursionError) as exc:
         raise Unauthorized(f"invalid token: {exc}") from None
     roles = mapped_roles(claims, settings)
     if len(roles) != 1:

@@ -52,8 +52,13 @@ class ProviderKeys:
         self._verified: OrderedDict[str, tuple[Any, float]] = OrderedDict()
 
     @property
+    def discovery_url(self) -> str:
+        # an issuer written with its trailing slash (Auth0's) names the same document
+        return f"{str(self.settings.oidc_issuer).rstrip('/')}/.well-known/openid-configuration"
+
+    @property
     def where(self) -> str:
-        return self.jwks_url or f"{self.settings.oidc_issuer}/.well-known/openid-configuration"
+        return self.jwks_url or self.discovery_url
 
     async def start(self) -> None:
         """Fetch the key set. Production does not start without it; elsewhere one warning
@@ -108,10 +113,10 @@ class ProviderKeys:
             log.info("identity_provider_keys", url=self.jwks_url, kids=sorted(keys))
 
     async def _discovered_jwks_url(self, client: httpx.AsyncClient) -> str:
-        url = f"{self.settings.oidc_issuer}/.well-known/openid-configuration"
+        url = self.discovery_url
         discovery = await _json(client, url)
         issuer, jwks_uri = discovery.get("issuer"), discovery.get("jwks_uri")
-        if issuer is not None and str(issuer).rstrip("/") != self.settings.oidc_issuer:
+        if issuer is not None and str(issuer).rstrip("/") != self.settings.oidc_issuer.rstrip("/"):
             raise IdentityProviderUnavailable(
                 f"{url} names the issuer {issuer!r}, not {self.settings.oidc_issuer!r}"
             )

@@ -79,11 +79,6 @@ class ServiceSettings(BaseSettings):
         # compose passes `${MUTUALAID_OIDC_ISSUER:-}`: an empty variable names no provider
         return None if value == "" else value
 
-    @field_validator("oidc_issuer")
-    @classmethod
-    def _issuer_without_trailing_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else value
-
     @field_validator("oidc_algorithms")
     @classmethod
     def _only_public_key_algorithms(cls, value: list[str]) -> list[str]:
