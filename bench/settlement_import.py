@@ -49,6 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.document_uploads import RssSampler, drop_databases_of, resident_mib  # noqa: E402
 from bench.import_100k import national_ids  # noqa: E402
+from claims_api.settlement.parsing import CHINESE as SETTLEMENT_HEADERS
+from claims_api.settlement.parsing import FIELDS as SETTLEMENT_FIELDS
 from services.kit import clock  # noqa: E402
 from services.kit.auth import issue_token  # noqa: E402
 from services.kit.settings import DEVELOPMENT_JWT_SECRET  # noqa: E402
@@ -58,19 +60,7 @@ PREFIX = f"mutualaid_bench_settlement_{os.getpid()}"
 ADMIN = {"Authorization": f"Bearer {issue_token(DEVELOPMENT_JWT_SECRET, role='admin')}"}
 TARGET_RATIO = 0.25
 WAITING_DAYS = 30
-HEADERS = (
-    "身份证号",
-    "姓名",
-    "医疗机构",
-    "入院日期",
-    "出院日期",
-    "诊断编码",
-    "结算单号",
-    "医疗总费用",
-    "统筹支付",
-    "政策范围内自付",
-    "自费",
-)
+HEADERS = tuple(SETTLEMENT_HEADERS[field] for field in SETTLEMENT_FIELDS)
 HOSPITALS = ("内蒙古自治区人民医院", "呼和浩特市第一医院", "包头市中心医院", "赤峰市医院")
 DIAGNOSES = ("K35.8", "J18.9", "I21.9", "S72.0", "K80.2;K81.0", "N20.0")
 

@@ -5,23 +5,13 @@ the reports still read the seed's figures."""
 
 from typing import Any
 
+from claims_api.settlement.parsing import CHINESE as SETTLEMENT_HEADERS
+from claims_api.settlement.parsing import FIELDS as SETTLEMENT_FIELDS
 from services.kit.exports import csv_bytes
 
 SETTLEMENT_SHARE = 3
 """Every third planned stay comes in the settlement file."""
-HEADERS = (
-    "身份证号",
-    "姓名",
-    "医疗机构",
-    "入院日期",
-    "出院日期",
-    "诊断编码",
-    "结算单号",
-    "医疗总费用",
-    "统筹支付",
-    "政策范围内自付",
-    "自费",
-)
+HEADERS = tuple(SETTLEMENT_HEADERS[field] for field in SETTLEMENT_FIELDS)
 
 
 def settlement_file(stays: list[tuple[str, str, dict[str, Any]]]) -> bytes:

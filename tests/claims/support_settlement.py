@@ -11,36 +11,14 @@ from typing import Any
 import httpx
 from openpyxl import Workbook
 
+from claims_api.settlement.parsing import CHINESE as SETTLEMENT_HEADERS
+from claims_api.settlement.parsing import FIELDS as SETTLEMENT_FIELDS
 from tests.claims.support_claims import created, enrol, identity_number
 from tests.support import ADMIN
 
 IMPORT = "/api/v1/claims/import"
-CHINESE = (
-    "身份证号",
-    "姓名",
-    "医疗机构",
-    "入院日期",
-    "出院日期",
-    "诊断编码",
-    "结算单号",
-    "医疗总费用",
-    "统筹支付",
-    "政策范围内自付",
-    "自费",
-)
-ENGLISH = (
-    "national_id",
-    "name",
-    "hospital",
-    "admitted_on",
-    "discharged_on",
-    "diagnosis_codes",
-    "settlement_number",
-    "total_cost",
-    "insurance_paid",
-    "out_of_pocket_in_policy",
-    "self_pay",
-)
+CHINESE = tuple(SETTLEMENT_HEADERS[field] for field in SETTLEMENT_FIELDS)
+ENGLISH = SETTLEMENT_FIELDS
 _numbers = itertools.count(1)
 
 
