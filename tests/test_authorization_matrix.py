@@ -568,7 +568,9 @@ async def _(t: Target) -> Call:
 
 @builds("claims", "POST", "/api/v1/payouts")
 async def _(t: Target) -> Call:
-    """A claim approved by the reviewer, so that whoever pays did not approve it."""
+    """A claim approved by the reviewer, so that whoever pays did not approve it (its member
+    given an account again: the DELETE payout-account case may have run first)."""
+    await _with_account(t)
     body = {
         "claim_ids": [await t.claim_in("approved")],
         "paid_on": str(today()),
@@ -602,6 +604,7 @@ async def _(t: Target) -> Call:
 
 @builds("claims", "POST", "/api/v1/payouts/{batch_id}/reversal")
 async def _(t: Target) -> Call:
+    await _with_account(t)
     batch = await _paid(t.api, [await t.claim_in("approved")])
     return Call("POST", f"/api/v1/payouts/{batch}/reversal", json={"reason": "account closed"})
 
