@@ -4,9 +4,11 @@
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cached_property, lru_cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from claims_api.claims import repository
@@ -21,6 +23,7 @@ from claims_api.engine import (
 )
 from services.kit.dates import SchemeDate
 from services.kit.errors import Problem
+from services.kit.money import MAX_YUAN
 from services.kit.plan_rules import EnrollmentCover, PlanTerms
 
 PAYMENT_REASON_CODES = ("contribution_unpaid",)
@@ -81,13 +84,29 @@ def invoices_of(facts: ClaimFacts) -> list[str]:
     return list(getattr(facts, "invoice_numbers", []) or [])
 
 
+_READ_FIELDS = tuple(name for name in AssessmentRead.model_fields if name != "usage")
+"""AssessmentRead's fields in its order, but the last (usage), as its JSON has them."""
+
+
+@lru_cache(maxsize=4096)  # by value: most claims of an import share their usage
+def _usage_of(usage: Usage) -> dict[str, Any]:
+    return usage.model_dump(mode="json")
+
+
+def _usage_json(usage: Usage) -> dict[str, Any]:
+    # Equal sets of paid groups may list in different orders: those are not shared.
+    return _usage_of(usage) if not usage.groups_paid else usage.model_dump(mode="json")
+
+
 @dataclass
 class Decided:
+    """Not changed once made (its reasons are read many times, and kept once worked out)."""
+
     assessment: Assessment
     extra_reasons: list[tuple[str, str]]
     usage: Usage
 
-    @property
+    @cached_property
     def reason_codes(self) -> list[str]:
         codes = list(self.assessment.reason_codes) + [code for code, _ in self.extra_reasons]
         return sorted(set(codes), key=ALL_REASON_CODES.index)
@@ -100,10 +119,10 @@ class Decided:
     def payable(self) -> Decimal:
         return Decimal("0.00") if self.refused else self.assessment.payable
 
-    def read(self) -> AssessmentRead:
-        """The engine's answer with the database's refusals folded into it."""
+    def _folded(self) -> dict[str, Any]:
+        """The engine's answer with the database's refusals folded into it, as JSON values."""
         data = self.assessment.json()
-        data.update(reason_codes=self.reason_codes, usage=self.usage.model_dump(mode="json"))
+        data["reason_codes"] = list(self.reason_codes)
         if self.extra_reasons:
             why = "; ".join(f"{code} ({text})" for code, text in self.extra_reasons)
             benefit = data["lines"][-1]
@@ -115,7 +134,24 @@ class Decided:
                     data["cap_left"] = str(self.assessment.cap_left + self.assessment.payable)
             benefit["amount"] = "0.00"
             data.update(payable="0.00", ends_cover=False)
+        return data
+
+    def read(self) -> AssessmentRead:
+        """The engine's answer with the database's refusals folded into it."""
+        data = self._folded()
+        data["usage"] = self.usage.model_dump(mode="json")
         return AssessmentRead.model_validate(data)
+
+    def read_json(self) -> str:
+        """`read().model_dump_json()`, the same text, made without validating again what the
+        engine made and checked (the validation was a tenth of a settlement import's time)."""
+        data = self._folded()
+        cap_left = data["cap_left"] if self.extra_reasons else None
+        if cap_left is not None and Decimal(cap_left) >= MAX_YUAN:  # read() refuses it
+            return self.read().model_dump_json()
+        ordered = {name: data[name] for name in _READ_FIELDS}
+        ordered["usage"] = _usage_json(self.usage)
+        return to_json(ordered).decode()
 
 
 def payment_reason(

@@ -11,6 +11,7 @@ which order a claim's history, are drawn in that order."""
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import Dialect, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from claims_api.claims.assessing import Decided
 from claims_api.claims.storing import AUDIT_COLUMNS, CLAIM_COLUMNS, EVENT_COLUMNS, NOTICE_COLUMNS
 from claims_api.models import Claim, ClaimEvent, ClaimInvoice, WebhookEvent, audit_event
 from claims_api.problems import DUPLICATE_INVOICE
@@ -44,12 +46,17 @@ class ImportContext:
     filed_on: date
 
 
+_CLAIM_VALUES = itemgetter(*CLAIM_COLUMNS)
+_EVENT_VALUES = itemgetter(*EVENT_COLUMNS)
+_AUDIT_VALUES = itemgetter(*AUDIT_COLUMNS)
+
+
 def _event(
     claim_id: str,
     from_status: str | None,
     to_status: str,
     reason: str | None,
-    details: dict[str, Any] | None,
+    details: Any,
     context: ImportContext,
 ) -> tuple[Any, ...]:
     values = {
@@ -63,7 +70,7 @@ def _event(
         "request_id": context.request_id,
         "details": details,
     }
-    return tuple(values[name] for name in EVENT_COLUMNS)
+    return _EVENT_VALUES(values)
 
 
 _NOTICE_VALUES = itemgetter(*NOTICE_COLUMNS)
@@ -110,6 +117,7 @@ JSON_CLAIM_COLUMNS = (
     "facts",
     "original_facts",
     "assessment",
+    "reason_codes",
     "terms_snapshot",
     "cover_snapshot",
 )
@@ -140,6 +148,47 @@ class JsonOf:
             self.shared[key] = made
         return made
 
+    def assessment(self, decided: Decided) -> Any:
+        return decided.read_json() if self.text else decided.read().model_dump(mode="json")
+
+    def codes(self, reason_codes: list[str]) -> Any:
+        """A claim's reason codes: on Postgres their JSON text, made once per combination."""
+        if not self.text:
+            return reason_codes
+        return self.once(("reason_codes", *reason_codes), reason_codes)
+
+
+def _text(value: str | None) -> str:
+    """A string as json.dumps writes it (its own encoder, without the call's overhead)."""
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+@dataclass(frozen=True)
+class _Texts:
+    """On Postgres, the JSON text of the values an import's claims' rows make alike (a
+    submitted event's details, an audit event's `after`): json.dumps's text of them, its
+    shared parts made once an import, the rest put in per claim."""
+
+    details_head: str
+    details_tail: str
+    audit_tail: str
+
+    @classmethod
+    def of(cls, context: ImportContext) -> "_Texts":
+        shared = {"source": SOURCE, "import_id": context.import_id, "filename": context.filename}
+        return cls(
+            details_head=json.dumps(shared)[:-1] + ', "row": ',
+            details_tail=f', "uploaded_by": {_text(context.principal.sub)}}}',
+            audit_tail=f', "source": {_text(SOURCE)}, "import_id": {_text(context.import_id)}}}',
+        )
+
+    def details(self, line: int, settlement_number: str | None) -> str:
+        number = _text(settlement_number)
+        return f'{self.details_head}{line}, "settlement_number": {number}{self.details_tail}'
+
+    def audit_after(self, status: str, payable: str) -> str:
+        return f'{{"status": {_text(status)}, "payable": {_text(payable)}{self.audit_tail}'
+
 
 def records_of(
     decisions: list[Decision], context: ImportContext, json_of: JsonOf | None = None
@@ -149,6 +198,8 @@ def records_of(
     claims, events, notices, invoices, audits = [], [], [], [], []
     notice_ids = iter(new_event_ids(2 * len(decisions)))  # ascending: filed, then decided
     json_of = JsonOf(text=False) if json_of is None else json_of
+    texts = _Texts.of(context) if json_of.text else None
+    null = json_of.once("null", None)  # the decision's event's details: JSON's null
     for decision in decisions:
         coverage, decided, status = decision.coverage, decision.decided, decision.status
         plan, cover = coverage.plan, coverage.cover
@@ -157,6 +208,7 @@ def records_of(
         facts = json_of.model(decision.facts)
         reason_codes = decided.reason_codes  # a list: the webhook events read it
         approved = status == "approved"
+        payable = decided.payable
         claim = {
             "id": decision.claim_id,
             "member_id": cover.member_id,
@@ -170,8 +222,8 @@ def records_of(
             "filed_on": context.filed_on,
             "facts": facts,
             "original_facts": facts,
-            "payable": decided.payable,
-            "assessment": json_of.model(decided.read()),
+            "payable": payable,
+            "assessment": json_of.assessment(decided),
             "reason_codes": reason_codes,
             "terms_snapshot": terms,
             "cover_snapshot": json_of.model(cover),
@@ -185,15 +237,21 @@ def records_of(
             "source": SOURCE,
             "settlement_number": decision.row.settlement_number,
         }
-        claims.append(claim)
-        details = {
-            "source": SOURCE,
-            "import_id": context.import_id,
-            "filename": context.filename,
-            "row": decision.row.line,
-            "settlement_number": decision.row.settlement_number,
-            "uploaded_by": context.principal.sub,
-        }
+        notices.extend(_notices(claim, next(notice_ids), next(notice_ids), context, json_of.text))
+        claim["reason_codes"] = json_of.codes(reason_codes)  # the webhook events are made
+        claims.append(_CLAIM_VALUES(claim))
+        details: Any
+        if texts is not None:
+            details = texts.details(decision.row.line, decision.row.settlement_number)
+        else:
+            details = {
+                "source": SOURCE,
+                "import_id": context.import_id,
+                "filename": context.filename,
+                "row": decision.row.line,
+                "settlement_number": decision.row.settlement_number,
+                "uploaded_by": context.principal.sub,
+            }
         events.append(_event(decision.claim_id, None, "submitted", None, details, context))
         if status == "rejected":
             reason = "automatic checks: " + ", ".join(reason_codes)
@@ -202,11 +260,20 @@ def records_of(
             reason = f"payout within the plan's auto-approval limit {limit}"
         else:
             reason = None
-        events.append(_event(decision.claim_id, "submitted", status, reason, None, context))
-        notices.extend(_notices(claim, next(notice_ids), next(notice_ids), context, json_of.text))
+        events.append(_event(decision.claim_id, "submitted", status, reason, null, context))
         if status != "rejected":
             for number in decision.facts.invoice_numbers:
                 invoices.append((decision.claim_id, context.plan_code, number))
+        after: Any
+        if texts is not None:
+            after = texts.audit_after(status, str(payable))
+        else:
+            after = {
+                "status": status,
+                "payable": str(payable),
+                "source": SOURCE,
+                "import_id": context.import_id,
+            }
         audit = {
             "id": f"aud_{decision.claim_id[4:]}",
             "at": context.at,
@@ -217,16 +284,10 @@ def records_of(
             "entity_id": decision.claim_id,
             "request_id": context.request_id,
             "before": None,
-            "after": {
-                "status": status,
-                "payable": str(decided.payable),
-                "source": SOURCE,
-                "import_id": context.import_id,
-            },
+            "after": after,
         }
-        audits.append(tuple(audit[name] for name in AUDIT_COLUMNS))
-    claim_rows = [tuple(c[name] for name in CLAIM_COLUMNS) for c in claims]
-    return claim_rows, events, notices, invoices, audits
+        audits.append(_AUDIT_VALUES(audit))
+    return claims, events, notices, invoices, audits
 
 
 class Writer:
@@ -236,7 +297,12 @@ class Writer:
         claim: Table = Claim.__table__  # type: ignore[attr-defined]
         self.claims = BulkInsert(claim, CLAIM_COLUMNS, dialect, converted=JSON_CLAIM_COLUMNS)
         self.json_of = JsonOf(text=self.claims.copy)
-        self.events = BulkInsert(ClaimEvent.__table__, EVENT_COLUMNS, dialect)  # type: ignore[attr-defined]
+        self.events = BulkInsert(
+            ClaimEvent.__table__,  # type: ignore[attr-defined]
+            EVENT_COLUMNS,
+            dialect,
+            converted=("details",),
+        )
         self.notices = BulkInsert(
             WebhookEvent.__table__,  # type: ignore[attr-defined]
             NOTICE_COLUMNS,
@@ -244,7 +310,7 @@ class Writer:
             converted=("payload",),
         )
         self.invoices = BulkInsert(ClaimInvoice.__table__, INVOICE_COLUMNS, dialect)  # type: ignore[attr-defined]
-        self.audits = BulkInsert(audit_event, AUDIT_COLUMNS, dialect)
+        self.audits = BulkInsert(audit_event, AUDIT_COLUMNS, dialect, converted=("after",))
 
     def prepare(self, decisions: list[Decision], context: ImportContext) -> list[list[Any]]:
         claims, events, notices, invoices, audits = records_of(decisions, context, self.json_of)
