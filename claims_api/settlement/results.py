@@ -6,6 +6,8 @@ which neutralises what a spreadsheet would read as a formula)."""
 import json
 from collections import Counter
 from decimal import Decimal
+from functools import lru_cache
+from json.encoder import encode_basestring
 from typing import Any, Literal
 
 from fastapi.responses import Response
@@ -85,9 +87,39 @@ def _json(result: RowResult) -> dict[str, Any]:
     return item
 
 
+_COMPACT = {"ensure_ascii": False, "separators": (",", ":")}
+_TEXT_FIELDS = ("member_id", "claim_id", "status", "detail")
+
+
+@lru_cache(maxsize=64)  # the few combinations of reasons of an import
+def _codes_text(codes: tuple[str, ...]) -> str:
+    return json.dumps(list(codes), **_COMPACT)  # type: ignore[arg-type]
+
+
+def _text(result: RowResult) -> str:
+    """json.dumps's compact text of `_json(result)`, its strings encoded as json.dumps does
+    but without a dict and a call per result (200,000 results: a second less)."""
+    if result.errors:
+        return json.dumps(_json(result), **_COMPACT)  # type: ignore[arg-type]
+    text = f'{{"row":{int(result.row)},"outcome":{encode_basestring(result.outcome)}'
+    if result.settlement_number is not None:
+        text += f',"settlement_number":{encode_basestring(result.settlement_number)}'
+    for name in _TEXT_FIELDS:
+        value = getattr(result, name)
+        if value is not None:
+            text += f',"{name}":{encode_basestring(value)}'
+    if result.payable is not None:
+        text += f',"payable":"{format_money(result.payable)}"'
+    if result.outcome == "filed":
+        text += f',"reason_codes":{_codes_text(tuple(result.reason_codes))}'
+    return text + "}"
+
+
 def answer_json(header: dict[str, Any], totals: dict[str, Any], results: list[RowResult]) -> str:
-    answer = {**header, "totals": totals, "results": [_json(result) for result in results]}
-    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+    """The answer's JSON text, compact: its results, the answer's last field, put in."""
+    answer = {**header, "totals": totals, "results": []}
+    shell = json.dumps(answer, **_COMPACT)  # type: ignore[arg-type]
+    return f"{shell[:-2]}{','.join(_text(result) for result in results)}]}}"
 
 
 def sheet_response(answer: dict[str, Any], format: Literal["csv", "xlsx"]) -> Response:
