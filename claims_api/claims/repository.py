@@ -2,6 +2,8 @@
 per-member-and-plan lock, what an enrolment already used, duplicate invoices and overlapping
 stays)."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -190,17 +192,31 @@ def _chunks(values: list[Any]) -> list[list[Any]]:
     return [values[start : start + BULK_CHUNK] for start in range(0, len(values), BULK_CHUNK)]
 
 
-_CUSTOM_PLANS = text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+_CUSTOM_PLANS = text(
+    "SELECT current_setting('plan_cache_mode'), "
+    "set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
+_PLANS_AS_BEFORE = text("SELECT set_config('plan_cache_mode', :mode, true)")
 
 
-async def _planned_per_chunk(session: AsyncSession) -> None:
-    """Postgres plans each chunk's query with its values, for the rest of the transaction.
-    From the sixth run of one prepared statement on it may keep a generic plan, in which
-    `= ANY($1)` cannot hash the array: each row is compared with 5,000 values, measured
-    0.5 s a chunk against 1,000 stored claims (a settlement file's 20 chunks: 6 s) instead of
-    3 ms. Planning a chunk's query costs about a millisecond."""
-    if session.bind.dialect.name == "postgresql":
-        await _execute(session, _CUSTOM_PLANS, {})
+@asynccontextmanager
+async def _planned_per_chunk(session: AsyncSession) -> AsyncIterator[None]:
+    """Postgres plans each chunk's query of the block with its values. From the sixth run of
+    one prepared statement on it may keep a generic plan, in which `= ANY($1)` cannot hash
+    the array: each row is compared with 5,000 values, measured 0.5 s a chunk against 1,000
+    stored claims (a settlement file's 20 chunks: 6 s) instead of 3 ms. Planning a chunk's
+    query costs about a millisecond.
+
+    After the block, the transaction plans as before: the foreign key checks of the rows an
+    import writes next (a query per claim event, webhook event and invoice number, kept
+    planned) were planned again for every row, which made COPY of those tables two to three
+    times slower. (An error in the block rolls the transaction back, and the setting with it.)"""
+    if session.bind.dialect.name != "postgresql":
+        yield
+        return
+    previous = (await _execute(session, _CUSTOM_PLANS, {})).scalar_one()
+    yield
+    await _execute(session, _PLANS_AS_BEFORE, {"mode": previous})
 
 
 async def lock_members_plan(session: AsyncSession, member_ids: list[str], plan_code: str) -> None:
@@ -234,19 +250,19 @@ async def filed_numbers(
     invoice by a live claim, or the settlement number of a settlement claim (any status: a
     rejected claim holds no invoice)."""
     dialect = session.bind.dialect.name
-    await _planned_per_chunk(session)
     found: dict[str, str] = {}
-    for chunk in _chunks(sorted(set(numbers))):
-        held = select(ClaimInvoice.invoice_number, ClaimInvoice.claim_id).where(
-            ClaimInvoice.plan_code == plan_code,
-            _among(ClaimInvoice.__table__.c.invoice_number, chunk, dialect),
-        )
-        settled = select(Claim.settlement_number, Claim.id).where(
-            Claim.plan_code == plan_code,
-            _among(Claim.__table__.c.settlement_number, chunk, dialect),
-        )
-        for number, claim_id in (await session.execute(union_all(held, settled))).all():
-            found.setdefault(number, claim_id)
+    async with _planned_per_chunk(session):
+        for chunk in _chunks(sorted(set(numbers))):
+            held = select(ClaimInvoice.invoice_number, ClaimInvoice.claim_id).where(
+                ClaimInvoice.plan_code == plan_code,
+                _among(ClaimInvoice.__table__.c.invoice_number, chunk, dialect),
+            )
+            settled = select(Claim.settlement_number, Claim.id).where(
+                Claim.plan_code == plan_code,
+                _among(Claim.__table__.c.settlement_number, chunk, dialect),
+            )
+            for number, claim_id in (await session.execute(union_all(held, settled))).all():
+                found.setdefault(number, claim_id)
     return found
 
 
@@ -254,15 +270,15 @@ async def usage_of(session: AsyncSession, enrollment_ids: list[str]) -> dict[str
     """prior_claims' usage for many enrolments at once: what their approved and paid claims
     took."""
     dialect = session.bind.dialect.name
-    await _planned_per_chunk(session)
     taken: dict[str, list[Any]] = {}
-    for chunk in _chunks(sorted(set(enrollment_ids))):
-        query = select(Claim.enrollment_id, Claim.payable, Claim.assessment).where(
-            _among(Claim.__table__.c.enrollment_id, chunk, dialect),
-            Claim.status.in_(TAKEN),  # type: ignore[attr-defined]
-        )
-        for row in (await session.execute(query)).all():
-            taken.setdefault(row.enrollment_id, []).append(row)
+    async with _planned_per_chunk(session):
+        for chunk in _chunks(sorted(set(enrollment_ids))):
+            query = select(Claim.enrollment_id, Claim.payable, Claim.assessment).where(
+                _among(Claim.__table__.c.enrollment_id, chunk, dialect),
+                Claim.status.in_(TAKEN),  # type: ignore[attr-defined]
+            )
+            for row in (await session.execute(query)).all():
+                taken.setdefault(row.enrollment_id, []).append(row)
     return {
         enrollment_id: Usage(
             used=sum((row.payable for row in rows), Decimal("0.00")),
@@ -282,14 +298,14 @@ async def live_stays(
     """The live claims of many members under the plan, as (id, first day, last day) by member:
     what prior_claims' overlap check looks at."""
     dialect = session.bind.dialect.name
-    await _planned_per_chunk(session)
     stays: dict[str, list[tuple[str, date, date]]] = {}
-    for chunk in _chunks(sorted(set(member_ids))):
-        query = select(Claim.member_id, Claim.id, Claim.event_on, Claim.end_on).where(
-            _among(Claim.__table__.c.member_id, chunk, dialect),
-            Claim.plan_code == plan_code,
-            Claim.status.in_(LIVE),  # type: ignore[attr-defined]
-        )
-        for row in (await session.execute(query)).all():
-            stays.setdefault(row.member_id, []).append((row.id, row.event_on, row.end_on))
+    async with _planned_per_chunk(session):
+        for chunk in _chunks(sorted(set(member_ids))):
+            query = select(Claim.member_id, Claim.id, Claim.event_on, Claim.end_on).where(
+                _among(Claim.__table__.c.member_id, chunk, dialect),
+                Claim.plan_code == plan_code,
+                Claim.status.in_(LIVE),  # type: ignore[attr-defined]
+            )
+            for row in (await session.execute(query)).all():
+                stays.setdefault(row.member_id, []).append((row.id, row.event_on, row.end_on))
     return stays
