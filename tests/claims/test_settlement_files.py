@@ -84,6 +84,11 @@ class TestFileFormats:
         assert outcomes(answer) == [(2, "filed")]
 
 
+def _number_cells(row: dict, *amounts: str) -> dict:
+    """The row with its four amounts (MONEY_FIELDS) as number cells holding these numbers."""
+    return {**row, **dict(zip(MONEY_FIELDS, map(NumberCell, amounts), strict=True))}
+
+
 class TestNumberCells:
     """Identifiers and amounts typed into number cells: a number keeps 15 significant digits
     in Excel, so an 18-digit identity number or a long settlement number has lost its last
@@ -138,15 +143,13 @@ class TestNumberCells:
 
     async def test_amounts_are_read_to_the_fen_without_float_artefacts(self, api, insured):
         plan, worker = insured
-
         # a total summed by a formula: Excel keeps the float's 17 digits in the file
-        def amounts(on, *cells: str) -> dict:
-            values = dict(zip(MONEY_FIELDS, map(NumberCell, cells), strict=True))
-            return {**stay(worker, on), **values}
-
-        # a total summed by a formula: Excel keeps the float's 17 digits in the file
-        summed = amounts(day(3, 1), "18000.600000000002", "10000.1", "7500.200000000001", "500.3")
-        fractions_of_a_fen = amounts(day(5, 1), "18000.123", "10000", "7500", "500.123")
+        summed = _number_cells(
+            stay(worker, day(3, 1)), "18000.600000000002", "10000.1", "7500.200000000001", "500.3"
+        )
+        fractions_of_a_fen = _number_cells(
+            stay(worker, day(5, 1)), "18000.123", "10000", "7500", "500.123"
+        )
         rows = [summed, fractions_of_a_fen]
         response = await send(api, plan, settlement_xlsx_cells(rows), filename="结算数据.xlsx")
         assert response.status_code == 200, response.text
@@ -162,6 +165,14 @@ class TestNumberCells:
         assert refused["outcome"] == "error"
         assert {error["loc"][0] for error in refused["errors"]} == {"total_cost", "self_pay"}
         assert all("two decimal places" in error["msg"] for error in refused["errors"])
+
+    async def test_a_negative_zero_amount_is_refused_as_negative(self, api, insured):
+        plan, worker = insured
+        row = _number_cells(stay(worker, day(3, 1)), "17500", "10000", "7500", "-0.0")
+        response = await send(api, plan, settlement_xlsx_cells([row]), filename="结算数据.xlsx")
+        assert response.status_code == 200, response.text
+        [result] = response.json()["results"]
+        assert result["errors"] == [{"loc": ["self_pay"], "msg": "自费: must not be negative"}]
 
 
 class TestRefusedBeforeAnyWork:

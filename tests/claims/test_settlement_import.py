@@ -303,6 +303,20 @@ class TestRefusals:
         answer = await imported(api, plan, [stay(worker, tomorrow, days=1)])
         assert answer["results"][0]["reason_codes"] == ["event_in_future"]
 
+    async def test_an_amount_of_minus_zero_is_refused_as_negative(self, api):
+        unit, plan = await new_unit(api), await new_plan(api)
+        worker = await person(api, unit, plan)
+        rows = [
+            stay(worker, day(3, 1), self_pay="-0.00", total_cost="17500.00"),
+            stay(worker, day(4, 1), self_pay="-0", total_cost="17500.00"),
+            stay(worker, day(5, 1), self_pay="-1.00", total_cost="17499.00"),
+        ]
+        answer = await imported(api, plan, rows)
+        assert outcomes(answer) == [(2, "error"), (3, "error"), (4, "error")]
+        for result in answer["results"]:
+            assert result["errors"] == [{"loc": ["self_pay"], "msg": "自费: must not be negative"}]
+        assert await _claims(api, plan) == []
+
     async def test_the_first_day_of_cover_is_covered(self, api):
         unit, plan = await new_unit(api), await new_plan(api)
         worker = await person(api, unit, plan)
