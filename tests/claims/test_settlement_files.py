@@ -233,8 +233,9 @@ class TestResultsAsASheet:
 
 
 class _RegistryGoesDown(httpx.AsyncBaseTransport):
-    """The registry app itself, until its first look-up has been answered: then it is gone
-    (the connection refused), as a registry that stops between two chunks."""
+    """The registry app itself, until its first look-up of people has been answered (the
+    plan's, with no items, is the call before it): then it is gone (the connection refused),
+    as a registry that stops between two chunks."""
 
     def __init__(self, members_app: FastAPI) -> None:
         self.registry = httpx.ASGITransport(app=members_app)
@@ -243,7 +244,7 @@ class _RegistryGoesDown(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v1/coverage/lookup":
             self.lookups += 1
-            if self.lookups > 1:
+            if self.lookups > 2:
                 raise httpx.ConnectError("connection refused", request=request)
         return await self.registry.handle_async_request(request)
 
@@ -267,7 +268,7 @@ async def test_the_registry_down_midway_is_503_and_nothing_is_stored(
         await claims_app.state.members_client.close()
         claims_app.state.members_client, settings.settlement_lookup_chunk = kept_client, kept_chunk
     problem(response, 503)
-    assert transport.lookups == 2
+    assert transport.lookups == 3
     assert await listed(api, CLAIMS, plan_code=plan) == []
     # the key was never claimed: sent again with the registry up, the file is worked on
     again = await send(api, plan, content, headers={**ADMIN, "Idempotency-Key": "k-503"})
