@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from services.kit.money import Money
+from services.kit.money import Money, SignedMoney
 
 MONEY = TypeAdapter(Money)
 
@@ -55,3 +55,10 @@ def test_amounts_to_the_fen():
     assert MONEY.validate_python("863.31") == Decimal("863.31")
     assert MONEY.validate_python(100.1) == Decimal("100.10")
     assert _refusal("100.101") == "Value error, must have at most two decimal places (fen)"
+
+
+@pytest.mark.parametrize("text", ["-0", "-0.00"])
+def test_a_signed_amount_reads_a_negative_zero_as_zero(text):
+    amount = TypeAdapter(SignedMoney).validate_python(text)
+    assert amount == 0 and not amount.is_signed()
+    assert TypeAdapter(SignedMoney).validate_python("-863.31") == Decimal("-863.31")

@@ -55,6 +55,14 @@ def _parse_money(value: Any) -> Any:
     return parsed
 
 
+def _parse_signed_money(value: Any) -> Any:
+    """As _parse_decimal, a zero's sign dropped (an amount that may be negative: -0 is 0)."""
+    parsed = _parse_decimal(value)
+    if isinstance(parsed, Decimal) and parsed.is_zero():
+        return parsed.copy_abs()
+    return parsed
+
+
 def _check_money(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("must be a finite amount")
@@ -90,7 +98,7 @@ Money = Annotated[
 
 SignedMoney = Annotated[
     Decimal,
-    BeforeValidator(_parse_money),
+    BeforeValidator(_parse_signed_money),
     PlainSerializer(format_money, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["-863.31"]}),
 ]

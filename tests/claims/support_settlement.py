@@ -3,12 +3,10 @@
 import csv
 import io
 import itertools
-import zipfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from xml.sax.saxutils import escape
 
 import httpx
 from openpyxl import Workbook
@@ -17,6 +15,7 @@ from claims_api.settlement.parsing import CHINESE as SETTLEMENT_HEADERS
 from claims_api.settlement.parsing import FIELDS as SETTLEMENT_FIELDS
 from tests.claims.support_claims import created, enrol, identity_number
 from tests.support import ADMIN
+from tests.xlsx_cells import xlsx_cells
 
 IMPORT = "/api/v1/claims/import"
 CHINESE = tuple(SETTLEMENT_HEADERS[field] for field in SETTLEMENT_FIELDS)
@@ -130,69 +129,10 @@ def settlement_xlsx(rows: list[dict[str, Any]]) -> bytes:
     return buffer.getvalue()
 
 
-@dataclass(frozen=True)
-class NumberCell:
-    """A number cell as the workbook's XML holds it: Excel writes `1.10101198506151E+17` for
-    an 18-digit number typed into it, and a formula's result to 17 digits (18000.600000000002)."""
-
-    xml: str
-
-
-_XLSX_PARTS = {
-    "[Content_Types].xml": (
-        '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
-        'content-types"><Default Extension="rels" ContentType="application/'
-        'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
-        'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType='
-        '"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
-        'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>'
-    ),
-    "_rels/.rels": (
-        '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
-        '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
-        'officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
-        "</Relationships>"
-    ),
-    "xl/workbook.xml": (
-        '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
-        '2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/'
-        'relationships"><sheets><sheet name="结算数据" sheetId="1" r:id="rId1"/></sheets>'
-        "</workbook>"
-    ),
-    "xl/_rels/workbook.xml.rels": (
-        '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
-        '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
-        'officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
-        "</Relationships>"
-    ),
-}
-
-
 def settlement_xlsx_cells(rows: list[dict[str, Any]]) -> bytes:
-    """A workbook written cell by cell, as Excel's XML holds it: a NumberCell as its number,
-    anything else as text (openpyxl would round a number to 16 digits when writing it)."""
-
-    def cell(value: Any) -> str:
-        if isinstance(value, NumberCell):
-            return f"<c><v>{value.xml}</v></c>"
-        return f'<c t="inlineStr"><is><t>{escape(str(value))}</t></is></c>'
-
-    lines = [list(CHINESE), *([row.get(name, "") for name in ENGLISH] for row in rows)]
-    sheet = "".join(
-        f'<row r="{number}">{"".join(cell(value) for value in line)}</row>'
-        for number, line in enumerate(lines, start=1)
-    )
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in _XLSX_PARTS.items():
-            archive.writestr(name, text)
-        archive.writestr(
-            "xl/worksheets/sheet1.xml",
-            '<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/'
-            f'spreadsheetml/2006/main"><sheetData>{sheet}</sheetData></worksheet>',
-        )
-    return buffer.getvalue()
+    """The rows as a workbook written cell by cell (tests.xlsx_cells): a NumberCell as its
+    number, anything else as text."""
+    return xlsx_cells(CHINESE, [[row.get(name, "") for name in ENGLISH] for row in rows])
 
 
 async def send(

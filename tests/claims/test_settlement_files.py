@@ -28,7 +28,6 @@ from tests.claims.support_claims import (
     set_account,
 )
 from tests.claims.support_settlement import (
-    NumberCell,
     imported,
     outcomes,
     person,
@@ -39,6 +38,7 @@ from tests.claims.support_settlement import (
     stay,
 )
 from tests.support import ADMIN
+from tests.xlsx_cells import NumberCell
 
 
 @pytest.fixture
