@@ -4,6 +4,7 @@
 
 import time
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -12,6 +13,7 @@ import structlog
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from claims_api.problems import PLAN_CHANGED
 from claims_api.settings import ClaimsSettings
 from services.kit.errors import NotFound, UpstreamTimeout, UpstreamUnavailable
 from services.kit.metrics import ServiceMetrics
@@ -124,17 +126,30 @@ class _LookupAnswer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     plan_code: str
+    plan: CoveredPlan
     results: list[Annotated[_FoundParts | CoverageNotFound, Field(discriminator="found")]]
 
 
-def _answers(content: bytes, offset: int) -> list[CoverageFound | CoverageNotFound]:
-    """The typed results of one call; `offset`: the index of its first item in the whole."""
+@dataclass
+class CoverageLookupAnswers:
+    """The batch look-up's answer: the plan as the registry read it, and one result per
+    item in the items' order."""
+
+    plan: CoveredPlan
+    results: list[CoverageFound | CoverageNotFound]
+
+
+def _answers(content: bytes, offset: int) -> CoverageLookupAnswers:
+    """The typed answer of one call; `offset`: the index of its first item in the whole."""
     # The registry reads the plan once per call: every answer of it carries the same one. It
     # is typed once per (code, rules version); comparing each answer's plan in full took as
     # long as reading the answer.
-    plans: dict[tuple[Any, Any], CoveredPlan] = {}
+    answer = _LookupAnswer.model_validate_json(content)
+    plans: dict[tuple[Any, Any], CoveredPlan] = {
+        (answer.plan.code, answer.plan.rules_version): answer.plan
+    }
     answers: list[CoverageFound | CoverageNotFound] = []
-    for result in _LookupAnswer.model_validate_json(content).results:
+    for result in answer.results:
         if isinstance(result, CoverageNotFound):
             result.index += offset
             answers.append(result)
@@ -163,7 +178,18 @@ def _answers(content: bytes, offset: int) -> list[CoverageFound | CoverageNotFou
                 coverage=coverage,
             )
         )
-    return answers
+    return CoverageLookupAnswers(answer.plan, answers)
+
+
+def same_rules(first: CoveredPlan, then: CoveredPlan) -> None:
+    """Answers read in several calls hold only if the plan's rules did not change between
+    them: else the caller's answer would mix two versions of the rules."""
+    if then.rules_version != first.rules_version:
+        raise PLAN_CHANGED.error(
+            f"plan {first.code}'s rules changed while its members were looked up (version "
+            f"{first.rules_version}, then {then.rules_version}); nothing was stored: send the "
+            "request again"
+        )
 
 
 class PayoutAccount(BaseModel):
@@ -270,15 +296,17 @@ class MembersClient:
         *,
         authorization: str,
         request_id: str | None,
-    ) -> list[CoverageFound | CoverageNotFound]:
+    ) -> CoverageLookupAnswers:
         """Each item's coverage by `plan_code`, in the items' order: one call to the registry
-        per COVERAGE_LOOKUP_CHUNK items, with the batch timeout (CLAIMS_MEMBERS_LOOKUP_TIMEOUT_
-        SECONDS). `index` is the item's position in `items`. An unknown plan is NotFound."""
+        per COVERAGE_LOOKUP_CHUNK items (one for no items: the plan alone), with the batch
+        timeout (CLAIMS_MEMBERS_LOOKUP_TIMEOUT_SECONDS). `index` is the item's position in
+        `items`. An unknown plan is NotFound; the plan's rules changed between two of the
+        calls is PLAN_CHANGED (each item must be answered on the same rules)."""
         headers = {"Authorization": authorization}
         if request_id:
             headers["X-Request-ID"] = request_id
-        results: list[CoverageFound | CoverageNotFound] = []
-        for start in range(0, len(items), COVERAGE_LOOKUP_CHUNK):
+        whole: CoverageLookupAnswers | None = None
+        for start in range(0, max(len(items), 1), COVERAGE_LOOKUP_CHUNK):
             chunk = items[start : start + COVERAGE_LOOKUP_CHUNK]
             body = {"plan_code": plan_code, "items": [item.body() for item in chunk]}
             call = self.http.post(
@@ -293,12 +321,18 @@ class MembersClient:
                     f"the member registry answered {response.status_code} to the coverage "
                     "look-up; nothing was stored"
                 )
-            results.extend(_answers(response.content, start))
+            part = _answers(response.content, start)
             # httpx's Response sits in a reference cycle: while a bulk request pauses the
             # collector (services.kit.memory.gc_paused) each call's body, megabytes, would
             # stay until the request ends. Let go of it here, once read.
             del response._content
-        return results
+            if whole is None:
+                whole = part
+                continue
+            same_rules(whole.plan, part.plan)
+            whole.results.extend(part.results)
+        assert whole is not None
+        return whole
 
     async def payout_accounts(
         self, member_ids: list[str], *, authorization: str, request_id: str | None

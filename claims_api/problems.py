@@ -72,6 +72,11 @@ SETTLEMENT_PLAN_KIND = ProblemType(
     "settlement data (hospital stays) is filed under a hospital_reimbursement or "
     "daily_allowance plan, not a fixed_benefit one",
 )
+PLAN_CHANGED = ProblemType(
+    "plan_changed",
+    Conflict,
+    "the plan's rules changed while the request read them: nothing was stored; send it again",
+)
 # --- webhooks (claims_api.webhooks) ----------------------------------------------------------
 DELIVERY_PENDING = ProblemType(
     "delivery_pending",
@@ -112,6 +117,7 @@ CATALOGUE = catalogue(
     DOCUMENTS_MISSING,
     NOT_THE_UPLOADER,
     SETTLEMENT_PLAN_KIND,
+    PLAN_CHANGED,
     DELIVERY_PENDING,
     *UPLOAD_LIMITS,
     *NOT_PAYABLE.values(),

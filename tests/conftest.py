@@ -93,17 +93,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=("postgres", "sqlite"),
+        help="of the tests run on both databases, only those on this one (scripts/test.sh's "
+        "calendar reruns share the pinned instants out between the two)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`@pytest.mark.only(backend="postgres")` or `only(store="s3")`: a test of what only one
-    database or one store can show is not generated for the other (not collected and skipped)."""
+    database or one store can show is not generated for the other (not collected and skipped).
+    `--backend`: likewise for every test, as if marked `only` that database."""
     wanted_param = {"backend": "backend", "store": "document_store_settings"}
+    chosen = config.getoption("--backend")
     kept, dropped = [], []
     for item in items:
         marker = item.get_closest_marker("only")
         params = getattr(getattr(item, "callspec", None), "params", {})
-        fits = marker is None or all(
-            params.get(wanted_param[name], value) == value for name, value in marker.kwargs.items()
-        )
+        wanted = list(marker.kwargs.items()) if marker else []
+        if chosen:
+            wanted.append(("backend", chosen))
+        fits = all(params.get(wanted_param[name], value) == value for name, value in wanted)
         (kept if fits else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

@@ -95,7 +95,17 @@ reason on the entry, the reversal and the claim's history)."""
 def read_result(file: IO[bytes], filename: str | None, content_type: str | None) -> Table:
     """The data lines of an uploaded result file; 415 for what is not CSV or XLSX, 422 for a
     missing column, the upload limits' refusals (services.kit.uploads). No database here."""
-    return read_table(file, filename, content_type, _columns, LIMITS)
+    # A card number in a number cell has lost digits (matching none, said so); an amount in
+    # one is read as the digits Excel shows (services.kit.uploads)
+    return read_table(
+        file,
+        filename,
+        content_type,
+        _columns,
+        LIMITS,
+        digits=["account_number"],
+        amounts=["amount"],
+    )
 
 
 def _columns(header: Sequence[Any]) -> dict[int, str]:

@@ -94,15 +94,20 @@ def screen(
     first_line: dict[str, int] = {}
     for row in rows:
         number = row.settlement_number
+        # A number is one stay: a later row with it is an error whatever the first row's
+        # outcome (already_filed is a claim stored before this file, not an earlier row).
+        if number is not None and number in first_line:
+            said = f"{number} is on row {first_line[number]} of this file already"
+            detail = f"结算单号 {said}"
+            errors = [*row.errors, {"loc": ["settlement_number"], "msg": f"结算单号: {said}"}]
+            outcomes.append(RowResult(row.line, "error", number, errors=errors, detail=detail))
+            continue
+        if number is not None:
+            first_line[number] = row.line
         if row.errors:
             outcomes.append(RowResult(row.line, "error", number, errors=row.errors))
             continue
         assert number is not None
-        if number in first_line:
-            detail = f"结算单号 {number} is on row {first_line[number]} of this file already"
-            outcomes.append(RowResult(row.line, "already_filed", number, detail=detail))
-            continue
-        first_line[number] = row.line
         if number in filed_numbers:
             claim_id = filed_numbers[number]
             detail = f"结算单号 {number} is on claim {claim_id} under this plan already"

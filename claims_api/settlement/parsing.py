@@ -26,7 +26,7 @@ from services.kit.errors import InvalidInput
 from services.kit.identity import validate_national_id
 from services.kit.money import Money
 from services.kit.text import NameText, PersonNameText
-from services.kit.uploads import Table, UploadLimits, header_name, read_table
+from services.kit.uploads import Table, UploadLimits, header_name, lost_digits, read_table
 
 MAX_ROWS = 200_000
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -61,6 +61,8 @@ CHINESE = {
     "self_pay": "自费",
 }
 MONEY_FIELDS = ("total_cost", "insurance_paid", "out_of_pocket_in_policy", "self_pay")
+IDENTIFIER_FIELDS = ("national_id", "settlement_number")
+"""Digits, not numbers: one in a number cell may have lost some (services.kit.uploads)."""
 # Headers are compared trimmed and case-folded; spellings seen on insurers' exports are kept.
 HEADERS = {
     **{name: name for name in FIELDS},
@@ -93,7 +95,15 @@ _INVOICE = TypeAdapter(InvoiceNumber)
 def read_settlement(file: IO[bytes], filename: str | None, content_type: str | None) -> Table:
     """The data rows of an uploaded settlement file; 415 for what is not CSV or XLSX, 422 for
     a missing column, the upload limits' refusals (services.kit.uploads). No database here."""
-    return read_table(file, filename, content_type, _columns, LIMITS)
+    return read_table(
+        file,
+        filename,
+        content_type,
+        _columns,
+        LIMITS,
+        digits=IDENTIFIER_FIELDS,
+        amounts=MONEY_FIELDS,
+    )
 
 
 def _columns(header: Sequence[Any]) -> dict[int, str]:
@@ -175,7 +185,7 @@ def parse_row(line: int, values: dict[str, str]) -> SettlementRow:
     for name in FIELDS:
         if name not in values:
             row.error(name, "is empty")
-    if "national_id" in values:
+    if "national_id" in values and not _lost_digits(row, "national_id", values):
         try:
             row.national_id = validate_national_id(
                 unicodedata.normalize("NFKC", values["national_id"])
@@ -184,7 +194,7 @@ def parse_row(line: int, values: dict[str, str]) -> SettlementRow:
             row.error("national_id", str(exc))
     if "name" in values:
         row.name = _check(row, "name", _NAME, values["name"])
-    if "settlement_number" in values:
+    if "settlement_number" in values and not _lost_digits(row, "settlement_number", values):
         number = unicodedata.normalize("NFKC", values["settlement_number"]).strip()
         row.settlement_number = _check(row, "settlement_number", _INVOICE, number)
     facts: dict[str, Any] = {}
@@ -216,6 +226,19 @@ def parse_row(line: int, values: dict[str, str]) -> SettlementRow:
         facts["invoice_numbers"] = [row.settlement_number]
     row.facts = facts
     return row
+
+
+def _lost_digits(row: SettlementRow, name: str, values: dict[str, str]) -> bool:
+    """An identifier the spreadsheet held as a number is the row's error: its digits may be
+    gone (Excel keeps 15), and a wrong number must not file, or match, anything."""
+    if not lost_digits(values[name]):
+        return False
+    row.error(
+        name,
+        f"{values[name]} is a number cell, not the digits (Excel keeps 15 significant digits "
+        "of a number): format the column as text and enter the digits again",
+    )
+    return True
 
 
 def _diagnoses(row: SettlementRow, text: str) -> list[str] | None:

@@ -14,7 +14,7 @@ from claims_api.settlement.schemas import SettlementImportRead
 from services.kit.access import Admin
 from services.kit.database import SessionDep
 from services.kit.exports import XLSX_TYPE, ExportFormat
-from services.kit.idempotency import claim_idempotency, upload_digest
+from services.kit.idempotency import StoredResponse, idempotency_of, upload_digest
 from services.kit.memory import gc_paused
 from services.kit.openapi import problem_responses
 from services.kit.problems import UPLOAD_LIMITS
@@ -42,6 +42,7 @@ PLAN_CODE = r"^[A-Za-z0-9_-]{1,40}$"
         200: {"content": {"text/csv": {}, XLSX_TYPE: {}}},
         **problem_responses(
             problems.SETTLEMENT_PLAN_KIND,
+            problems.PLAN_CHANGED,
             problems.DUPLICATE_INVOICE,
             *UPLOAD_LIMITS,
             described={
@@ -66,7 +67,17 @@ async def import_settlement(
     format: Annotated[ExportFormat, Query()] = "json",
 ) -> Response:
     fields = {"plan_code": plan_code, "dry_run": dry_run, "filename": file.filename}
-    digest = await run_in_threadpool(upload_digest, request, fields, file.file)
+    digest = await run_in_threadpool(upload_digest, request, fields, file.file, ("format",))
+    idempotency = None
+    if not dry_run:  # a dry run creates nothing
+        # A retry of an import already answered is answered before its file is read again
+        # or the registry asked (in the form it asks for now); one still running is a 409.
+        idempotency = idempotency_of(request, session, principal)
+        try:
+            await idempotency.refuse_known(digest)
+        except StoredResponse as stored:
+            return _answer(stored.body, format, replayed=True)
+    plan = await service.settled_plan(members, principal, plan_code)
     with gc_paused():
         # Read and measured, then the registry asked, before the first statement: a refused
         # or slow file, or a slow registry, holds no lock.
@@ -74,15 +85,27 @@ async def import_settlement(
             read_settlement, file.file, file.filename, file.content_type
         )
         chunk = request.app.state.settings.settlement_lookup_chunk
-        prepared = await service.look_up(members, principal, plan_code, table, chunk)
-        idempotency = None
-        if not dry_run:  # a dry run creates nothing
-            idempotency = await claim_idempotency(request, session, principal, digest)
+        prepared = await service.look_up(members, principal, plan, table, chunk)
+        if idempotency is not None:
+            try:  # a twin request may have finished meanwhile: its answer, not a second import
+                await idempotency.claim(digest)
+            except StoredResponse as stored:
+                return _answer(stored.body, format, replayed=True)
         sha256 = await run_in_threadpool(sha256_of, file.file)
         source = {"filename": file.filename, "sha256": sha256}
         answer = await service.apply(session, principal, prepared, dry_run=dry_run, source=source)
     if idempotency is not None:
         await idempotency.remember_json(200, answer)
-    if format != "json":
-        return sheet_response(json.loads(answer), format)
-    return Response(answer, media_type="application/json")
+    return _answer(answer, format)
+
+
+def _answer(body: str, format: ExportFormat, *, replayed: bool = False) -> Response:
+    """The import's answer, JSON or a sheet; a replayed one says so (Idempotent-Replayed)."""
+    response = (
+        Response(body, media_type="application/json")
+        if format == "json"
+        else sheet_response(json.loads(body), format)
+    )
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response

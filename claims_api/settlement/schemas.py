@@ -15,9 +15,10 @@ class SettlementResult(BaseModel):
     row: int
     outcome: Outcome = Field(
         description="`filed`: a claim was made (rejected too, with its reasons); "
-        "`already_filed`: the settlement number is on a claim under the plan, or on an "
-        "earlier row; `not_enrolled`: no enrolment in the plan covers the stay; "
-        "`name_mismatch`: 姓名 is not the registry's; `error`: the row's fields (errors)"
+        "`already_filed`: the settlement number is on a claim stored under the plan before "
+        "this file; `not_enrolled`: no enrolment in the plan covers the stay; "
+        "`name_mismatch`: 姓名 is not the registry's; `error`: the row's fields (errors), or "
+        "a settlement number on an earlier row of the file (detail names it)"
     )
     settlement_number: str | None = None
     member_id: str | None = None

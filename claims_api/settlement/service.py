@@ -4,11 +4,14 @@ data").
 
 Set-based, like the registry's enrolment import, in the request's one transaction:
 
-1. the file is read and measured before anything else (routes.py), then checked row by row
-   (parsing.py: in a worker thread, `settlement_lookup_chunk` rows at a time);
+0. a replayed Idempotency-Key is answered before anything is read (routes.py), and the
+   plan asked of the registry: unknown or of the wrong kind refuses the file (`settled_plan`);
+1. the file is read and measured (routes.py), then checked row by row (parsing.py: in a
+   worker thread, `settlement_lookup_chunk` rows at a time);
 2. the registry is asked who the people are and what covers each stay on its admission day,
    once per chunk of rows as it is parsed, two calls in flight, before any lock or statement
-   (`look_up`): the registry down at any chunk is a 503 and nothing is stored;
+   (`look_up`): the registry down at any chunk is a 503, the plan's rules changed since step 0
+   a 409, and nothing is stored;
 3. the member/plan locks of every member of the file are taken, in sorted order
    (repository.lock_members_plan): a single filing of one of them waits, and caps hold;
 4. what the stored claims say is read in bulk, one query per kind (settlement numbers,
@@ -19,7 +22,7 @@ Set-based, like the registry's enrolment import, in the request's one transactio
    DECIDE_CHUNK claims at a time as they are decided (`_decide`), and one audit event
    records the import with its totals.
 
-A dry run does 1, 2, 4 and 5 (no lock, no Idempotency-Key) and answers the same."""
+A dry run does 0 to 2, 4 and 5 (no lock, no Idempotency-Key) and answers the same."""
 
 import asyncio
 import time
@@ -35,7 +38,13 @@ from starlette.concurrency import run_in_threadpool
 
 from claims_api.audit import audit
 from claims_api.claims import repository
-from claims_api.members_client import CoverageLookupItem, MembersClient
+from claims_api.members_client import (
+    CoverageLookupAnswers,
+    CoverageLookupItem,
+    CoveredPlan,
+    MembersClient,
+    same_rules,
+)
 from claims_api.problems import SETTLEMENT_PLAN_KIND
 from claims_api.settlement.checks import Assessor, Decision, RowResult, Stored, screen
 from claims_api.settlement.parsing import SettlementRow, parse_rows
@@ -93,30 +102,49 @@ class Prepared:
     phases: Phases
 
 
+async def _ask(
+    client: MembersClient, principal: Principal, plan_code: str, rows: list[SettlementRow]
+) -> CoverageLookupAnswers:
+    items = [CoverageLookupItem(national_id=row.national_id, on=row.admitted_on) for row in rows]
+    return await client.coverage_lookup(
+        plan_code,
+        items,
+        authorization=f"Bearer {principal.bearer_token}",
+        request_id=current_request_id(),
+    )
+
+
+async def settled_plan(client: MembersClient, principal: Principal, plan_code: str) -> CoveredPlan:
+    """The plan, asked of the registry before the file is read: unknown (404) or not one
+    that pays for hospital stays (422) refuses the file whatever its rows."""
+    plan = (await _ask(client, principal, plan_code, [])).plan
+    if plan.kind not in SETTLED_KINDS:
+        raise SETTLEMENT_PLAN_KIND.error(
+            f"plan {plan_code} is a {plan.kind} plan: settlement data (hospital stays) is "
+            "filed under a hospital_reimbursement or daily_allowance plan"
+        )
+    return plan
+
+
 async def look_up(
     client: MembersClient,
     principal: Principal,
-    plan_code: str,
+    plan: CoveredPlan,
     table: Table,
     chunk: int,
 ) -> Prepared:
     """Steps 1 and 2: no database here. The rows are parsed `chunk` at a time in a worker
     thread, each chunk's people asked as soon as it is parsed, LOOKUPS_IN_FLIGHT calls at
     once: the registry answers one while this process parses the next rows or reads the
-    answer before. A row's errors are its own (the file as a whole was checked already)."""
+    answer before. A row's errors are its own (the file as a whole was checked already).
+    Every call must answer on `plan`'s rules (read by `settled_plan`): a change of them
+    midway is PLAN_CHANGED, so that no file is assessed on two versions of the rules."""
     phases = Phases()
     started = time.perf_counter()
+    plan_code = plan.code
 
-    async def ask(part: list[SettlementRow]) -> list[Any]:
-        items = [
-            CoverageLookupItem(national_id=row.national_id, on=row.admitted_on) for row in part
-        ]
-        return await client.coverage_lookup(
-            plan_code,
-            items,
-            authorization=f"Bearer {principal.bearer_token}",
-            request_id=current_request_id(),
-        )
+    async def ask(part: list[SettlementRow]) -> CoverageLookupAnswers:
+        return await _ask(client, principal, plan_code, part)
 
     rows: list[SettlementRow] = []
     found: dict[int, Any] = {}
@@ -124,7 +152,9 @@ async def look_up(
 
     async def read_oldest() -> None:
         part, call = calls.popleft()
-        for answer in await call:
+        answers = await call
+        same_rules(plan, answers.plan)
+        for answer in answers.results:
             found[part[answer.index].line] = answer
 
     unparsed, table.rows = table.rows, []  # each chunk's text let go once parsed
@@ -148,12 +178,6 @@ async def look_up(
             call.cancel()
     # what the look-ups add to the parsing they overlap
     phases.seconds["lookups"] = time.perf_counter() - started - phases.seconds["parse"]
-    kinds = {a.coverage.plan.kind for a in found.values() if a.found and a.coverage is not None}
-    for kind in sorted(kinds - set(SETTLED_KINDS)):
-        raise SETTLEMENT_PLAN_KIND.error(
-            f"plan {plan_code} is a {kind} plan: settlement data (hospital stays) is filed "
-            "under a hospital_reimbursement or daily_allowance plan"
-        )
     return Prepared(plan_code, table, rows, found, phases)
 
 

@@ -96,9 +96,9 @@ class _Worker:
 async def lookup(
     connection: AsyncConnection, plan_code: str, items: Sequence[CoverageLookupItem]
 ) -> bytes:
-    """The JSON answer (CoverageLookupRead): one result per item, in their order, the
-    worker's coverage on the item's day or `member_not_found`. A plan that does not exist is
-    a 404 for the whole request."""
+    """The JSON answer (CoverageLookupRead): the plan as it was read, and one result per item,
+    in their order, the worker's coverage on the item's day or `member_not_found`. A plan that
+    does not exist is a 404 for the whole request; no items asks for the plan alone."""
     plan_row = (await connection.execute(_PLAN_QUERY, {"plan_code": plan_code})).first()
     if plan_row is None:
         raise NotFound(f"plan {plan_code} not found")
@@ -118,7 +118,10 @@ async def lookup(
             by_id[enrolment[_MEMBER_ID_OF_ENROLMENT]].enrollments.append(enrolment)
     by_number = {worker.national_id: worker for worker in by_id.values()}
     results = _results(plan, items, by_id, by_number)
-    return f'{{"plan_code":{_string(plan.code)},"results":[{",".join(results)}]}}'.encode()
+    plan_json = plan.model_dump_json()
+    return (
+        f'{{"plan_code":{_string(plan.code)},"plan":{plan_json},"results":[{",".join(results)}]}}'
+    ).encode()
 
 
 def _results(

@@ -106,9 +106,9 @@ class CoverageLookup(BaseModel):
 
     plan_code: Annotated[str, StringConstraints(pattern=ID_PATTERN)]
     items: list[CoverageLookupItem] = Field(
-        min_length=1,
         max_length=MAX_LOOKUP_ITEMS,
-        description=f"1 to {MAX_LOOKUP_ITEMS:,} questions, answered in their order",
+        description=f"up to {MAX_LOOKUP_ITEMS:,} questions, answered in their order; none "
+        "asks for the plan alone (the claims service checks the plan before reading a file)",
     )
 
 
@@ -128,6 +128,10 @@ class CoverageNotFound(BaseModel):
 
 class CoverageLookupRead(BaseModel):
     plan_code: str
+    plan: CoveragePlan = Field(
+        description="the plan as read for this call: its `rules_version` tells a caller "
+        "asking in several calls whether the rules changed between them"
+    )
     results: list[CoverageFound | CoverageNotFound] = Field(
         description="one per item, in the order of `items`"
     )

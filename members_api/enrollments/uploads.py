@@ -43,10 +43,13 @@ SAMPLE_ROW = ("11010519491231002X", "张三", "13800138000", 1, None, None)
 
 def read_upload(file: IO[bytes], filename: str | None, content_type: str | None) -> Table:
     """The data rows of an uploaded list, each as (line, {field: text}); blank lines are
-    skipped. 415 for what is not a CSV or XLSX file, 422 for a missing column. A card number
-    in an XLSX number cell has lost digits: its text is the float's, which the card check
-    refuses with its reason (members_api.payout_accounts.checks)."""
-    return read_table(file, filename, content_type, _columns, LIMITS, digits=["account_number"])
+    skipped. 415 for what is not a CSV or XLSX file, 422 for a missing column. An identity or
+    card number in an XLSX number cell has lost digits: its text is the float's, which the
+    identity and card checks refuse with their reasons (services.kit.identity,
+    members_api.payout_accounts.checks), never a number with its last digits changed."""
+    return read_table(
+        file, filename, content_type, _columns, LIMITS, digits=["national_id", "account_number"]
+    )
 
 
 def _columns(header: Sequence[Any]) -> dict[int, str]:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from functools import cache
 from typing import IO, Annotated, Any, TypeVar
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -151,15 +152,26 @@ class Idempotency:
         return statement, parameters
 
 
-def request_digest(request: Request) -> "hashlib._Hash":
-    """The hash a request is known by: method, path and query; the caller adds the body."""
-    return hashlib.sha256(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
+def request_digest(request: Request, presentation: tuple[str, ...] = ()) -> "hashlib._Hash":
+    """The hash a request is known by: method, path and query; the caller adds the body.
+    `presentation`: query parameters that only choose how the answer is shown (`format`),
+    left out, so that a retry may ask for the stored answer in another form."""
+    query = request.url.query
+    if presentation:
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k not in presentation]
+        query = urlencode(kept)
+    return hashlib.sha256(f"{request.method} {request.url.path}?{query}\n".encode())
 
 
-def upload_digest(request: Request, fields: Mapping[str, Any], file: IO[bytes]) -> str:
+def upload_digest(
+    request: Request,
+    fields: Mapping[str, Any],
+    file: IO[bytes],
+    presentation: tuple[str, ...] = (),
+) -> str:
     """What an upload is known by for its Idempotency-Key: the form's fields and the file's
     bytes (not the raw body, whose multipart boundary changes from one retry to the next)."""
-    digest = request_digest(request)
+    digest = request_digest(request, presentation)
     digest.update(json.dumps(fields, sort_keys=True, default=str).encode())
     file.seek(0)
     while chunk := file.read(1 << 20):

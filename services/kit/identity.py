@@ -6,6 +6,8 @@ from datetime import date
 
 from stdnum.cn import ric, uscc
 
+from services.kit.uploads import lost_digits
+
 COMPACT_NATIONAL_ID = re.compile(r"[0-9]{17}[0-9X]")
 """The shape of a stored identity number (a valid one also has the right check digit)."""
 NATIONAL_ID_PATTERN = r"^[1-9]\d{5}(18|19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\d{3}[\dX]$"
@@ -22,6 +24,11 @@ def validate_national_id(value: str) -> str:
     Format, birth date and the GB 11643 check digit are verified. The region code is not
     checked against the birth date (stdnum's `validate` does): it records where the number was
     issued, and districts created after a worker's birth issue valid numbers all the same."""
+    if lost_digits(value):
+        raise ValueError(
+            f"{value.strip()} is a number, not the digits (a spreadsheet keeps 15 significant "
+            "digits of a number): format the column as text and enter the number again"
+        )
     number = compact_national_id(value)
     if len(number) != 18:
         raise ValueError("the resident identity number must have 18 characters")

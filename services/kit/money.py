@@ -42,6 +42,27 @@ def _parse_decimal(value: Any) -> Any:
     return value
 
 
+def _parse_money(value: Any) -> Any:
+    """As _parse_decimal; a zero with a minus sign ("-0.00", -0.0) is refused as a negative
+    amount is (Decimal's -0 is not below zero), but only as it was written: a Decimal the
+    system computed (0 times -1) is zero, kept without its sign so that it is never written
+    as "-0.00", which this would refuse when read back."""
+    parsed = _parse_decimal(value)
+    if isinstance(parsed, Decimal) and parsed.is_zero() and parsed.is_signed():
+        if not isinstance(value, Decimal):
+            raise ValueError("must not be negative")
+        return parsed.copy_abs()
+    return parsed
+
+
+def _parse_signed_money(value: Any) -> Any:
+    """As _parse_decimal, a zero's sign dropped (an amount that may be negative: -0 is 0)."""
+    parsed = _parse_decimal(value)
+    if isinstance(parsed, Decimal) and parsed.is_zero():
+        return parsed.copy_abs()
+    return parsed
+
+
 def _check_money(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("must be a finite amount")
@@ -67,7 +88,7 @@ def _check_ratio(value: Decimal) -> Decimal:
 
 Money = Annotated[
     Decimal,
-    BeforeValidator(_parse_decimal),
+    BeforeValidator(_parse_money),
     AfterValidator(_check_money),
     PlainSerializer(format_money, return_type=str, when_used="json"),
     # below MAX_YUAN: at most 12 digits before the point
@@ -77,7 +98,7 @@ Money = Annotated[
 
 SignedMoney = Annotated[
     Decimal,
-    BeforeValidator(_parse_decimal),
+    BeforeValidator(_parse_signed_money),
     PlainSerializer(format_money, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["-863.31"]}),
 ]

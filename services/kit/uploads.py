@@ -32,11 +32,13 @@ import hashlib
 import io
 import itertools
 import pyexpat
+import re
 import struct
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import PurePath
 from typing import IO, Any, Literal
 
@@ -398,12 +400,36 @@ def cell_text(value: Any) -> str | None:
 
 
 def digits_text(value: Any) -> str | None:
-    """A cell that holds a long number of digits (a card number): one typed into a number cell
-    is a float of 15 significant digits (Excel's), whose text is the float's (6.222021e+18),
-    which a check of the digits then refuses with its reason; a whole number written by a
-    program is exact."""
+    """A cell that holds a long number of digits (a card or identity number, a settlement
+    number): one typed into a number cell is a float of 15 significant digits (Excel's), so
+    its last digits are lost. A float is its digits only when it is a whole number below
+    10**15 (exact: every digit kept); any other (a fraction, a longer number) is its text in
+    scientific notation (6.22202123456789E+18), which `lost_digits` recognises and a check of
+    the digits refuses with its reason. A whole number written by a program is exact."""
     if isinstance(value, float):
-        return f"{value:e}"
+        if value.is_integer() and abs(value) < _EXACT_DIGITS:
+            return str(int(value))
+        return f"{Decimal(repr(value)):E}"
+    return cell_text(value)
+
+
+_EXACT_DIGITS = 10**15
+# A number in scientific notation with its sign: digits_text's text for a number cell that
+# is not the exact digits, and what Excel writes into a CSV for a long number (1.10101E+17).
+_NUMBER_TEXT = re.compile(r"[0-9](\.[0-9]+)?[eE][+-][0-9]+")
+
+
+def lost_digits(text: str) -> bool:
+    """Whether a cell meant to hold digits holds a number whose digits cannot be trusted."""
+    return _NUMBER_TEXT.fullmatch(text.strip()) is not None
+
+
+def amount_text(value: Any) -> str | None:
+    """A cell that holds an amount: a number cell is a float, read as the 15 significant
+    digits Excel shows and keeps (a formula's 18000.600000000002 is 18000.6: the float's
+    error, not a fraction of a fen), its sign kept (-0.0 is "-0", refused as negative)."""
+    if isinstance(value, float):
+        return format(value, ".15g")
     return cell_text(value)
 
 
@@ -435,15 +461,18 @@ def read_table(
     columns_of: ColumnsOf,
     limits: UploadLimits,
     digits: Sequence[str] = (),
+    amounts: Sequence[str] = (),
 ) -> Table:
     """The data lines of an uploaded list, each as (line, {field: text}); blank lines are
     skipped (they count toward max_lines). 415 for what is not a CSV or XLSX file; what
     `columns_of` refuses (a missing column) as it raises it. The `digits` fields of an XLSX
-    are read with digits_text (a card number in a number cell has lost digits)."""
+    are read with digits_text (a card number in a number cell has lost digits), the
+    `amounts` with amount_text (a number cell is a float)."""
     kind = file_kind(file, filename, content_type)
     if kind == "xlsx":
         measure_workbook(file, limits)  # before openpyxl builds anything from it
         readers = {field: digits_text for field in digits}
+        readers.update({field: amount_text for field in amounts})
         rows = records(xlsx_lines(file), cell_text, columns_of, limits, readers)
         return Table("xlsx", None, rows)
     encoding = csv_encoding(file)

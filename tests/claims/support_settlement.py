@@ -15,6 +15,7 @@ from claims_api.settlement.parsing import CHINESE as SETTLEMENT_HEADERS
 from claims_api.settlement.parsing import FIELDS as SETTLEMENT_FIELDS
 from tests.claims.support_claims import created, enrol, identity_number
 from tests.support import ADMIN
+from tests.xlsx_cells import xlsx_cells
 
 IMPORT = "/api/v1/claims/import"
 CHINESE = tuple(SETTLEMENT_HEADERS[field] for field in SETTLEMENT_FIELDS)
@@ -126,6 +127,12 @@ def settlement_xlsx(rows: list[dict[str, Any]]) -> bytes:
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def settlement_xlsx_cells(rows: list[dict[str, Any]]) -> bytes:
+    """The rows as a workbook written cell by cell (tests.xlsx_cells): a NumberCell as its
+    number, anything else as text."""
+    return xlsx_cells(CHINESE, [[row.get(name, "") for name in ENGLISH] for row in rows])
 
 
 async def send(

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from services.kit.exports import XLSX_TYPE
 from tests.cards import card_number, masked
 from tests.claims.support_claims import (
     PAYOUTS,
@@ -27,6 +28,7 @@ from tests.claims.support_claims import (
     set_account,
 )
 from tests.support import ADMIN, AUDITOR, FINANCE
+from tests.xlsx_cells import NumberCell, xlsx_cells
 
 pytestmark = pytest.mark.calendar  # also run on pinned clocks (scripts/test.sh)
 
@@ -438,6 +440,28 @@ class TestTheBankResult:
             ("settled", first["id"]),
             ("returned", second["id"]),
         ]
+
+    async def test_number_cells_as_a_banks_workbook_holds_them(self, api, three):
+        """A formula's sum is stored to 17 digits (3100.0000000000005): it is 3100.00. A card
+        typed into a number cell kept 15 of its digits: the line matches no payment, and
+        says why, rather than being matched by digits that are not the card's."""
+        _, number, (first, second, _), batch = three
+        card_as_excel_keeps_it = NumberCell(f"{number[0]}.{number[1:15]}E+{len(number) - 1}")
+        content = xlsx_cells(
+            ["序号", "账号", "金额", "状态"],
+            [
+                [NumberCell("2"), "", NumberCell("3100.0000000000005"), "成功"],
+                ["", card_as_excel_keeps_it, NumberCell("4000"), "成功"],
+            ],
+        )
+        response = await send_result(api, batch["id"], content, "结果.xlsx", XLSX_TYPE)
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert (results[0]["status"], results[0]["claim_id"]) == ("settled", second["id"])
+        assert results[1]["status"] == "error"
+        assert "账号" in results[1]["detail"]
+        read = (await api.get(f"{PAYOUTS}/{batch['id']}", headers=FINANCE)).json()
+        assert entries_by_claim(read)[first["id"]]["bank_status"] == "sent"
 
     async def test_unreadable_lines_are_errors_and_change_nothing(self, api, three):
         *_, batch = three

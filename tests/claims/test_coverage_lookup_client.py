@@ -33,9 +33,10 @@ async def test_results_are_typed_and_in_the_items_order(api, claims_app):
         CoverageLookupItem(member_id=worker.member_id, on=day(6, 1)),
     ]
     client: MembersClient = claims_app.state.members_client
-    results = await client.coverage_lookup(
+    answer = await client.coverage_lookup(
         worker.plan_code, items, authorization=AUTHORIZATION, request_id="lookup-1"
     )
+    results = answer.results
     found, missing, again = results
     assert isinstance(found, CoverageFound) and isinstance(again, CoverageFound)
     assert isinstance(missing, CoverageNotFound) and missing.reason == "member_not_found"
@@ -52,7 +53,18 @@ async def test_results_are_typed_and_in_the_items_order(api, claims_app):
     )
     assert found.coverage == single
     # one plan per call: read once, shared by every answer of the call
-    assert found.coverage.plan is again.coverage.plan
+    assert found.coverage.plan is again.coverage.plan is answer.plan
+
+
+async def test_no_items_answers_the_plan_alone(api, claims_app):
+    worker = await enrolled_member(api)
+    answer = await claims_app.state.members_client.coverage_lookup(
+        worker.plan_code, [], authorization=AUTHORIZATION, request_id=None
+    )
+    assert answer.results == []
+    plan = (await api.get(f"/api/v1/plans/{worker.plan_code}", headers=ADMIN)).json()
+    assert (answer.plan.code, answer.plan.kind) == (worker.plan_code, plan["kind"])
+    assert answer.plan.rules_version == plan["rules_version"]
 
 
 async def test_more_items_than_one_call_takes_are_sent_in_several(api, claims_app):
@@ -60,9 +72,10 @@ async def test_more_items_than_one_call_takes_are_sent_in_several(api, claims_ap
     count = COVERAGE_LOOKUP_CHUNK + 3
     items = [CoverageLookupItem(member_id=f"mbr_unknown{n}", on=day(6, 1)) for n in range(count)]
     items[-1] = CoverageLookupItem(member_id=worker.member_id, on=day(6, 1))
-    results = await claims_app.state.members_client.coverage_lookup(
+    answer = await claims_app.state.members_client.coverage_lookup(
         worker.plan_code, items, authorization=AUTHORIZATION, request_id=None
     )
+    results = answer.results
     assert [r.index for r in results] == list(range(count))
     assert isinstance(results[-1], CoverageFound)
     assert results[-1].coverage.member.id == worker.member_id

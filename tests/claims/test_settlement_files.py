@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from openpyxl import load_workbook
 
 from claims_api.members_client import MembersClient
+from claims_api.settlement.parsing import MONEY_FIELDS
 from tests.claims.support_claims import (
     CLAIMS,
     Enrolled,
@@ -33,9 +34,11 @@ from tests.claims.support_settlement import (
     send,
     settlement_csv,
     settlement_xlsx,
+    settlement_xlsx_cells,
     stay,
 )
 from tests.support import ADMIN
+from tests.xlsx_cells import NumberCell
 
 
 @pytest.fixture
@@ -79,6 +82,97 @@ class TestFileFormats:
         ]
         answer = await imported(api, plan, rows)
         assert outcomes(answer) == [(2, "filed")]
+
+
+def _number_cells(row: dict, *amounts: str) -> dict:
+    """The row with its four amounts (MONEY_FIELDS) as number cells holding these numbers."""
+    return {**row, **dict(zip(MONEY_FIELDS, map(NumberCell, amounts), strict=True))}
+
+
+class TestNumberCells:
+    """Identifiers and amounts typed into number cells: a number keeps 15 significant digits
+    in Excel, so an 18-digit identity number or a long settlement number has lost its last
+    ones; what cannot be the exact identifier is the row's error, never a wrong number."""
+
+    async def test_identifiers_that_are_not_exact_numbers_are_row_errors_saying_so(
+        self, api, insured
+    ):
+        plan, worker = insured
+        digits = worker.national_id
+        as_excel_keeps_it = NumberCell(f"{digits[0]}.{digits[1:15]}E+17")
+        rows = [
+            stay(worker, day(3, 1), national_id=as_excel_keeps_it),
+            stay(worker, day(4, 1), number=NumberCell("1.23456789012345E+17")),
+            stay(worker, day(5, 1), number=NumberCell("123.5")),
+            stay(worker, day(6, 1), number=NumberCell("9876543210.5")),
+        ]
+        response = await send(api, plan, settlement_xlsx_cells(rows), filename="结算数据.xlsx")
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert outcomes(answer) == [(2, "error"), (3, "error"), (4, "error"), (5, "error")]
+        for result, column in zip(answer["results"], ["身份证号"] + ["结算单号"] * 3, strict=True):
+            [error] = result["errors"]
+            assert error["msg"].startswith(f"{column}: ")
+            assert "format the column as text" in error["msg"]
+        assert await listed(api, CLAIMS, plan_code=plan) == []
+
+    async def test_a_csv_saved_from_number_cells_is_refused_alike(self, api, insured):
+        plan, worker = insured
+        rows = [stay(worker, day(3, 1), national_id="1.10101E+17", number="1.23457E+17")]
+        [result] = (await imported(api, plan, rows))["results"]
+        assert result["outcome"] == "error"
+        assert [error["loc"] for error in result["errors"]] == [
+            ["national_id"],
+            ["settlement_number"],
+        ]
+        assert all("format the column as text" in error["msg"] for error in result["errors"])
+
+    async def test_whole_numbers_are_their_digits(self, api, insured):
+        plan, worker = insured
+        rows = [
+            stay(worker, day(3, 1), number=NumberCell("123456")),
+            stay(worker, day(4, 1), number=NumberCell("654321.0")),
+            stay(worker, day(5, 1), number=NumberCell("1.23456789012345E+14")),
+        ]
+        response = await send(api, plan, settlement_xlsx_cells(rows), filename="结算数据.xlsx")
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert outcomes(answer) == [(2, "filed"), (3, "filed"), (4, "filed")]
+        numbers = [result["settlement_number"] for result in answer["results"]]
+        assert numbers == ["123456", "654321", "123456789012345"]
+
+    async def test_amounts_are_read_to_the_fen_without_float_artefacts(self, api, insured):
+        plan, worker = insured
+        # a total summed by a formula: Excel keeps the float's 17 digits in the file
+        summed = _number_cells(
+            stay(worker, day(3, 1)), "18000.600000000002", "10000.1", "7500.200000000001", "500.3"
+        )
+        fractions_of_a_fen = _number_cells(
+            stay(worker, day(5, 1)), "18000.123", "10000", "7500", "500.123"
+        )
+        rows = [summed, fractions_of_a_fen]
+        response = await send(api, plan, settlement_xlsx_cells(rows), filename="结算数据.xlsx")
+        assert response.status_code == 200, response.text
+        filed, refused = response.json()["results"]
+        assert filed["outcome"] == "filed", filed
+        claim = (await api.get(f"{CLAIMS}/{filed['claim_id']}", headers=ADMIN)).json()
+        assert [claim["facts"][name] for name in MONEY_FIELDS] == [
+            "18000.60",
+            "10000.10",
+            "7500.20",
+            "500.30",
+        ]
+        assert refused["outcome"] == "error"
+        assert {error["loc"][0] for error in refused["errors"]} == {"total_cost", "self_pay"}
+        assert all("two decimal places" in error["msg"] for error in refused["errors"])
+
+    async def test_a_negative_zero_amount_is_refused_as_negative(self, api, insured):
+        plan, worker = insured
+        row = _number_cells(stay(worker, day(3, 1)), "17500", "10000", "7500", "-0.0")
+        response = await send(api, plan, settlement_xlsx_cells([row]), filename="结算数据.xlsx")
+        assert response.status_code == 200, response.text
+        [result] = response.json()["results"]
+        assert result["errors"] == [{"loc": ["self_pay"], "msg": "自费: must not be negative"}]
 
 
 class TestRefusedBeforeAnyWork:
@@ -139,8 +233,9 @@ class TestResultsAsASheet:
 
 
 class _RegistryGoesDown(httpx.AsyncBaseTransport):
-    """The registry app itself, until its first look-up has been answered: then it is gone
-    (the connection refused), as a registry that stops between two chunks."""
+    """The registry app itself, until its first look-up of people has been answered (the
+    plan's, with no items, is the call before it): then it is gone (the connection refused),
+    as a registry that stops between two chunks."""
 
     def __init__(self, members_app: FastAPI) -> None:
         self.registry = httpx.ASGITransport(app=members_app)
@@ -149,7 +244,7 @@ class _RegistryGoesDown(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v1/coverage/lookup":
             self.lookups += 1
-            if self.lookups > 1:
+            if self.lookups > 2:
                 raise httpx.ConnectError("connection refused", request=request)
         return await self.registry.handle_async_request(request)
 
@@ -173,7 +268,7 @@ async def test_the_registry_down_midway_is_503_and_nothing_is_stored(
         await claims_app.state.members_client.close()
         claims_app.state.members_client, settings.settlement_lookup_chunk = kept_client, kept_chunk
     problem(response, 503)
-    assert transport.lookups == 2
+    assert transport.lookups == 3
     assert await listed(api, CLAIMS, plan_code=plan) == []
     # the key was never claimed: sent again with the registry up, the file is worked on
     again = await send(api, plan, content, headers={**ADMIN, "Idempotency-Key": "k-503"})

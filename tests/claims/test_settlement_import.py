@@ -99,7 +99,7 @@ class TestEachRowHasAnOutcome:
             stay(insured, day(5, 1), total_cost="1.00"),  # 8: the parts are not the total
             stay(filed_before, day(7, 1), number=stored["facts"]["invoice_numbers"][0]),  # 9
             stay(insured, day(8, 1), number=twice),  # 10
-            stay(insured, day(9, 1), number=twice),  # 11: the same number again
+            stay(insured, day(9, 1), number=twice),  # 11: the same number again: an error
             stay(filed_before, day(5, 3)),  # 12: overlaps the stored claim's stay
         ]
         before = len(await _claims(api, plan))
@@ -115,7 +115,7 @@ class TestEachRowHasAnOutcome:
             (8, "error"),
             (9, "already_filed"),
             (10, "filed"),
-            (11, "already_filed"),
+            (11, "error"),
             (12, "filed"),
         ]
         results = {result["row"]: result for result in answer["results"]}
@@ -129,6 +129,7 @@ class TestEachRowHasAnOutcome:
         assert results[8]["errors"][0]["loc"] == ["total_cost"]
         assert results[9]["claim_id"] == stored["id"]
         assert "row 10" in results[11]["detail"]
+        assert results[11]["errors"][0]["loc"] == ["settlement_number"]
         assert results[12]["reason_codes"] == ["overlapping_stay"]
         assert (
             stored["id"]
@@ -140,10 +141,10 @@ class TestEachRowHasAnOutcome:
             "approved": 2,
             "pending_review": 0,
             "rejected": 2,
-            "already_filed": 2,
+            "already_filed": 1,
             "not_enrolled": 2,
             "name_mismatch": 1,
-            "errors": 2,
+            "errors": 3,
             "payable": "8000.00",
         }
         # only the four filed rows are stored: the rejected ones too, with their reasons
@@ -151,6 +152,70 @@ class TestEachRowHasAnOutcome:
         rejected = await get_claim(api, results[3]["claim_id"])
         assert rejected["status"] == "rejected"
         assert rejected["history"][-1]["reason"] == "automatic checks: waiting_period"
+
+
+class TestASettlementNumberTwiceInOneFile:
+    """A settlement number is one stay: on a later row of the same file it is that row's error,
+    whatever became of the first; `already_filed` is for a claim stored before the file."""
+
+    async def test_every_later_row_with_it_is_an_error_naming_the_first(self, api):
+        unit, plan = await new_unit(api), await new_plan(api)
+        insured, outsider = await person(api, unit, plan), await person(api, unit, None)
+        stored = await file_claim_for(api, insured, plan, day(2, 1))
+        on_a_claim = stored["facts"]["invoice_numbers"][0]
+        first_not_enrolled, first_wrong, first_filed = (settlement_number() for _ in range(3))
+        rows = [
+            stay(outsider, day(3, 1), number=first_not_enrolled),  # 2: not_enrolled
+            stay(insured, day(3, 1), number=first_not_enrolled),  # 3
+            {**stay(insured, day(4, 1), number=first_wrong), "admitted_on": "2026-13-01"},  # 4
+            stay(insured, day(4, 1), number=first_wrong),  # 5
+            stay(insured, day(5, 1), number=on_a_claim),  # 6: already_filed
+            stay(insured, day(6, 1), number=on_a_claim),  # 7
+            stay(insured, day(7, 1), number=first_filed),  # 8: filed
+            stay(insured, day(8, 1), number=first_filed.lower()),  # 9: the same number
+            {**stay(insured, day(9, 1), number=first_filed), "hospital": ""},  # 10
+        ]
+        dry = await imported(api, plan, rows, dry_run=True)
+        answer = await imported(api, plan, rows)
+
+        assert outcomes(answer) == [
+            (2, "not_enrolled"),
+            (3, "error"),
+            (4, "error"),
+            (5, "error"),
+            (6, "already_filed"),
+            (7, "error"),
+            (8, "filed"),
+            (9, "error"),
+            (10, "error"),
+        ]
+        results = {result["row"]: result for result in answer["results"]}
+        for row, first, number in [
+            (3, 2, first_not_enrolled),
+            (5, 4, first_wrong),
+            (7, 6, on_a_claim),
+            (9, 8, first_filed),
+            (10, 8, first_filed),
+        ]:
+            said = f"{number} is on row {first} of this file already"
+            assert results[row]["detail"] == f"结算单号 {said}"
+            error = {"loc": ["settlement_number"], "msg": f"结算单号: {said}"}
+            assert error in results[row]["errors"]
+        assert "claim_id" not in results[7]
+        # a row with errors of its own lists them all
+        assert [error["loc"] for error in results[10]["errors"]] == [
+            ["hospital"],
+            ["settlement_number"],
+        ]
+        assert answer["totals"]["already_filed"] == 1
+        assert answer["totals"]["errors"] == 6
+        assert len(await _claims(api, plan)) == 2  # the stored claim and row 8
+
+        def without_ids(answer: dict) -> list[dict]:
+            return [{k: v for k, v in r.items() if k != "claim_id"} for r in answer["results"]]
+
+        assert without_ids(dry) == without_ids(answer)
+        assert dry["totals"] == answer["totals"]
 
 
 async def file_claim_for(api, who: Person, plan: str, on) -> dict:
@@ -302,6 +367,20 @@ class TestRefusals:
         tomorrow = day(1, 1) + timedelta(days=301)
         answer = await imported(api, plan, [stay(worker, tomorrow, days=1)])
         assert answer["results"][0]["reason_codes"] == ["event_in_future"]
+
+    async def test_an_amount_of_minus_zero_is_refused_as_negative(self, api):
+        unit, plan = await new_unit(api), await new_plan(api)
+        worker = await person(api, unit, plan)
+        rows = [
+            stay(worker, day(3, 1), self_pay="-0.00", total_cost="17500.00"),
+            stay(worker, day(4, 1), self_pay="-0", total_cost="17500.00"),
+            stay(worker, day(5, 1), self_pay="-1.00", total_cost="17499.00"),
+        ]
+        answer = await imported(api, plan, rows)
+        assert outcomes(answer) == [(2, "error"), (3, "error"), (4, "error")]
+        for result in answer["results"]:
+            assert result["errors"] == [{"loc": ["self_pay"], "msg": "自费: must not be negative"}]
+        assert await _claims(api, plan) == []
 
     async def test_the_first_day_of_cover_is_covered(self, api):
         unit, plan = await new_unit(api), await new_plan(api)

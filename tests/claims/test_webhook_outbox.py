@@ -63,7 +63,6 @@ class TestFiling:
             worker.unit_id,
             worker.member_id,
         )
-        assert event.dispatched_at is None
         assert event.payload["type"] == "claim.filed"
         assert event.payload["timestamp"].endswith("Z")
         assert data(event) == {

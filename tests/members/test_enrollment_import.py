@@ -25,6 +25,7 @@ from tests.members.bulk_support import (
     xlsx_bytes,
 )
 from tests.support import ADMIN, bearer, new_member, new_plan, new_unit
+from tests.xlsx_cells import NumberCell, xlsx_cells
 
 CHINESE = ["身份证号", "姓名", "手机号", "份数"]
 TEMPLATE = [*CHINESE, "银行卡号", "开户行"]  # the card columns are optional
@@ -120,6 +121,25 @@ class TestXlsx:
             await members.get(f"/api/v1/members/{results[2]['member_id']}", headers=ADMIN)
         ).json()
         assert (member["name"], member["phone"]) == ("欧阳娜娜", "13800138000")
+
+    async def test_an_identity_number_in_a_number_cell_is_refused_not_registered(self, members):
+        """Typed into a number cell, an 18-digit number keeps 15 significant digits: its last
+        three are gone. One in ten such numbers would still pass the check digit; none may be
+        registered as someone else's number."""
+        unit = await new_unit(members)
+        await new_plan(members, "MED-2026", **open_plan())
+        kept, typed = bulk_national_ids(2)
+        as_excel_keeps_it = NumberCell(f"{typed[0]}.{typed[1:15]}E+17")
+        rows = [[kept, "李娜", "", "1"], [as_excel_keeps_it, "王芳", "", "1"]]
+        content = xlsx_cells(CHINESE, rows)
+        response = await import_file(members, unit, "MED-2026", content, "名单.xlsx", XLSX_TYPE)
+        assert response.status_code == 200, response.text
+        results = by_row(response.json())
+        assert results[2]["status"] == "ok"
+        assert fields(results[3]) == ["national_id"]
+        assert "format the column as text" in str(results[3]["errors"])
+        listed = await members.get("/api/v1/members", params={"unit_id": unit}, headers=ADMIN)
+        assert [m["name"] for m in listed.json()["items"]] == ["李娜"]
 
     async def test_the_template_opens_and_imports_as_it_is(self, members):
         template = await members.get("/api/v1/enrollments/import-template", headers=ADMIN)
