@@ -25,6 +25,7 @@ from claims_api.claims.schemas import (
     QuoteRead,
 )
 from claims_api.claims.storing import CLAIM_COLUMNS, EVENT_COLUMNS, store_filing
+from claims_api.coverage_answers import Coverage
 from claims_api.documents import repository as documents_repository
 from claims_api.documents.repository import (
     DOCUMENTS_MISSING,
@@ -33,7 +34,7 @@ from claims_api.documents.repository import (
     required_kinds,
 )
 from claims_api.engine import ClaimFacts
-from claims_api.members_client import Coverage, MembersClient
+from claims_api.members_client import MembersClient
 from claims_api.models import Claim, ClaimEvent, WebhookEvent
 from claims_api.problems import DUPLICATE_INVOICE
 from claims_api.webhooks.outbox import Payment, event_row, new_event_ids

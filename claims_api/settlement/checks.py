@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from claims_api.claims.assessing import Decided, payment_reason
 from claims_api.claims.service import auto_approves
+from claims_api.coverage_answers import Coverage
 from claims_api.engine import Usage, assess, facts_model_for
-from claims_api.members_client import Coverage
 from claims_api.settlement.parsing import MONEY_FIELDS, SettlementRow
 
 ZERO = Decimal("0.00")

@@ -38,13 +38,13 @@ from starlette.concurrency import run_in_threadpool
 
 from claims_api.audit import audit
 from claims_api.claims import repository
-from claims_api.members_client import (
+from claims_api.coverage_answers import (
     CoverageLookupAnswers,
     CoverageLookupItem,
     CoveredPlan,
-    MembersClient,
     same_rules,
 )
+from claims_api.members_client import MembersClient
 from claims_api.problems import SETTLEMENT_PLAN_KIND
 from claims_api.settlement.checks import Assessor, Decision, RowResult, Stored, screen
 from claims_api.settlement.parsing import SettlementRow, parse_rows

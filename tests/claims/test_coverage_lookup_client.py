@@ -6,13 +6,8 @@ import time
 
 import pytest
 
-from claims_api.members_client import (
-    COVERAGE_LOOKUP_CHUNK,
-    CoverageFound,
-    CoverageLookupItem,
-    CoverageNotFound,
-    MembersClient,
-)
+from claims_api.coverage_answers import CoverageFound, CoverageLookupItem, CoverageNotFound
+from claims_api.members_client import COVERAGE_LOOKUP_CHUNK, MembersClient
 from claims_api.settings import ClaimsSettings
 from services.kit.errors import NotFound, UpstreamTimeout, UpstreamUnavailable
 from tests.claims.support_claims import enrolled_member

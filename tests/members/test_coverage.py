@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 from sqlalchemy import event
 
-from claims_api.members_client import Coverage
+from claims_api.coverage_answers import Coverage
 from tests.support import (
     ADMIN,
     REVIEWER,
