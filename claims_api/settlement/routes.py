@@ -77,6 +77,10 @@ async def import_settlement(
             await idempotency.refuse_known(digest)
         except StoredResponse as stored:
             return _answer(stored.body, format, replayed=True)
+        finally:
+            # a short read, ended before the file is read: SQLite's transactions take the
+            # write lock from their first statement, and no lock is held while parsing
+            await session.rollback()
     plan = await service.settled_plan(members, principal, plan_code)
     with gc_paused():
         # Read and measured, then the registry asked, before the first statement: a refused

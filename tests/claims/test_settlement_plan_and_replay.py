@@ -127,3 +127,30 @@ async def test_a_key_reused_for_another_file_is_422_before_the_file_is_read(api)
     other = await send(api, plan, settlement_csv([stay(worker, day(4, 1))]), headers=headers)
     problem(other, 422)
     assert "Idempotency-Key" in other.text
+
+
+async def test_no_lock_is_held_while_the_file_is_looked_up(
+    api, claims_app: FastAPI, members_app: FastAPI
+):
+    """With an Idempotency-Key (looked up first), the claims database takes another writer
+    while the import asks the registry: on SQLite a transaction begun for the key's read
+    would hold the database's write lock through the parsing and the look-ups."""
+    unit, plan = await new_unit(api), await new_plan(api)
+    workers = [await person(api, unit, plan) for _ in range(3)]
+    content = settlement_csv([stay(worker, day(3, 1)) for worker in workers])
+    written = []
+
+    async def another_writer(lookups: int) -> None:
+        if lookups == 2:
+            async with claims_app.state.database.engine.begin() as connection:
+                if claims_app.state.database.is_sqlite:
+                    await connection.exec_driver_sql("PRAGMA busy_timeout=2000")
+                await connection.execute(text("DELETE FROM idempotency_record WHERE key = 'none'"))
+            written.append(lookups)
+
+    transport = _Registry(members_app, another_writer)
+    headers = {**ADMIN, "Idempotency-Key": "settlement-no-lock"}
+    response = await _import_through(claims_app, transport, api, plan, content, headers=headers)
+    assert response.status_code == 200, response.text
+    assert written == [2]
+    assert response.json()["totals"]["filed"] == 3
