@@ -83,8 +83,8 @@ async def import_settlement(
             await session.rollback()
     plan = await service.settled_plan(members, principal, plan_code)
     with gc_paused():
-        # Read and measured, then the registry asked, before the first statement: a refused
-        # or slow file, or a slow registry, holds no lock.
+        # Read and measured, then the registry asked, before the work's first statement: a
+        # refused or slow file, or a slow registry, holds no lock.
         table = await run_in_threadpool(
             read_settlement, file.file, file.filename, file.content_type
         )
