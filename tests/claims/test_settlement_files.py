@@ -84,6 +84,13 @@ class TestFileFormats:
         assert outcomes(answer) == [(2, "filed")]
 
 
+async def _imported_cells(api, plan: str, rows: list[dict]) -> dict:
+    """The answer to these rows sent as a workbook written cell by cell (200 expected)."""
+    response = await send(api, plan, settlement_xlsx_cells(rows), filename="结算数据.xlsx")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def _number_cells(row: dict, *amounts: str) -> dict:
     """The row with its four amounts (MONEY_FIELDS) as number cells holding these numbers."""
     return {**row, **dict(zip(MONEY_FIELDS, map(NumberCell, amounts), strict=True))}
@@ -106,9 +113,7 @@ class TestNumberCells:
             stay(worker, day(5, 1), number=NumberCell("123.5")),
             stay(worker, day(6, 1), number=NumberCell("9876543210.5")),
         ]
-        response = await send(api, plan, settlement_xlsx_cells(rows), filename="结算数据.xlsx")
-        assert response.status_code == 200, response.text
-        answer = response.json()
+        answer = await _imported_cells(api, plan, rows)
         assert outcomes(answer) == [(2, "error"), (3, "error"), (4, "error"), (5, "error")]
         for result, column in zip(answer["results"], ["身份证号"] + ["结算单号"] * 3, strict=True):
             [error] = result["errors"]
@@ -134,9 +139,7 @@ class TestNumberCells:
             stay(worker, day(4, 1), number=NumberCell("654321.0")),
             stay(worker, day(5, 1), number=NumberCell("1.23456789012345E+14")),
         ]
-        response = await send(api, plan, settlement_xlsx_cells(rows), filename="结算数据.xlsx")
-        assert response.status_code == 200, response.text
-        answer = response.json()
+        answer = await _imported_cells(api, plan, rows)
         assert outcomes(answer) == [(2, "filed"), (3, "filed"), (4, "filed")]
         numbers = [result["settlement_number"] for result in answer["results"]]
         assert numbers == ["123456", "654321", "123456789012345"]
@@ -151,9 +154,7 @@ class TestNumberCells:
             stay(worker, day(5, 1)), "18000.123", "10000", "7500", "500.123"
         )
         rows = [summed, fractions_of_a_fen]
-        response = await send(api, plan, settlement_xlsx_cells(rows), filename="结算数据.xlsx")
-        assert response.status_code == 200, response.text
-        filed, refused = response.json()["results"]
+        filed, refused = (await _imported_cells(api, plan, rows))["results"]
         assert filed["outcome"] == "filed", filed
         claim = (await api.get(f"{CLAIMS}/{filed['claim_id']}", headers=ADMIN)).json()
         assert [claim["facts"][name] for name in MONEY_FIELDS] == [
@@ -169,9 +170,7 @@ class TestNumberCells:
     async def test_a_negative_zero_amount_is_refused_as_negative(self, api, insured):
         plan, worker = insured
         row = _number_cells(stay(worker, day(3, 1)), "17500", "10000", "7500", "-0.0")
-        response = await send(api, plan, settlement_xlsx_cells([row]), filename="结算数据.xlsx")
-        assert response.status_code == 200, response.text
-        [result] = response.json()["results"]
+        [result] = (await _imported_cells(api, plan, [row]))["results"]
         assert result["errors"] == [{"loc": ["self_pay"], "msg": "自费: must not be negative"}]
 
 
